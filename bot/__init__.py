@@ -1,0 +1,1 @@
+"""Grassroots participation bot: core types and the composition root."""

@@ -1,0 +1,186 @@
+"""Configuration: built-in defaults < TOML file < environment.
+
+The tracked config never holds secrets: they come from the environment, either directly
+(`GRASSROOTS_SECRET_KEY`) or from a file named by the matching `*_FILE` variable, the
+convention of Docker and systemd credentials. Any problem is one `ConfigError` line
+naming the source, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.texts import LANGUAGES
+
+ENV_CONFIG = "GRASSROOTS_CONFIG"
+ENV_DATABASE_URL = "GRASSROOTS_DATABASE_URL"
+ENV_SECRET_KEY = "GRASSROOTS_SECRET_KEY"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/grassroots.db"
+SUPPORTED_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as one line for the person who deploys."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class BotSection(_Section):
+    language: str = "zh-CN"
+    timezone: str = "Asia/Shanghai"
+    default_region: Annotated[str, Field(min_length=2, max_length=2)] = "CN"
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        return value.upper()
+
+
+class StorageSection(_Section):
+    url: str = DEFAULT_DATABASE_URL
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(SUPPORTED_SCHEMES):
+            raise ValueError(f"must start with {' or '.join(SUPPORTED_SCHEMES)}")
+        return value
+
+
+class ServerSection(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+
+
+class LogSection(_Section):
+    level: str = "INFO"
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+
+class Config(_Section):
+    bot: BotSection = BotSection()
+    storage: StorageSection = StorageSection()
+    server: ServerSection = ServerSection()
+    log: LogSection = LogSection()
+    source: str = Field(default="built-in defaults", exclude=True)
+    secret_key: str | None = Field(default=None, exclude=True, repr=False)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.bot.timezone)
+
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite+aiosqlite:///"
+        return Path(self.storage.url[len(prefix) :]) if self.storage.url.startswith(prefix) else None
+
+    def ensure_secret_key(self) -> str:
+        """The key for keyed hashes. Without one configured, a sandbox on SQLite gets a
+        random key kept beside its database (untracked); any other deployment must set it."""
+        if self.secret_key:
+            return self.secret_key
+        db = self.sqlite_path()
+        if db is None:
+            raise ConfigError(f"environment: {ENV_SECRET_KEY}: required with PostgreSQL")
+        key_file = db.parent / "secret.key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32))
+        return key_file.read_text().strip()
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str]:
+    key = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return key, "unknown key"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"].endswith("_type"):
+        given = type(error.get("input")).__name__
+        message = f"{message} (got {given})"
+    return key, message
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _secret_from_env(env: dict[str, str], name: str) -> str | None:
+    if env.get(name):
+        return env[name]
+    file_name = env.get(f"{name}_FILE")
+    if not file_name:
+        return None
+    try:
+        return Path(file_name).read_text().strip() or None
+    except OSError as exc:
+        raise ConfigError(f"environment: {name}_FILE: cannot read {file_name}: {exc.strerror}")
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+    """Merge defaults, the TOML file (argument, else $GRASSROOTS_CONFIG) and the environment."""
+    env = dict(os.environ) if env is None else env
+    file = Path(path) if path else (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    data: dict[str, Any] = _read_toml(file) if file else {}
+    source = str(file) if file else "built-in defaults"
+    if "secret_key" in data:
+        raise ConfigError(f"{source}: secret_key: secrets are not read from the config file; "
+                          f"set {ENV_SECRET_KEY} or {ENV_SECRET_KEY}_FILE")
+    if "source" in data:
+        raise ConfigError(f"{source}: source: unknown key")
+    try:
+        config = Config.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        key, message = _describe(exc.errors()[0])
+        raise ConfigError(f"{source}: {key}: {message}") from None
+
+    overrides: dict[str, Any] = {}
+    if env.get(ENV_DATABASE_URL):
+        try:
+            storage = StorageSection(url=env[ENV_DATABASE_URL])
+        except ValidationError as exc:
+            raise ConfigError(f"environment: {ENV_DATABASE_URL}: {_describe(exc.errors()[0])[1]}")
+        overrides["storage"] = storage
+    overrides["secret_key"] = _secret_from_env(env, ENV_SECRET_KEY)
+    return config.model_copy(update=overrides)

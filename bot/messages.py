@@ -1,0 +1,62 @@
+"""Channel-neutral message types: what adapters produce and what handlers answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class AddressKind(StrEnum):
+    """How a person is reached. The console sandbox speaks as an SMS number."""
+
+    SMS = "sms"
+    TELEGRAM = "telegram"
+
+
+class Channel(StrEnum):
+    """The transport a message came through; it namespaces provider ids."""
+
+    SMS = "sms"
+    TELEGRAM = "telegram"
+    CONSOLE = "console"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    kind: AddressKind
+    value: str  # E.164 for SMS, chat id for Telegram
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    channel: Channel
+    provider_id: str  # unique per channel: MessageSid, update_id, console uuid
+    sender: Address
+    body: str
+    received_at: datetime
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """An option offered to the person: a button on Telegram, a numbered line on SMS."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    to: Address
+    body: str
+    choices: tuple[Choice, ...] = field(default=())

@@ -1,0 +1,104 @@
+"""Deed reports: what members did, by 五带头 category, per local day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from storage.engine import Database, as_date
+from storage.models import Category, CategoryCount, DayCount, DeedStats
+
+# A streak longer than this is shown as this; it bounds the rows read per report.
+STREAK_WINDOW_DAYS = 400
+
+
+def streak_and_week(days: list[DayCount], today: date, week_start: date) -> tuple[int, int]:
+    """Consecutive days with a report ending today, and reports since week_start."""
+    week = sum(d.count for d in days if d.day >= week_start)
+    streak, expected = 0, today
+    for d in sorted(days, key=lambda d: d.day, reverse=True):
+        if d.day > today:
+            continue
+        if d.day != expected:
+            break
+        streak += 1
+        expected -= timedelta(days=1)
+    return streak, week
+
+
+class DeedRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(
+        self,
+        *,
+        person_id: int,
+        org_id: int,
+        inbound_id: int | None,
+        category: Category | None,
+        body: str,
+        local_day: date,
+        week_start: date,
+        now: datetime,
+    ) -> DeedStats:
+        """Store a deed (once per inbound message) and return the member's figures."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                """
+                INSERT INTO deeds (person_id, org_id, inbound_id, category, body, local_day,
+                                   created_at)
+                VALUES (:person, :org, :inbound, :category, :body, :day, :now)
+                ON CONFLICT (inbound_id) DO NOTHING
+                """,
+                {
+                    "person": person_id,
+                    "org": org_id,
+                    "inbound": inbound_id,
+                    "category": category.value if category else None,
+                    "body": body,
+                    "day": local_day,
+                    "now": now,
+                },
+            )
+            rows = await tx.fetch(
+                """
+                SELECT local_day, COUNT(*) AS n FROM deeds
+                WHERE person_id = :person AND local_day >= :since
+                GROUP BY local_day
+                """,
+                {
+                    "person": person_id,
+                    "since": min(week_start, local_day - timedelta(days=STREAK_WINDOW_DAYS)),
+                },
+            )
+            total = await tx.fetchval(
+                "SELECT COUNT(*) AS n FROM deeds WHERE person_id = :person", {"person": person_id}
+            )
+        days = [DayCount(as_date(r["local_day"]), r["n"]) for r in rows]
+        streak, week = streak_and_week(days, local_day, week_start)
+        return DeedStats(this_week=week, streak_days=streak, total=total)
+
+    async def by_category(self, person_id: int, week_start: date) -> list[CategoryCount]:
+        rows = await self.db.fetch(
+            """
+            SELECT category, COUNT(*) AS total,
+                   SUM(CASE WHEN local_day >= :week THEN 1 ELSE 0 END) AS week
+            FROM deeds WHERE person_id = :person GROUP BY category
+            """,
+            {"person": person_id, "week": week_start},
+        )
+        return [
+            CategoryCount(Category(r["category"]) if r["category"] else None, int(r["week"]),
+                          int(r["total"]))
+            for r in rows
+        ]
+
+    async def for_person(self, person_id: int, limit: int = 20) -> list[dict[str, object]]:
+        return [
+            dict(r)
+            for r in await self.db.fetch(
+                "SELECT id, category, body, local_day, inbound_id FROM deeds "
+                "WHERE person_id = :person ORDER BY id DESC LIMIT :limit",
+                {"person": person_id, "limit": limit},
+            )
+        ]

@@ -1,0 +1,288 @@
+"""The database engines: SQLite through aiosqlite (embedded) and PostgreSQL through asyncpg.
+
+Repositories write portable SQL with `:name` parameters and use four calls: `fetch`,
+`fetchrow`, `fetchval`, `execute` (and `executemany`), either on the database directly for
+reads or on a `transaction()` for writes.
+
+SQLite has one writer, so its engine keeps one connection and commits in groups: units of
+work run one after another inside a shared transaction, each inside a SAVEPOINT so a failing
+unit rolls back alone, and one COMMIT makes every unit that finished meanwhile durable.
+A unit's `transaction()` block returns only after that COMMIT, so "recorded durably before
+handling" holds, while concurrent messages share the cost of a commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import aiosqlite
+
+Params = Mapping[str, Any] | None
+Row = Mapping[str, Any]
+
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
+POSTGRES_PREFIX = "postgresql+asyncpg://"
+
+
+class Executor(ABC):
+    """What a repository can run: the database itself, or one open transaction."""
+
+    dialect: str
+
+    @abstractmethod
+    async def fetch(self, sql: str, params: Params = None) -> list[Row]: ...
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = None) -> None: ...
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None: ...
+
+    async def fetchrow(self, sql: str, params: Params = None) -> Row | None:
+        rows = await self.fetch(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, params: Params = None) -> Any:
+        row = await self.fetchrow(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+
+class Database(Executor):
+    url: str
+
+    @abstractmethod
+    def transaction(self) -> Any:
+        """An async context manager yielding an Executor whose writes commit together."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+# --- SQLite -------------------------------------------------------------------------------
+
+
+def _sqlite_param(value: Any) -> Any:
+    # Timestamps are stored as ISO-8601 text in UTC, dates as YYYY-MM-DD; both sort as text.
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _sqlite_params(params: Params) -> dict[str, Any]:
+    return {k: _sqlite_param(v) for k, v in params.items()} if params else {}
+
+
+def _dict_row(cursor: Any, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
+
+
+class _SqliteUnit(Executor):
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, params: Params = None) -> list[Row]:
+        return list(await self._conn.execute_fetchall(sql, _sqlite_params(params)))
+
+    async def execute(self, sql: str, params: Params = None) -> None:
+        await self._conn.execute_fetchall(sql, _sqlite_params(params))
+
+    async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        await self._conn.executemany(sql, [_sqlite_params(r) for r in rows])
+
+
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, url: str, conn: aiosqlite.Connection) -> None:
+        self.url = url
+        self._conn = conn
+        self._unit = _SqliteUnit(conn)
+        self._lock = asyncio.Lock()  # one unit at a time on the single writer connection
+        self._open = False  # a BEGIN is outstanding
+        self._commit: asyncio.Future[None] | None = None  # the group commit units wait on
+
+    @classmethod
+    async def open(cls, url: str) -> SqliteDatabase:
+        path = url[len(SQLITE_PREFIX) :]
+        if path not in ("", ":memory:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path or ":memory:", isolation_level=None)
+        conn.row_factory = _dict_row
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",  # durable across process crashes; WAL fsyncs at checkpoint
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=10000",  # another process (an import, `chat`) may hold the lock
+        ):
+            await conn.execute(pragma)
+        return cls(url, conn)
+
+    async def fetch(self, sql: str, params: Params = None) -> list[Row]:
+        return await self._unit.fetch(sql, params)
+
+    async def execute(self, sql: str, params: Params = None) -> None:
+        async with self.transaction() as tx:
+            await tx.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self._lock:
+            if not self._open:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                self._open = True
+            await self._conn.execute("SAVEPOINT unit")
+            try:
+                yield self._unit
+            except BaseException:
+                await self._conn.execute("ROLLBACK TO unit")
+                await self._conn.execute("RELEASE unit")
+                raise
+            await self._conn.execute("RELEASE unit")
+            if self._commit is None:
+                self._commit = asyncio.get_running_loop().create_future()
+                asyncio.get_running_loop().create_task(self._flush())
+            commit = self._commit
+        await asyncio.shield(commit)
+
+    async def _flush(self) -> None:
+        # Queued behind the units already waiting for the lock (asyncio.Lock is FIFO),
+        # so everything that arrived meanwhile is in this commit.
+        async with self._lock:
+            commit, self._commit = self._commit, None
+            try:
+                await self._conn.execute("COMMIT")
+            except BaseException as exc:
+                await self._conn.execute("ROLLBACK")
+                if commit is not None:
+                    commit.set_exception(exc)
+                raise
+            finally:
+                self._open = False
+            if commit is not None:
+                commit.set_result(None)
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._open:
+                await self._conn.execute("COMMIT")
+                self._open = False
+        await self._conn.close()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=512)
+def _to_positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """Rewrite `:name` parameters as asyncpg's `$n`, once per distinct statement."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _NAMED.sub(number, sql), tuple(names)
+
+
+def _pg_args(names: Sequence[str], params: Params) -> list[Any]:
+    if not names:
+        return []
+    assert params is not None, "statement has parameters but none were given"
+    return [params[n] for n in names]
+
+
+class _PgExecutor(Executor):
+    dialect = "postgresql"
+
+    def __init__(self, target: Any) -> None:
+        self._target = target  # an asyncpg Pool or Connection
+
+    async def fetch(self, sql: str, params: Params = None) -> list[Row]:
+        text, names = _to_positional(sql)
+        return [dict(r) for r in await self._target.fetch(text, *_pg_args(names, params))]
+
+    async def execute(self, sql: str, params: Params = None) -> None:
+        text, names = _to_positional(sql)
+        await self._target.execute(text, *_pg_args(names, params))
+
+    async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        text, names = _to_positional(sql)
+        await self._target.executemany(text, [_pg_args(names, r) for r in rows])
+
+
+def split_search_path(url: str) -> tuple[str, str | None]:
+    """Take an optional `?search_path=schema` off a PostgreSQL URL (deploy into a schema)."""
+    if not url.startswith(POSTGRES_PREFIX):
+        return url, None
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    schema = next((v for k, v in query if k == "search_path"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "search_path"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+class PostgresDatabase(_PgExecutor, Database):
+    def __init__(self, url: str, pool: Any) -> None:
+        super().__init__(pool)
+        self.url = url
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
+        import asyncpg  # imported here so the SQLite default never loads it
+
+        plain, schema = split_search_path(url)
+        dsn = "postgresql://" + plain[len(POSTGRES_PREFIX) :]
+        settings = {"search_path": schema} if schema else None
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, server_settings=settings
+        )
+        return cls(url, pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PgExecutor(conn)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_database(url: str) -> Database:
+    if url.startswith(SQLITE_PREFIX):
+        return await SqliteDatabase.open(url)
+    if url.startswith(POSTGRES_PREFIX):
+        return await PostgresDatabase.open(url)
+    raise ValueError(f"unsupported database URL {url!r}")
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """Read back a timestamp: asyncpg gives datetime, SQLite gives ISO text."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)

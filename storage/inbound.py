@@ -1,0 +1,94 @@
+"""The inbound message log: everything anyone sent, recorded before it is handled."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from bot.messages import Inbound
+from storage.engine import Database
+from storage.models import Recorded
+
+
+class InboundRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, msg: Inbound) -> Recorded:
+        """Store the message durably; a provider id seen before is reported, not stored."""
+        attachments = (
+            json.dumps([{"url": a.url, "content_type": a.content_type} for a in msg.attachments])
+            if msg.attachments
+            else None
+        )
+        params = {
+            "channel": msg.channel.value,
+            "provider_id": msg.provider_id,
+            "sender_kind": msg.sender.kind.value,
+            "sender": msg.sender.value,
+            "body": msg.body,
+            "attachments": attachments,
+            "received_at": msg.received_at,
+        }
+        async with self.db.transaction() as tx:
+            new_id = await tx.fetchval(
+                """
+                INSERT INTO inbound_messages
+                    (channel, provider_id, sender_kind, sender, body, attachments, received_at)
+                VALUES (:channel, :provider_id, :sender_kind, :sender, :body, :attachments,
+                        :received_at)
+                ON CONFLICT (channel, provider_id) DO NOTHING
+                RETURNING id
+                """,
+                params,
+            )
+        if new_id is not None:
+            return Recorded(new_id, True, "received", None)
+        row = await self.db.fetchrow(
+            "SELECT id, status, reply FROM inbound_messages "
+            "WHERE channel = :channel AND provider_id = :provider_id",
+            params,
+        )
+        assert row is not None  # the conflict proves it exists
+        return Recorded(row["id"], False, row["status"], row["reply"])
+
+    async def finish(
+        self,
+        message_id: int,
+        *,
+        status: str,
+        handler: str | None,
+        person_id: int | None,
+        replies: list[str],
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                """
+                UPDATE inbound_messages
+                SET status = :status, handler = :handler, person_id = :person_id,
+                    reply = :reply, error = :error, handled_at = :now
+                WHERE id = :id
+                """,
+                {
+                    "status": status,
+                    "handler": handler,
+                    "person_id": person_id,
+                    "reply": json.dumps(replies, ensure_ascii=False),
+                    "error": error,
+                    "now": now,
+                    "id": message_id,
+                },
+            )
+
+    async def unfinished(self, limit: int = 1000) -> list[int]:
+        """Messages recorded but never handled (the process stopped between the two)."""
+        rows = await self.db.fetch(
+            "SELECT id FROM inbound_messages WHERE status = 'received' ORDER BY id LIMIT :limit",
+            {"limit": limit},
+        )
+        return [r["id"] for r in rows]
+
+    async def count(self) -> int:
+        return await self.db.fetchval("SELECT COUNT(*) AS n FROM inbound_messages")

@@ -1,0 +1,115 @@
+"""Organisations: the tree of county, township and branch (and Youth League, unions...)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from storage.engine import Database, Executor, Row
+from storage.models import Org
+
+_COLUMNS = "id, code, name, kind, parent_id, theme, timezone"
+
+
+def _org(row: Row) -> Org:
+    return Org(
+        id=row["id"],
+        code=row["code"],
+        name=row["name"],
+        kind=row["kind"],
+        parent_id=row["parent_id"],
+        theme=row["theme"],
+        timezone=row["timezone"],
+    )
+
+
+class OrgRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def by_code(self, code: str) -> Org | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_COLUMNS} FROM organisations WHERE code = :code", {"code": code.upper()}
+        )
+        return _org(row) if row else None
+
+    async def by_id(self, org_id: int) -> Org | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_COLUMNS} FROM organisations WHERE id = :id", {"id": org_id}
+        )
+        return _org(row) if row else None
+
+    async def all(self) -> list[Org]:
+        rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM organisations ORDER BY code")
+        return [_org(r) for r in rows]
+
+    async def children(self, org_id: int) -> list[Org]:
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM organisations WHERE parent_id = :id ORDER BY code",
+            {"id": org_id},
+        )
+        return [_org(r) for r in rows]
+
+    async def subtree_ids(self, org_id: int) -> list[int]:
+        """The organisation and everything below it (隶属关系 scopes every permission)."""
+        rows = await self.db.fetch(
+            """
+            WITH RECURSIVE sub(id) AS (
+                SELECT id FROM organisations WHERE id = :id
+                UNION ALL
+                SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
+            )
+            SELECT id FROM sub
+            """,
+            {"id": org_id},
+        )
+        return [r["id"] for r in rows]
+
+    async def ancestor_ids(self, org_id: int) -> list[int]:
+        """From the organisation up to its root, itself first."""
+        rows = await self.db.fetch(
+            """
+            WITH RECURSIVE up(id, parent_id, depth) AS (
+                SELECT id, parent_id, 0 FROM organisations WHERE id = :id
+                UNION ALL
+                SELECT o.id, o.parent_id, up.depth + 1
+                FROM organisations o JOIN up ON o.id = up.parent_id
+            )
+            SELECT id FROM up ORDER BY depth
+            """,
+            {"id": org_id},
+        )
+        return [r["id"] for r in rows]
+
+    async def upsert_many(self, orgs: list[dict[str, Any]], now: datetime) -> int:
+        """Insert or update by code, in the order given (parents before children)."""
+        async with self.db.transaction() as tx:
+            for org in orgs:
+                await upsert(tx, org, now)
+        return len(orgs)
+
+
+async def upsert(tx: Executor, org: dict[str, Any], now: datetime) -> int:
+    parent_id = None
+    if org.get("parent_code"):
+        parent_id = await tx.fetchval(
+            "SELECT id FROM organisations WHERE code = :code", {"code": org["parent_code"]}
+        )
+    return await tx.fetchval(
+        """
+        INSERT INTO organisations (code, name, kind, parent_id, theme, created_at)
+        VALUES (:code, :name, :kind, :parent_id, :theme, :now)
+        ON CONFLICT (code) DO UPDATE SET
+            name = excluded.name, kind = excluded.kind,
+            parent_id = excluded.parent_id, theme = excluded.theme
+        RETURNING id
+        """,
+        {
+            "code": org["code"],
+            "name": org["name"],
+            "kind": org["kind"],
+            "parent_id": parent_id,
+            "theme": org.get("theme") or None,
+            "now": now,
+        },
+    )

@@ -1,0 +1,167 @@
+"""People, their addresses (many per person) and their roles in organisations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.messages import Address
+from storage.engine import Database, Executor, as_datetime
+from storage.models import Grant, Role, SenderRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    org_id: int
+    name: str
+    address: Address
+    role: Role
+
+
+class PeopleRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def resolve(self, address: Address) -> SenderRecord:
+        """Who is behind an address, with every role they hold: one query per message."""
+        rows = await self.db.fetch(
+            """
+            SELECT a.id AS address_id, a.person_id, a.opted_out_at, p.name, p.language,
+                   r.role, o.id AS org_id, o.code, o.name AS org_name, o.kind, o.timezone
+            FROM addresses a
+            LEFT JOIN people p ON p.id = a.person_id
+            LEFT JOIN roles r ON r.person_id = a.person_id
+            LEFT JOIN organisations o ON o.id = r.org_id
+            WHERE a.kind = :kind AND a.value = :value
+            ORDER BY r.id
+            """,
+            {"kind": address.kind.value, "value": address.value},
+        )
+        if not rows:
+            return SenderRecord(None, None, None, None, None)
+        first = rows[0]
+        grants = tuple(
+            Grant(Role(r["role"]), r["org_id"], r["code"], r["org_name"], r["kind"], r["timezone"])
+            for r in rows
+            if r["role"] is not None
+        )
+        return SenderRecord(
+            address_id=first["address_id"],
+            person_id=first["person_id"],
+            name=first["name"],
+            language=first["language"],
+            opted_out_at=as_datetime(first["opted_out_at"]),
+            grants=grants,
+        )
+
+    async def opt_out(self, address: Address, now: datetime) -> bool:
+        """Stop broadcasts to the address. True the first time, False if already stopped."""
+        async with self.db.transaction() as tx:
+            changed = await tx.fetchval(
+                """
+                INSERT INTO addresses (kind, value, opted_out_at, created_at)
+                VALUES (:kind, :value, :now, :now)
+                ON CONFLICT (kind, value) DO UPDATE SET opted_out_at = excluded.opted_out_at
+                WHERE addresses.opted_out_at IS NULL
+                RETURNING id
+                """,
+                {"kind": address.kind.value, "value": address.value, "now": now},
+            )
+        return changed is not None
+
+    async def opt_in(self, address: Address) -> bool:
+        """Resume broadcasts. True if the address had been opted out."""
+        async with self.db.transaction() as tx:
+            changed = await tx.fetchval(
+                """
+                UPDATE addresses SET opted_out_at = NULL
+                WHERE kind = :kind AND value = :value AND opted_out_at IS NOT NULL
+                RETURNING id
+                """,
+                {"kind": address.kind.value, "value": address.value},
+            )
+        return changed is not None
+
+    async def join(
+        self, address: Address, org_id: int, role: Role, language: str | None, now: datetime
+    ) -> bool:
+        """Give the person behind `address` (created if new) a role. True if it is new."""
+        async with self.db.transaction() as tx:
+            person_id = await _person_for(tx, address, None, language, now)
+            return await _grant(tx, person_id, org_id, role, now)
+
+    async def import_roster(self, entries: Iterable[RosterEntry], now: datetime) -> int:
+        """Idempotent roster import in one transaction: people found by address."""
+        count = 0
+        async with self.db.transaction() as tx:
+            for entry in entries:
+                person_id = await _person_for(tx, entry.address, entry.name, None, now)
+                await _grant(tx, person_id, entry.org_id, entry.role, now)
+                count += 1
+        return count
+
+    async def set_language(self, person_id: int, language: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE people SET language = :language WHERE id = :id",
+                {"language": language, "id": person_id},
+            )
+
+    async def members_of(self, org_id: int, role: Role) -> list[tuple[int, str | None]]:
+        rows = await self.db.fetch(
+            """
+            SELECT p.id, p.name FROM roles r JOIN people p ON p.id = r.person_id
+            WHERE r.org_id = :org AND r.role = :role ORDER BY p.id
+            """,
+            {"org": org_id, "role": role.value},
+        )
+        return [(r["id"], r["name"]) for r in rows]
+
+
+async def _person_for(
+    tx: Executor, address: Address, name: str | None, language: str | None, now: datetime
+) -> int:
+    """The person at `address`, created (and the address attached) when there is none.
+    A roster name, when given, replaces the stored one: the roster is the authority."""
+    row = await tx.fetchrow(
+        "SELECT id, person_id FROM addresses WHERE kind = :kind AND value = :value",
+        {"kind": address.kind.value, "value": address.value},
+    )
+    if row is not None and row["person_id"] is not None:
+        if name:
+            await tx.execute(
+                "UPDATE people SET name = :name WHERE id = :id AND (name IS NULL OR name <> :name)",
+                {"name": name, "id": row["person_id"]},
+            )
+        return row["person_id"]
+    person_id = await tx.fetchval(
+        "INSERT INTO people (name, language, created_at) VALUES (:name, :language, :now) "
+        "RETURNING id",
+        {"name": name, "language": language, "now": now},
+    )
+    if row is None:
+        await tx.execute(
+            "INSERT INTO addresses (person_id, kind, value, created_at) "
+            "VALUES (:person, :kind, :value, :now)",
+            {"person": person_id, "kind": address.kind.value, "value": address.value, "now": now},
+        )
+    else:
+        await tx.execute(
+            "UPDATE addresses SET person_id = :person WHERE id = :id",
+            {"person": person_id, "id": row["id"]},
+        )
+    return person_id
+
+
+async def _grant(tx: Executor, person_id: int, org_id: int, role: Role, now: datetime) -> bool:
+    created = await tx.fetchval(
+        """
+        INSERT INTO roles (person_id, org_id, role, created_at)
+        VALUES (:person, :org, :role, :now)
+        ON CONFLICT (person_id, org_id, role) DO NOTHING
+        RETURNING id
+        """,
+        {"person": person_id, "org": org_id, "role": role.value, "now": now},
+    )
+    return created is not None
