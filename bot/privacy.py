@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_PHONE = re.compile(r"\+?\d[\d\- ]{6,}\d")
+# A run of 9 to 15 digits, optionally after "+": mobile numbers and chat ids, but not
+# timestamps, counts or message ids.
+_PHONE = re.compile(r"(?<![\w+])\+?\d{9,15}(?!\d)")
 
 
 def mask_phone(value: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bot.messages import Inbound
-from storage.engine import Database
+from bot.messages import Address, AddressKind, Attachment, Channel, Inbound
+from storage.engine import Database, as_datetime
 from storage.models import Recorded
 
 
@@ -89,6 +89,26 @@ class InboundRepository:
             {"limit": limit},
         )
         return [r["id"] for r in rows]
+
+    async def load(self, message_id: int) -> Inbound:
+        row = await self.db.fetchrow(
+            "SELECT channel, provider_id, sender_kind, sender, body, attachments, received_at "
+            "FROM inbound_messages WHERE id = :id",
+            {"id": message_id},
+        )
+        if row is None:
+            raise KeyError(message_id)
+        attachments = tuple(
+            Attachment(a["url"], a["content_type"]) for a in json.loads(row["attachments"] or "[]")
+        )
+        return Inbound(
+            channel=Channel(row["channel"]),
+            provider_id=row["provider_id"],
+            sender=Address(AddressKind(row["sender_kind"]), row["sender"]),
+            body=row["body"],
+            received_at=as_datetime(row["received_at"]),
+            attachments=attachments,
+        )
 
     async def count(self) -> int:
         return await self.db.fetchval("SELECT COUNT(*) AS n FROM inbound_messages")

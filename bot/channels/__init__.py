@@ -1,0 +1,1 @@
+"""Channel adapters: each knows one provider and nothing of the campaign."""

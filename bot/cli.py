@@ -1,0 +1,190 @@
+"""The `grassroots` command (also `python -m bot`): one configuration for every subcommand."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from bot.app import App
+from bot.config import Config, ConfigError, load_config
+from bot.logs import setup_logging
+from bot.messages import Address, AddressKind
+from bot.phones import to_e164
+from bot.roster import ImportReport, RosterFileError, count_rows, import_orgs, import_people
+
+T = TypeVar("T")
+PROGRESS_MIN_ROWS = 1000  # smaller files finish before a bar would be worth drawing
+
+
+def _config(ctx: click.Context) -> Config:
+    return ctx.obj["config"]
+
+
+def _run(coro: Awaitable[T]) -> T:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+async def _with_app(config: Config, work: Callable[[App], Awaitable[T]]) -> T:
+    app = await App.open(config)
+    try:
+        return await work(app)
+    finally:
+        await app.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML configuration file (default: $GRASSROOTS_CONFIG, else built-in).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """Grassroots participation bot: SMS and chat for the 创先争优 campaign."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"config error: {exc}", err=True)
+        ctx.exit(2)
+    setup_logging(config.log.level)
+    ctx.obj = {"config": config}
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Create or upgrade the database schema in place."""
+    config = _config(ctx)
+
+    async def work(app: App) -> None:
+        click.echo(f"database at schema head ({app.repos.db.dialect})")
+
+    _run(_with_app(config, work))
+
+
+def _print_report(what: str, path: Path, report: ImportReport) -> None:
+    for error in report.errors:
+        click.echo(f"{path}:{error.line}: {error.reason}", err=True)
+    click.echo(f"{what}: {report.imported} imported, {len(report.errors)} rejected "
+               f"of {report.rows} rows")
+
+
+def _import(ctx: click.Context, what: str, path: Path, importer: Callable[..., Awaitable[ImportReport]]
+            ) -> None:
+    config = _config(ctx)
+    total = count_rows(path)
+
+    async def work(app: App) -> ImportReport:
+        now = app.clock.now()
+        extra = {"region": config.bot.default_region} if importer is import_people else {}
+        if total < PROGRESS_MIN_ROWS:
+            return await importer(app.repos, path, now, **extra)
+        with click.progressbar(length=total, label=what, file=sys.stderr) as bar:
+            return await importer(app.repos, path, now, progress=bar.update, **extra)
+
+    try:
+        report = _run(_with_app(config, work))
+    except RosterFileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(2)
+    _print_report(what, path, report)
+    if report.errors:
+        ctx.exit(1)
+
+
+@main.command("import-orgs")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_context
+def import_orgs_command(ctx: click.Context, file: Path) -> None:
+    """Import organisations from CSV: code,name,kind,parent_code,theme (or 组织代码,名称,...)."""
+    _import(ctx, "organisations", file, import_orgs)
+
+
+@main.command("import-people")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_context
+def import_people_command(ctx: click.Context, file: Path) -> None:
+    """Import people from CSV: org_code,name,phone,role (or 组织代码,姓名,手机,角色)."""
+    _import(ctx, "people", file, import_people)
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Load the demo county: a county committee, two townships, four village branches."""
+    config = _config(ctx)
+    data = resources.files("bot") / "demo"
+
+    async def work(app: App) -> None:
+        now = app.clock.now()
+        with resources.as_file(data / "orgs.csv") as orgs_csv:
+            orgs = await import_orgs(app.repos, orgs_csv, now)
+        with resources.as_file(data / "people.csv") as people_csv:
+            people = await import_people(app.repos, people_csv, now)
+        if orgs.errors or people.errors:  # the shipped files are tested; this means a bug
+            raise click.ClickException("demo data did not import cleanly")
+        click.echo(f"Demo county loaded into {config.storage.url}")
+        click.echo("Organisations:")
+        for org in await app.repos.orgs.all():
+            click.echo(f"  {org.code:<8} {org.name}" + (f"（{org.theme}）" if org.theme else ""))
+        with resources.as_file(data / "people.csv") as people_csv:
+            lines = people_csv.read_text("utf-8").splitlines()[1:]
+        click.echo("People (code, name, phone, role):")
+        for line in lines:
+            code, name, phone, role = line.split(",")
+            click.echo(f"  {code:<8} {name:<6} +86{phone}  {role}")
+        click.echo("Try: grassroots chat --from +8613800001101   (a member of HX0101)")
+        click.echo("     grassroots chat --from +8613912345678   (a villager: 加入 HX0101)")
+
+    _run(_with_app(config, work))
+
+
+@main.command()
+@click.option("--from", "sender", required=True, help="The phone number to speak as.")
+@click.pass_context
+def chat(ctx: click.Context, sender: str) -> None:
+    """Talk to the bot from this terminal (or a pipe) as the phone number --from."""
+    from bot.channels.console import run_console
+
+    config = _config(ctx)
+    phone = to_e164(sender, config.bot.default_region)
+    if phone is None:
+        raise click.BadParameter(f"not a valid phone number: {sender}", param_hint="--from")
+    if config.log.level == "INFO":
+        logging.getLogger().setLevel(logging.WARNING)  # keep the conversation readable
+    interactive = sys.stdin.isatty()
+
+    def prompt() -> None:
+        click.echo("> ", nl=False)
+
+    async def work(app: App) -> None:
+        if interactive:
+            click.echo(f"Speaking as {phone}. Ctrl-D to quit.")
+        await run_console(app.router, Address(AddressKind.SMS, phone), app.clock,
+                          prompt=prompt if interactive else None)
+
+    _run(_with_app(config, work))
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default from config).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default from config).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the long-running service (ASGI, with GET /healthz)."""
+    import uvicorn
+
+    from bot.web import create_web_app
+
+    config = _config(ctx)
+    uvicorn.run(
+        create_web_app(config),
+        host=host or config.server.host,
+        port=port or config.server.port,
+        log_level=config.log.level.lower(),
+        log_config=None,  # keep our masking log handler
+    )

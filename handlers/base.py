@@ -1,0 +1,124 @@
+"""What every handler receives: the message, and a context to act and answer through."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.messages import Address, Choice, Inbound, Outbound
+from bot.normalize import Normalized
+from bot.texts import Texts
+from storage.models import Grant, Role, SenderRecord
+from storage.repositories import Repositories
+
+# Roles of a Party member: they report deeds and have a record.
+MEMBER_ROLES = frozenset({Role.MEMBER, Role.SECRETARY})
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int  # the inbound log id
+    inbound: Inbound
+    text: Normalized
+    args: str  # what follows the keyword, as the person wrote it (controls dropped, trimmed)
+    keyword: str | None  # the folded keyword that matched, None for a default action
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    address: Address
+    record: SenderRecord
+
+    @property
+    def person_id(self) -> int | None:
+        return self.record.person_id
+
+    @property
+    def grants(self) -> tuple[Grant, ...]:
+        return self.record.grants
+
+    def grants_with(self, *roles: Role) -> list[Grant]:
+        return [g for g in self.record.grants if g.role in roles]
+
+    @property
+    def is_member(self) -> bool:
+        return bool(self.grants_with(*MEMBER_ROLES))
+
+    @property
+    def primary_role(self) -> Role | None:
+        """The role that decides what help is shown: the most capable one held."""
+        order = (Role.ADMIN, Role.LEADER, Role.SECRETARY, Role.MEMBER, Role.PUBLIC)
+        held = {g.role for g in self.record.grants}
+        return next((r for r in order if r in held), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    language: str
+    zone: ZoneInfo
+
+
+@dataclass(slots=True)
+class Context:
+    sender: Sender
+    repos: Repositories
+    texts: Texts
+    clock: Clock
+    settings: Settings
+    replies: list[Outbound] = field(default_factory=list)
+
+    @property
+    def outbox(self):  # -> storage.outbox.OutboxRepository
+        return self.repos.outbox
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def reply(self, key: str, *, choices: tuple[Choice, ...] = (), **params: object) -> None:
+        self.replies.append(
+            Outbound(self.sender.address, self.texts.get(key, **params), choices=choices)
+        )
+
+    def reply_joined(self, *keys: str) -> None:
+        """One message made of several catalog entries (one SMS costs less than two)."""
+        self.replies.append(Outbound(self.sender.address, "".join(self.texts.get(k) for k in keys)))
+
+    def zone_of(self, grant: Grant | None) -> ZoneInfo:
+        if grant is not None and grant.org_timezone:
+            return ZoneInfo(grant.org_timezone)
+        return self.settings.zone
+
+    def local_day(self, grant: Grant | None) -> date:
+        return self.now().astimezone(self.zone_of(grant)).date()
+
+
+def week_start(day: date) -> date:
+    """Weeks start on Monday, as calendars and work schedules in China do."""
+    return day - timedelta(days=day.weekday())
+
+
+Handler = Callable[[Message, Context], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A handler and the words that call it.
+
+    `whole`: the keyword must be the whole message (opt-out words, 帮助): otherwise a
+    report beginning with "帮助五保户..." would be taken as a call for help.
+    `zh` and `en` are folded keywords; which list matched decides the reply language for
+    someone who has not chosen one.
+    `touching`: text may follow a Chinese keyword without a space ("汇报今天..."). Off for
+    加入, where "加入了志愿队" is a member's report, not a request to join; a code in Latin
+    letters may still touch it ("加入HX0101").
+    """
+
+    name: str
+    handler: Handler
+    zh: tuple[str, ...] = ()
+    en: tuple[str, ...] = ()
+    whole: bool = False
+    touching: bool = True

@@ -1,0 +1,79 @@
+"""Deed reports, the main daily action: 汇报 <text> / HB / REPORT, or a member's free text.
+
+The category (五带头) comes from a #tag, a leading number 1-5, or keywords in the text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from handlers.base import MEMBER_ROLES, Context, Message, Route, week_start
+from storage.models import CATEGORIES, Category
+
+# Tags and keywords are matched on the folded (NFKC, case-folded) text.
+TAGS: dict[str, Category] = {
+    **dict.fromkeys(("学习", "学习提高", "study", "xx"), Category.STUDY),
+    **dict.fromkeys(("佳绩", "争创佳绩", "业绩", "achievement", "jj"), Category.ACHIEVEMENT),
+    **dict.fromkeys(("服务", "服务群众", "service", "fw"), Category.SERVICE),
+    **dict.fromkeys(("守法", "遵纪守法", "纪律", "discipline", "law", "sf"), Category.DISCIPLINE),
+    **dict.fromkeys(("正气", "弘扬正气", "integrity", "zq"), Category.INTEGRITY),
+}
+KEYWORDS: dict[Category, tuple[str, ...]] = {
+    Category.STUDY: ("学习", "培训", "读书", "党课", "study", "training"),
+    Category.ACHIEVEMENT: ("致富", "增收", "产业", "项目", "佳绩", "harvest", "project"),
+    Category.SERVICE: ("帮扶", "帮助", "服务", "看望", "慰问", "走访", "群众", "help", "visit"),
+    Category.DISCIPLINE: ("守法", "纪律", "调解", "普法", "law", "discipline"),
+    Category.INTEGRITY: ("正气", "见义勇为", "举报", "移风易俗", "integrity"),
+}
+_TAG = re.compile(r"#\s*([^\s#,.;:!?，。；：！？]+)")
+# A leading 1-5 followed by a separator: "3 看望老人", "3、看望老人" but not "3户" or "30".
+_LEADING_NUMBER = re.compile(r"^([1-5])(?:[\s.,:、:)]+|$)")
+
+
+def classify(folded: str) -> Category | None:
+    for match in _TAG.finditer(folded):
+        if match.group(1) in TAGS:
+            return TAGS[match.group(1)]
+    if number := _LEADING_NUMBER.match(folded):
+        return CATEGORIES[int(number.group(1)) - 1]
+    best: tuple[int, Category] | None = None
+    for category, words in KEYWORDS.items():
+        for word in words:
+            at = folded.find(word)
+            if at >= 0 and (best is None or at < best[0]):
+                best = (at, category)
+    return best[1] if best else None
+
+
+async def report(msg: Message, ctx: Context) -> None:
+    grants = ctx.sender.grants_with(*MEMBER_ROLES)
+    if not grants:
+        ctx.reply("deed.not_member")
+        return
+    body = msg.args if msg.keyword is not None else msg.text.original_from(0)
+    folded_body = body.casefold()
+    if not body or not any(ch.isalnum() for ch in folded_body):
+        ctx.reply("deed.empty")
+        return
+    grant = grants[0]  # the branch of their first membership
+    day = ctx.local_day(grant)
+    monday = week_start(day)
+    category = classify(msg.text.folded[len(msg.keyword or ""):].strip())
+    stats = await ctx.repos.deeds.add(
+        person_id=ctx.sender.person_id,
+        org_id=grant.org_id,
+        inbound_id=msg.id,
+        category=category,
+        body=body,
+        local_day=day,
+        week_start=monday,
+        now=ctx.now(),
+    )
+    if category is None:
+        ctx.reply("deed.recorded_plain", week=stats.this_week, streak=stats.streak_days)
+    else:
+        ctx.reply("deed.recorded", category=ctx.texts.get(f"category.{category.value}"),
+                  week=stats.this_week, streak=stats.streak_days)
+
+
+ROUTES = [Route("deed", report, zh=("汇报", "hb"), en=("report",))]

@@ -1,0 +1,76 @@
+"""Registration of the public: 加入 <code> / JR / JOIN makes the sender a villager of a branch.
+
+Members and secretaries come from the roster; this only adds the public role. Villagers
+misspell codes, so an unknown code is answered with the nearest codes or names.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from handlers.base import MEMBER_ROLES, Context, Message, Route
+from storage.models import JOINABLE_KINDS, Org, Role
+
+MAX_SUGGESTIONS = 3
+
+
+def suggest(query: str, orgs: list[Org]) -> list[Org]:
+    """Joinable organisations whose code or name is close to what was typed."""
+    joinable = [o for o in orgs if o.kind in JOINABLE_KINDS]
+    upper = query.upper()
+    by_code = {o.code: o for o in joinable}
+    found = [by_code[c] for c in difflib.get_close_matches(upper, by_code, MAX_SUGGESTIONS, 0.5)]
+    # Names: a typed fragment of the name ("青山村"), or a name close to it.
+    for org in joinable:
+        if len(found) >= MAX_SUGGESTIONS:
+            break
+        if org not in found and len(query) >= 2 and query in org.name:
+            found.append(org)
+    by_name = {o.name: o for o in joinable}
+    for name in difflib.get_close_matches(query, by_name, MAX_SUGGESTIONS, 0.4):
+        if len(found) < MAX_SUGGESTIONS and by_name[name] not in found:
+            found.append(by_name[name])
+    return found
+
+
+def _listing(orgs: list[Org], separator: str) -> str:
+    return separator.join(f"{o.code} {o.name}" for o in orgs)
+
+
+async def join(msg: Message, ctx: Context) -> None:
+    query = msg.args.split()[0] if msg.args.split() else ""
+    if not query:
+        ctx.reply("join.need_code")
+        return
+    sep = ctx.texts.get("list.separator")
+    org = await ctx.repos.orgs.by_code(query)
+    if org is None:
+        found = suggest(query, await ctx.repos.orgs.all())
+        if found:
+            ctx.reply("join.unknown", code=query, suggestions=_listing(found, sep))
+        else:
+            ctx.reply("join.unknown_none", code=query)
+        return
+    if org.kind not in JOINABLE_KINDS:
+        branches = [o for o in await ctx.repos.orgs.children(org.id) if o.kind in JOINABLE_KINDS]
+        ctx.reply("join.not_branch", name=org.name,
+                  suggestions=_listing(branches[:MAX_SUGGESTIONS], sep) or "-")
+        return
+    if any(g.org_id == org.id and g.role in MEMBER_ROLES for g in ctx.sender.grants):
+        ctx.reply("join.already_member", name=org.name)
+        return
+    # Keep the language they wrote in (JOIN → English) only when it is not the default.
+    chosen = ctx.texts.language
+    language = chosen if ctx.sender.record.language is None and chosen != ctx.settings.language \
+        else None
+    created = await ctx.repos.people.join(ctx.sender.address, org.id, Role.PUBLIC, language,
+                                          ctx.now())
+    if not created:
+        ctx.reply("join.already", name=org.name)
+    elif org.theme:
+        ctx.reply("join.welcome_theme", name=org.name, theme=org.theme)
+    else:
+        ctx.reply("join.welcome", name=org.name)
+
+
+ROUTES = [Route("join", join, zh=("加入", "jr"), en=("join",), touching=False)]
