@@ -42,39 +42,39 @@ class DeedRepository:
         now: datetime,
     ) -> DeedStats:
         """Store a deed (once per inbound message) and return the member's figures."""
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                """
-                INSERT INTO deeds (person_id, org_id, inbound_id, category, body, local_day,
-                                   created_at)
-                VALUES (:person, :org, :inbound, :category, :body, :day, :now)
-                ON CONFLICT (inbound_id) DO NOTHING
-                """,
-                {
-                    "person": person_id,
-                    "org": org_id,
-                    "inbound": inbound_id,
-                    "category": category.value if category else None,
-                    "body": body,
-                    "day": local_day,
-                    "now": now,
-                },
-            )
-            rows = await tx.fetch(
-                """
-                SELECT local_day, COUNT(*) AS n FROM deeds
-                WHERE person_id = :person AND local_day >= :since
-                GROUP BY local_day
-                """,
-                {
-                    "person": person_id,
-                    "since": min(week_start, local_day - timedelta(days=STREAK_WINDOW_DAYS)),
-                },
-            )
-            total = await tx.fetchval(
-                "SELECT COUNT(*) AS n FROM deeds WHERE person_id = :person", {"person": person_id}
-            )
-        days = [DayCount(as_date(r["local_day"]), r["n"]) for r in rows]
+        await self.db.write(
+            """
+            INSERT INTO deeds (person_id, org_id, inbound_id, category, body, local_day,
+                               created_at)
+            VALUES (:person, :org, :inbound, :category, :body, :day, :now)
+            ON CONFLICT (inbound_id) DO NOTHING
+            """,
+            {
+                "person": person_id,
+                "org": org_id,
+                "inbound": inbound_id,
+                "category": category.value if category else None,
+                "body": body,
+                "day": local_day,
+                "now": now,
+            },
+        )
+        # Per-day counts in the window, and one row (day NULL) with the all-time total.
+        rows = await self.db.fetch(
+            """
+            SELECT local_day, COUNT(*) AS n FROM deeds
+            WHERE person_id = :person AND local_day >= :since
+            GROUP BY local_day
+            UNION ALL
+            SELECT NULL, COUNT(*) FROM deeds WHERE person_id = :person
+            """,
+            {
+                "person": person_id,
+                "since": min(week_start, local_day - timedelta(days=STREAK_WINDOW_DAYS)),
+            },
+        )
+        total = next(r["n"] for r in rows if r["local_day"] is None)
+        days = [DayCount(as_date(r["local_day"]), r["n"]) for r in rows if r["local_day"]]
         streak, week = streak_and_week(days, local_day, week_start)
         return DeedStats(this_week=week, streak_days=streak, total=total)
 

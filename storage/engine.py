@@ -1,14 +1,14 @@
 """The database engines: SQLite through aiosqlite (embedded) and PostgreSQL through asyncpg.
 
-Repositories write portable SQL with `:name` parameters and use four calls: `fetch`,
-`fetchrow`, `fetchval`, `execute` (and `executemany`), either on the database directly for
-reads or on a `transaction()` for writes.
+Repositories write portable SQL with `:name` parameters: `fetch` (and `fetchrow`,
+`fetchval`) to read, `write` for one statement that changes data (durable when it returns),
+and `transaction()` for several statements that must stand or fall together.
 
-SQLite has one writer, so its engine keeps one connection and commits in groups: units of
-work run one after another inside a shared transaction, each inside a SAVEPOINT so a failing
-unit rolls back alone, and one COMMIT makes every unit that finished meanwhile durable.
-A unit's `transaction()` block returns only after that COMMIT, so "recorded durably before
-handling" holds, while concurrent messages share the cost of a commit.
+SQLite has one writer, so its engine keeps one connection and commits in groups. Single
+writes from concurrent messages are queued straight to the driver thread, back to back, and
+one COMMIT makes all that finished meanwhile durable; each `write` returns only after that
+COMMIT, so "recorded durably before handling" holds while messages share its cost. A
+multi-statement unit runs alone inside a SAVEPOINT, so a failing unit rolls back alone.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class Database(Executor):
     url: str
 
     @abstractmethod
+    async def write(self, sql: str, params: Params = None) -> list[Row]:
+        """Run one statement that writes (RETURNING rows, if any); durable on return."""
+
+    @abstractmethod
     def transaction(self) -> Any:
         """An async context manager yielding an Executor whose writes commit together."""
 
@@ -108,16 +112,20 @@ class SqliteDatabase(Database):
         self.url = url
         self._conn = conn
         self._unit = _SqliteUnit(conn)
-        self._lock = asyncio.Lock()  # one unit at a time on the single writer connection
-        self._open = False  # a BEGIN is outstanding
-        self._commit: asyncio.Future[None] | None = None  # the group commit units wait on
+        # Held by a multi-statement unit (between its SAVEPOINT and RELEASE) and by a COMMIT;
+        # single writes wait while it is held so nothing lands inside someone's savepoint.
+        self._lock = asyncio.Lock()
+        self._commit: asyncio.Future[None] | None = None  # the next group commit
 
     @classmethod
     async def open(cls, url: str) -> SqliteDatabase:
         path = url[len(SQLITE_PREFIX) :]
         if path not in ("", ":memory:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path or ":memory:", isolation_level=None)
+        # sqlite3's implicit transactions: the driver thread issues BEGIN IMMEDIATE right
+        # before the first write after a commit, so a transaction is open only while
+        # there is something to commit, and never idle-holds the lock other processes need.
+        conn = await aiosqlite.connect(path or ":memory:", isolation_level="IMMEDIATE")
         conn.row_factory = _dict_row
         for pragma in (
             "PRAGMA journal_mode=WAL",
@@ -131,9 +139,17 @@ class SqliteDatabase(Database):
     async def fetch(self, sql: str, params: Params = None) -> list[Row]:
         return await self._unit.fetch(sql, params)
 
+    async def write(self, sql: str, params: Params = None) -> list[Row]:
+        while self._lock.locked():
+            async with self._lock:
+                pass
+        # No await between the check above and the statement entering aiosqlite's queue.
+        rows = await self._unit.fetch(sql, params)
+        await self._durable()
+        return rows
+
     async def execute(self, sql: str, params: Params = None) -> None:
-        async with self.transaction() as tx:
-            await tx.execute(sql, params)
+        await self.write(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
         async with self.transaction() as tx:
@@ -142,9 +158,11 @@ class SqliteDatabase(Database):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._lock:
-            if not self._open:
+            # Drain writes queued before the lock was taken, so in_transaction is exact,
+            # then make sure the unit holds the write lock from its first read on.
+            await self._conn.execute_fetchall("SELECT 1")
+            if not self._conn.in_transaction:
                 await self._conn.execute("BEGIN IMMEDIATE")
-                self._open = True
             await self._conn.execute("SAVEPOINT unit")
             try:
                 yield self._unit
@@ -153,34 +171,34 @@ class SqliteDatabase(Database):
                 await self._conn.execute("RELEASE unit")
                 raise
             await self._conn.execute("RELEASE unit")
-            if self._commit is None:
-                self._commit = asyncio.get_running_loop().create_future()
-                asyncio.get_running_loop().create_task(self._flush())
-            commit = self._commit
-        await asyncio.shield(commit)
+        await self._durable()
+
+    async def _durable(self) -> None:
+        """Wait for the first COMMIT queued after this point: everything executed so far
+        on the connection is then on disk. Concurrent writers share that COMMIT."""
+        if self._commit is None:
+            self._commit = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().create_task(self._flush())
+        await asyncio.shield(self._commit)
 
     async def _flush(self) -> None:
-        # Queued behind the units already waiting for the lock (asyncio.Lock is FIFO),
-        # so everything that arrived meanwhile is in this commit.
+        # Behind the units already waiting for the lock (asyncio.Lock is FIFO), so they
+        # and every single write finished meanwhile ride on this commit.
         async with self._lock:
-            commit, self._commit = self._commit, None
+            commit, self._commit = self._commit, None  # later writers wait for the next one
             try:
-                await self._conn.execute("COMMIT")
-            except BaseException as exc:
-                await self._conn.execute("ROLLBACK")
+                await self._conn.commit()
+            except Exception as exc:
+                await self._conn.rollback()
                 if commit is not None:
                     commit.set_exception(exc)
-                raise
-            finally:
-                self._open = False
+                return
             if commit is not None:
                 commit.set_result(None)
 
     async def close(self) -> None:
         async with self._lock:
-            if self._open:
-                await self._conn.execute("COMMIT")
-                self._open = False
+            await self._conn.commit()
         await self._conn.close()
 
 
@@ -257,6 +275,9 @@ class PostgresDatabase(_PgExecutor, Database):
             dsn, min_size=min_size, max_size=max_size, server_settings=settings
         )
         return cls(url, pool)
+
+    async def write(self, sql: str, params: Params = None) -> list[Row]:
+        return await self.fetch(sql, params)  # a lone statement commits on its own
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:

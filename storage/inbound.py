@@ -30,18 +30,18 @@ class InboundRepository:
             "attachments": attachments,
             "received_at": msg.received_at,
         }
-        async with self.db.transaction() as tx:
-            new_id = await tx.fetchval(
-                """
-                INSERT INTO inbound_messages
-                    (channel, provider_id, sender_kind, sender, body, attachments, received_at)
-                VALUES (:channel, :provider_id, :sender_kind, :sender, :body, :attachments,
-                        :received_at)
-                ON CONFLICT (channel, provider_id) DO NOTHING
-                RETURNING id
-                """,
-                params,
-            )
+        inserted = await self.db.write(
+            """
+            INSERT INTO inbound_messages
+                (channel, provider_id, sender_kind, sender, body, attachments, received_at)
+            VALUES (:channel, :provider_id, :sender_kind, :sender, :body, :attachments,
+                    :received_at)
+            ON CONFLICT (channel, provider_id) DO NOTHING
+            RETURNING id
+            """,
+            params,
+        )
+        new_id = inserted[0]["id"] if inserted else None
         if new_id is not None:
             return Recorded(new_id, True, "received", None)
         row = await self.db.fetchrow(
@@ -63,24 +63,23 @@ class InboundRepository:
         error: str | None,
         now: datetime,
     ) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                """
-                UPDATE inbound_messages
-                SET status = :status, handler = :handler, person_id = :person_id,
-                    reply = :reply, error = :error, handled_at = :now
-                WHERE id = :id
-                """,
-                {
-                    "status": status,
-                    "handler": handler,
-                    "person_id": person_id,
-                    "reply": json.dumps(replies, ensure_ascii=False),
-                    "error": error,
-                    "now": now,
-                    "id": message_id,
-                },
-            )
+        await self.db.write(
+            """
+            UPDATE inbound_messages
+            SET status = :status, handler = :handler, person_id = :person_id,
+                reply = :reply, error = :error, handled_at = :now
+            WHERE id = :id
+            """,
+            {
+                "status": status,
+                "handler": handler,
+                "person_id": person_id,
+                "reply": json.dumps(replies, ensure_ascii=False),
+                "error": error,
+                "now": now,
+                "id": message_id,
+            },
+        )
 
     async def unfinished(self, limit: int = 1000) -> list[int]:
         """Messages recorded but never handled (the process stopped between the two)."""

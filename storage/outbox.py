@@ -25,26 +25,25 @@ class OutboxRepository:
             if message.choices
             else None
         )
-        async with self.db.transaction() as tx:
-            new_id = await tx.fetchval(
-                """
-                INSERT INTO outbox (idempotency_key, address_kind, address, body, choices,
-                                    not_before, created_at, updated_at)
-                VALUES (:key, :kind, :address, :body, :choices, :not_before, :now, :now)
-                ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING id
-                """,
-                {
-                    "key": key,
-                    "kind": message.to.kind.value,
-                    "address": message.to.value,
-                    "body": message.body,
-                    "choices": choices,
-                    "not_before": not_before or now,
-                    "now": now,
-                },
-            )
-        return new_id is not None
+        inserted = await self.db.write(
+            """
+            INSERT INTO outbox (idempotency_key, address_kind, address, body, choices,
+                                not_before, created_at, updated_at)
+            VALUES (:key, :kind, :address, :body, :choices, :not_before, :now, :now)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id
+            """,
+            {
+                "key": key,
+                "kind": message.to.kind.value,
+                "address": message.to.value,
+                "body": message.body,
+                "choices": choices,
+                "not_before": not_before or now,
+                "now": now,
+            },
+        )
+        return bool(inserted)
 
     async def pending_count(self) -> int:
         return await self.db.fetchval(

@@ -57,31 +57,29 @@ class PeopleRepository:
 
     async def opt_out(self, address: Address, now: datetime) -> bool:
         """Stop broadcasts to the address. True the first time, False if already stopped."""
-        async with self.db.transaction() as tx:
-            changed = await tx.fetchval(
-                """
-                INSERT INTO addresses (kind, value, opted_out_at, created_at)
-                VALUES (:kind, :value, :now, :now)
-                ON CONFLICT (kind, value) DO UPDATE SET opted_out_at = excluded.opted_out_at
-                WHERE addresses.opted_out_at IS NULL
-                RETURNING id
-                """,
-                {"kind": address.kind.value, "value": address.value, "now": now},
-            )
-        return changed is not None
+        changed = await self.db.write(
+            """
+            INSERT INTO addresses (kind, value, opted_out_at, created_at)
+            VALUES (:kind, :value, :now, :now)
+            ON CONFLICT (kind, value) DO UPDATE SET opted_out_at = excluded.opted_out_at
+            WHERE addresses.opted_out_at IS NULL
+            RETURNING id
+            """,
+            {"kind": address.kind.value, "value": address.value, "now": now},
+        )
+        return bool(changed)
 
     async def opt_in(self, address: Address) -> bool:
         """Resume broadcasts. True if the address had been opted out."""
-        async with self.db.transaction() as tx:
-            changed = await tx.fetchval(
-                """
-                UPDATE addresses SET opted_out_at = NULL
-                WHERE kind = :kind AND value = :value AND opted_out_at IS NOT NULL
-                RETURNING id
-                """,
-                {"kind": address.kind.value, "value": address.value},
-            )
-        return changed is not None
+        changed = await self.db.write(
+            """
+            UPDATE addresses SET opted_out_at = NULL
+            WHERE kind = :kind AND value = :value AND opted_out_at IS NOT NULL
+            RETURNING id
+            """,
+            {"kind": address.kind.value, "value": address.value},
+        )
+        return bool(changed)
 
     async def join(
         self, address: Address, org_id: int, role: Role, language: str | None, now: datetime
@@ -102,11 +100,10 @@ class PeopleRepository:
         return count
 
     async def set_language(self, person_id: int, language: str) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE people SET language = :language WHERE id = :id",
-                {"language": language, "id": person_id},
-            )
+        await self.db.write(
+            "UPDATE people SET language = :language WHERE id = :id",
+            {"language": language, "id": person_id},
+        )
 
     async def members_of(self, org_id: int, role: Role) -> list[tuple[int, str | None]]:
         rows = await self.db.fetch(
