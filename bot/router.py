@@ -108,6 +108,7 @@ class Router:
             inbound=inbound,
             text=text,
             args=text.original_from(pick.args_at),
+            args_at=pick.args_at,
             keyword=pick.keyword,
         )
         status, error = "handled", None

@@ -24,6 +24,7 @@ class Message:
     inbound: Inbound
     text: Normalized
     args: str  # what follows the keyword, as the person wrote it (controls dropped, trimmed)
+    args_at: int  # where that text begins in text.folded
     keyword: str | None  # the folded keyword that matched, None for a default action
 
 

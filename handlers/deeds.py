@@ -21,28 +21,32 @@ TAGS: dict[str, Category] = {
 KEYWORDS: dict[Category, tuple[str, ...]] = {
     Category.STUDY: ("学习", "培训", "读书", "党课", "study", "training"),
     Category.ACHIEVEMENT: ("致富", "增收", "产业", "项目", "佳绩", "harvest", "project"),
-    Category.SERVICE: ("帮扶", "帮助", "服务", "看望", "慰问", "走访", "群众", "help", "visit"),
+    Category.SERVICE: ("帮", "服务", "看望", "慰问", "走访", "群众", "help", "visit"),
     Category.DISCIPLINE: ("守法", "纪律", "调解", "普法", "law", "discipline"),
     Category.INTEGRITY: ("正气", "见义勇为", "举报", "移风易俗", "integrity"),
 }
 _TAG = re.compile(r"#\s*([^\s#,.;:!?，。；：！？]+)")
 # A leading 1-5 followed by a separator: "3 看望老人", "3、看望老人" but not "3户" or "30".
 _LEADING_NUMBER = re.compile(r"^([1-5])(?:[\s.,:、:)]+|$)")
+_LEADING_TAG = re.compile(r"^#\s*([^\s#,.;:!?，。；：！？]+)[\s,，:：、]*")
 
 
-def classify(folded: str) -> Category | None:
+def classify(folded: str) -> tuple[Category | None, int]:
+    """The category of a report, and how many leading chars only said so (to strip)."""
+    if (lead := _LEADING_TAG.match(folded)) and lead.group(1) in TAGS:
+        return TAGS[lead.group(1)], lead.end()
     for match in _TAG.finditer(folded):
         if match.group(1) in TAGS:
-            return TAGS[match.group(1)]
+            return TAGS[match.group(1)], 0
     if number := _LEADING_NUMBER.match(folded):
-        return CATEGORIES[int(number.group(1)) - 1]
+        return CATEGORIES[int(number.group(1)) - 1], number.end()
     best: tuple[int, Category] | None = None
     for category, words in KEYWORDS.items():
         for word in words:
             at = folded.find(word)
             if at >= 0 and (best is None or at < best[0]):
                 best = (at, category)
-    return best[1] if best else None
+    return (best[1] if best else None), 0
 
 
 async def report(msg: Message, ctx: Context) -> None:
@@ -50,15 +54,14 @@ async def report(msg: Message, ctx: Context) -> None:
     if not grants:
         ctx.reply("deed.not_member")
         return
-    body = msg.args if msg.keyword is not None else msg.text.original_from(0)
-    folded_body = body.casefold()
-    if not body or not any(ch.isalnum() for ch in folded_body):
+    category, lead = classify(msg.text.folded[msg.args_at:])
+    body = msg.text.original_from(msg.args_at + lead)
+    if not any(ch.isalnum() for ch in body):
         ctx.reply("deed.empty")
         return
     grant = grants[0]  # the branch of their first membership
     day = ctx.local_day(grant)
     monday = week_start(day)
-    category = classify(msg.text.folded[len(msg.keyword or ""):].strip())
     stats = await ctx.repos.deeds.add(
         person_id=ctx.sender.person_id,
         org_id=grant.org_id,

@@ -16,10 +16,12 @@ MAX_SUGGESTIONS = 3
 
 def suggest(query: str, orgs: list[Org]) -> list[Org]:
     """Joinable organisations whose code or name is close to what was typed."""
-    joinable = [o for o in orgs if o.kind in JOINABLE_KINDS]
+    joinable = sorted((o for o in orgs if o.kind in JOINABLE_KINDS), key=lambda o: o.code)
     upper = query.upper()
-    by_code = {o.code: o for o in joinable}
-    found = [by_code[c] for c in difflib.get_close_matches(upper, by_code, MAX_SUGGESTIONS, 0.5)]
+    scored = [(difflib.SequenceMatcher(None, upper, o.code).ratio(), o) for o in joinable]
+    # Closest first; equally close codes in code order, so answers are stable.
+    found = [o for score, o in sorted(scored, key=lambda so: -so[0]) if score >= 0.5]
+    found = found[:MAX_SUGGESTIONS]
     # Names: a typed fragment of the name ("青山村"), or a name close to it.
     for org in joinable:
         if len(found) >= MAX_SUGGESTIONS:

@@ -26,7 +26,8 @@ class InboundRepository:
             "provider_id": msg.provider_id,
             "sender_kind": msg.sender.kind.value,
             "sender": msg.sender.value,
-            "body": msg.body,
+            # PostgreSQL text cannot hold NUL; it carries no meaning in a message anyway.
+            "body": msg.body.replace("\x00", "\ufffd"),
             "attachments": attachments,
             "received_at": msg.received_at,
         }

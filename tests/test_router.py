@@ -1,0 +1,56 @@
+"""How the router picks one handler for one message."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.messages import Address, AddressKind
+from bot.normalize import normalize
+from handlers.base import Sender
+from storage.models import Grant, Role, SenderRecord
+
+
+def sender(*roles: Role) -> Sender:
+    grants = tuple(Grant(r, 1, "HX0101", "东坡村党支部", "branch", None) for r in roles)
+    return Sender(Address(AddressKind.SMS, "+8613800001101"),
+                  SenderRecord(1 if roles else None, 1 if roles else None, None, None, None,
+                               grants))
+
+
+@pytest.fixture
+def router(app):
+    return app.router
+
+
+@pytest.mark.parametrize(
+    ("text", "roles", "route", "language", "args"),
+    [
+        ("TD", (Role.MEMBER,), "optout.stop", "zh-CN", ""),
+        ("stop", (), "optout.stop", "en", ""),
+        ("退订！", (), "optout.stop", "zh-CN", ""),
+        ("订阅", (), "optout.start", "zh-CN", ""),
+        ("帮助", (Role.MEMBER,), "help", "zh-CN", ""),
+        ("?", (), "help", None, ""),
+        ("帮助五保户修缮房屋", (Role.MEMBER,), "deed.free_text", None, "帮助五保户修缮房屋"),
+        ("帮助五保户修缮房屋", (Role.PUBLIC,), "help.default", None, "帮助五保户修缮房屋"),
+        ("汇报今天修路", (Role.MEMBER,), "deed", "zh-CN", "今天修路"),
+        ("HB：今天修路", (Role.MEMBER,), "deed", "zh-CN", "今天修路"),
+        ("hbo is on tv", (Role.MEMBER,), "deed.free_text", None, "hbo is on tv"),
+        ("Report: fixed it", (), "deed", "en", "fixed it"),
+        ("加入 HX0101", (), "join", "zh-CN", "HX0101"),
+        ("加入HX0101", (), "join", "zh-CN", "HX0101"),
+        ("加入了志愿队", (Role.MEMBER,), "deed.free_text", None, "加入了志愿队"),
+        ("JR hx0101", (), "join", "zh-CN", "hx0101"),
+        ("joined the patrol", (Role.MEMBER,), "deed.free_text", None, "joined the patrol"),
+        ("查询", (Role.MEMBER,), "record", "zh-CN", ""),
+        ("me", (Role.MEMBER,), "record", "en", ""),
+        ("me too", (Role.MEMBER,), "deed.free_text", None, "me too"),
+        ("/unknown", (Role.MEMBER,), "help.default", None, "/unknown"),
+        ("", (Role.MEMBER,), "help.default", None, ""),
+    ],
+)
+def test_pick(router, text, roles, route, language, args):
+    normalized = normalize(text)
+    pick = router.pick(normalized, sender(*roles))
+    assert (pick.route.name, pick.language, normalized.original_from(pick.args_at)) == (
+        route, language, args)
