@@ -22,13 +22,11 @@ from pathlib import Path
 
 import aiosqlite
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bot.app import App  # noqa: E402
-from bot.config import load_config  # noqa: E402
-from bot.messages import Address, AddressKind, Channel, Inbound  # noqa: E402
-from storage.models import Role  # noqa: E402
-from storage.people import RosterEntry  # noqa: E402
+from bot.app import App
+from bot.config import load_config
+from bot.messages import Address, AddressKind, Channel, Inbound
+from storage.models import Role
+from storage.people import RosterEntry
 
 BRANCHES = 20
 TARGET = 0.5
@@ -41,13 +39,16 @@ def phone(i: int) -> str:
 async def seed(app: App, members: int) -> None:
     now = datetime.now(UTC)
     orgs = [{"code": "B", "name": "县委", "kind": "county"}]
-    orgs += [{"code": f"B{b:02d}", "name": f"村{b}", "kind": "branch", "parent_code": "B"}
-             for b in range(BRANCHES)]
+    orgs += [
+        {"code": f"B{b:02d}", "name": f"村{b}", "kind": "branch", "parent_code": "B"}
+        for b in range(BRANCHES)
+    ]
     await app.repos.orgs.upsert_many(orgs, now)
     ids = {o.code: o.id for o in await app.repos.orgs.all()}
     entries = [
-        RosterEntry(ids[f"B{i % BRANCHES:02d}"], f"党员{i}", Address(AddressKind.SMS, phone(i)),
-                    Role.MEMBER)
+        RosterEntry(
+            ids[f"B{i % BRANCHES:02d}"], f"党员{i}", Address(AddressKind.SMS, phone(i)), Role.MEMBER
+        )
         for i in range(members)
     ]
     await app.repos.people.import_roster(entries, now)
@@ -55,12 +56,15 @@ async def seed(app: App, members: int) -> None:
 
 def bodies(messages: int, members: int) -> list[tuple[str, str]]:
     tags = ("#服务", "#学习", "", "3 ", "#正气")
-    return [(phone(n % members), f"汇报 {tags[n % 5]}今天第{n}件好事：帮助邻居修水渠")
-            for n in range(messages)]
+    return [
+        (phone(n % members), f"汇报 {tags[n % 5]}今天第{n}件好事：帮助邻居修水渠")
+        for n in range(messages)
+    ]
 
 
-async def run_pipeline(db_path: Path, messages: int, members: int, concurrency: int
-                       ) -> tuple[float, int]:
+async def run_pipeline(
+    db_path: Path, messages: int, members: int, concurrency: int
+) -> tuple[float, int]:
     config = load_config(env={"GRASSROOTS_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}"})
     app = await App.open(config)
     try:
@@ -73,9 +77,15 @@ async def run_pipeline(db_path: Path, messages: int, members: int, concurrency: 
         async def worker() -> None:
             while not queue.empty():
                 n, (sender, body) = queue.get_nowait()
-                replies = await app.router.handle(Inbound(
-                    Channel.SMS, f"SM{n:032d}", Address(AddressKind.SMS, sender), body,
-                    datetime.now(UTC)))
+                replies = await app.router.handle(
+                    Inbound(
+                        Channel.SMS,
+                        f"SM{n:032d}",
+                        Address(AddressKind.SMS, sender),
+                        body,
+                        datetime.now(UTC),
+                    )
+                )
                 assert replies and "记录" in replies[0].body, replies
 
         start = time.perf_counter()
@@ -94,7 +104,8 @@ async def run_bare(db_path: Path, messages: int, members: int) -> float:
             await conn.execute(pragma)
         await conn.execute(
             "CREATE TABLE deeds (id INTEGER PRIMARY KEY, person_id INTEGER, org_id INTEGER,"
-            " category TEXT, body TEXT, local_day TEXT, created_at TEXT)")
+            " category TEXT, body TEXT, local_day TEXT, created_at TEXT)"
+        )
         await conn.commit()
         work = bodies(messages, members)
         day = datetime.now(UTC).date().isoformat()
@@ -103,7 +114,8 @@ async def run_bare(db_path: Path, messages: int, members: int) -> float:
             await conn.execute(
                 "INSERT INTO deeds (person_id, org_id, category, body, local_day, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (n % members, n % BRANCHES, "service", body, day, datetime.now(UTC).isoformat()))
+                (n % members, n % BRANCHES, "service", body, day, datetime.now(UTC).isoformat()),
+            )
             await conn.commit()
         return time.perf_counter() - start
 
@@ -115,15 +127,15 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline_s, stored = await run_pipeline(Path(tmp) / "pipeline.db", args.messages,
-                                                args.members, args.concurrency)
+        pipeline_s, stored = await run_pipeline(
+            Path(tmp) / "pipeline.db", args.messages, args.members, args.concurrency
+        )
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         bare_s = await run_bare(Path(tmp) / "bare.db", args.messages, args.members)
     pipeline_rate = args.messages / pipeline_s
     bare_rate = args.messages / bare_s
     ratio = pipeline_rate / bare_rate
-    print(f"messages: {args.messages} from {args.members} members, "
-          f"concurrency {args.concurrency}")
+    print(f"messages: {args.messages} from {args.members} members, concurrency {args.concurrency}")
     print(f"pipeline: {pipeline_rate:,.0f} msg/s ({pipeline_s:.2f} s), deeds stored: {stored}")
     print(f"bare aiosqlite insert+commit: {bare_rate:,.0f} rows/s ({bare_s:.2f} s)")
     print(f"peak memory (pipeline): {peak_mb:.0f} MB (target < 200)")

@@ -40,8 +40,12 @@ async def _with_app(config: Config, work: Callable[[App], Awaitable[T]]) -> T:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="TOML configuration file (default: $GRASSROOTS_CONFIG, else built-in).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="TOML configuration file (default: $GRASSROOTS_CONFIG, else built-in).",
+)
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Grassroots participation bot: SMS and chat for the 创先争优 campaign."""
@@ -69,12 +73,14 @@ def migrate(ctx: click.Context) -> None:
 def _print_report(what: str, path: Path, report: ImportReport) -> None:
     for error in report.errors:
         click.echo(f"{path}:{error.line}: {error.reason}", err=True)
-    click.echo(f"{what}: {report.imported} imported, {len(report.errors)} rejected "
-               f"of {report.rows} rows")
+    click.echo(
+        f"{what}: {report.imported} imported, {len(report.errors)} rejected of {report.rows} rows"
+    )
 
 
-def _import(ctx: click.Context, what: str, path: Path, importer: Callable[..., Awaitable[ImportReport]]
-            ) -> None:
+def _import(
+    ctx: click.Context, what: str, path: Path, importer: Callable[..., Awaitable[ImportReport]]
+) -> None:
     config = _config(ctx)
     total = count_rows(path)
 
@@ -164,8 +170,12 @@ def chat(ctx: click.Context, sender: str) -> None:
     async def work(app: App) -> None:
         if interactive:
             click.echo(f"Speaking as {phone}. Ctrl-D to quit.")
-        await run_console(app.router, Address(AddressKind.SMS, phone), app.clock,
-                          prompt=prompt if interactive else None)
+        await run_console(
+            app.router,
+            Address(AddressKind.SMS, phone),
+            app.clock,
+            prompt=prompt if interactive else None,
+        )
 
     _run(_with_app(config, work))
 

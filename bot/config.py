@@ -103,7 +103,9 @@ class Config(_Section):
 
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite+aiosqlite:///"
-        return Path(self.storage.url[len(prefix) :]) if self.storage.url.startswith(prefix) else None
+        return (
+            Path(self.storage.url[len(prefix) :]) if self.storage.url.startswith(prefix) else None
+        )
 
     def ensure_secret_key(self) -> str:
         """The key for keyed hashes. Without one configured, a sandbox on SQLite gets a
@@ -155,18 +157,24 @@ def _secret_from_env(env: dict[str, str], name: str) -> str | None:
     try:
         return Path(file_name).read_text().strip() or None
     except OSError as exc:
-        raise ConfigError(f"environment: {name}_FILE: cannot read {file_name}: {exc.strerror}")
+        raise ConfigError(
+            f"environment: {name}_FILE: cannot read {file_name}: {exc.strerror}"
+        ) from None
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> Config:
     """Merge defaults, the TOML file (argument, else $GRASSROOTS_CONFIG) and the environment."""
     env = dict(os.environ) if env is None else env
     file = Path(path) if path else (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     data: dict[str, Any] = _read_toml(file) if file else {}
     source = str(file) if file else "built-in defaults"
     if "secret_key" in data:
-        raise ConfigError(f"{source}: secret_key: secrets are not read from the config file; "
-                          f"set {ENV_SECRET_KEY} or {ENV_SECRET_KEY}_FILE")
+        raise ConfigError(
+            f"{source}: secret_key: secrets are not read from the config file; "
+            f"set {ENV_SECRET_KEY} or {ENV_SECRET_KEY}_FILE"
+        )
     if "source" in data:
         raise ConfigError(f"{source}: source: unknown key")
     try:
@@ -180,7 +188,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         try:
             storage = StorageSection(url=env[ENV_DATABASE_URL])
         except ValidationError as exc:
-            raise ConfigError(f"environment: {ENV_DATABASE_URL}: {_describe(exc.errors()[0])[1]}")
+            problem = _describe(exc.errors()[0])[1]
+            raise ConfigError(f"environment: {ENV_DATABASE_URL}: {problem}") from None
         overrides["storage"] = storage
     overrides["secret_key"] = _secret_from_env(env, ENV_SECRET_KEY)
     return config.model_copy(update=overrides)

@@ -98,19 +98,26 @@ def read_rows(
     header = next(reader, None)
     if header is None:
         raise RosterFileError(f"{path}: empty file")
-    names = {alias.casefold(): canonical for canonical, aliases in columns.items()
-             for alias in aliases}
-    index = {names[h.strip().casefold()]: i for i, h in enumerate(header)
-             if h.strip().casefold() in names}
+    names = {
+        alias.casefold(): canonical for canonical, aliases in columns.items() for alias in aliases
+    }
+    index = {
+        names[h.strip().casefold()]: i
+        for i, h in enumerate(header)
+        if h.strip().casefold() in names
+    }
     missing = [c for c in required if c not in index]
     if missing:
-        raise RosterFileError(f"{path}: missing column {', '.join(missing)} "
-                              f"(header: {', '.join(header)})")
+        raise RosterFileError(
+            f"{path}: missing column {', '.join(missing)} (header: {', '.join(header)})"
+        )
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue
-        yield reader.line_num, {c: (row[i].strip() if i < len(row) else "")
-                                for c, i in index.items()}
+        yield (
+            reader.line_num,
+            {c: (row[i].strip() if i < len(row) else "") for c, i in index.items()},
+        )
 
 
 def count_rows(path: Path) -> int:
@@ -120,8 +127,9 @@ def count_rows(path: Path) -> int:
         return 0
 
 
-async def import_orgs(repos: Repositories, path: Path, now: datetime,
-                      progress: Progress | None = None) -> ImportReport:
+async def import_orgs(
+    repos: Repositories, path: Path, now: datetime, progress: Progress | None = None
+) -> ImportReport:
     report = ImportReport()
     rows: dict[str, tuple[int, dict[str, str]]] = {}
     for line, row in read_rows(path, ORG_COLUMNS, ORG_REQUIRED):
@@ -130,19 +138,33 @@ async def import_orgs(repos: Repositories, path: Path, now: datetime,
         kind = _KINDS.get(row["kind"].casefold())
         errors_before = len(report.errors)
         if not _CODE.match(code):
-            report.errors.append(RowError(line, f"bad code {row['code']!r}: use letters, "
-                                                "digits, - or _ (at most 32)"))
+            report.errors.append(
+                RowError(
+                    line, f"bad code {row['code']!r}: use letters, digits, - or _ (at most 32)"
+                )
+            )
         elif code in rows:
             report.errors.append(RowError(line, f"code {code} repeats line {rows[code][0]}"))
         elif not row["name"]:
             report.errors.append(RowError(line, "name is empty"))
         elif kind is None:
-            report.errors.append(RowError(line, f"unknown kind {row['kind']!r}; one of "
-                                                f"{', '.join(k.value for k in OrgKind)}"))
+            report.errors.append(
+                RowError(
+                    line,
+                    f"unknown kind {row['kind']!r}; one of {', '.join(k.value for k in OrgKind)}",
+                )
+            )
         else:
-            rows[code] = (line, {"code": code, "name": row["name"], "kind": kind.value,
-                                 "parent_code": row.get("parent_code", "").upper(),
-                                 "theme": row.get("theme", "")})
+            rows[code] = (
+                line,
+                {
+                    "code": code,
+                    "name": row["name"],
+                    "kind": kind.value,
+                    "parent_code": row.get("parent_code", "").upper(),
+                    "theme": row.get("theme", ""),
+                },
+            )
         if progress and len(report.errors) > errors_before:
             progress(1)
 
@@ -151,9 +173,12 @@ async def import_orgs(repos: Repositories, path: Path, now: datetime,
     ordered: list[dict[str, str]] = []
     pending = dict(rows)
     while pending:
-        ready = [c for c, (_, r) in pending.items()
-                 if not r["parent_code"] or (r["parent_code"] in known
-                                             and r["parent_code"] not in pending)]
+        ready = [
+            c
+            for c, (_, r) in pending.items()
+            if not r["parent_code"]
+            or (r["parent_code"] in known and r["parent_code"] not in pending)
+        ]
         if not ready:
             break
         for code in ready:
@@ -161,9 +186,13 @@ async def import_orgs(repos: Repositories, path: Path, now: datetime,
             known.add(code)
     for code, (line, row) in sorted(pending.items(), key=lambda item: item[1][0]):
         parent = row["parent_code"]
-        reason = (f"parent {parent} is the row itself" if parent == code
-                  else f"parent {parent} is in a cycle" if parent in rows
-                  else f"unknown parent code {parent}")
+        reason = (
+            f"parent {parent} is the row itself"
+            if parent == code
+            else f"parent {parent} is in a cycle"
+            if parent in rows
+            else f"unknown parent code {parent}"
+        )
         report.errors.append(RowError(line, reason))
         if progress:
             progress(1)
@@ -177,8 +206,13 @@ async def import_orgs(repos: Repositories, path: Path, now: datetime,
     return report
 
 
-async def import_people(repos: Repositories, path: Path, now: datetime, region: str = "CN",
-                        progress: Progress | None = None) -> ImportReport:
+async def import_people(
+    repos: Repositories,
+    path: Path,
+    now: datetime,
+    region: str = "CN",
+    progress: Progress | None = None,
+) -> ImportReport:
     report = ImportReport()
     orgs = {o.code: o.id for o in await repos.orgs.all()}
     batch: list[RosterEntry] = []
@@ -195,9 +229,12 @@ async def import_people(repos: Repositories, path: Path, now: datetime, region: 
         phone = to_e164(row["phone"], region)
         role = _ROLES.get(row["role"].casefold())
         reason = (
-            f"unknown organisation code {row['org_code']!r}" if org_id is None
-            else "name is empty" if not row["name"]
-            else f"not a valid phone number: {row['phone']!r}" if phone is None
+            f"unknown organisation code {row['org_code']!r}"
+            if org_id is None
+            else "name is empty"
+            if not row["name"]
+            else f"not a valid phone number: {row['phone']!r}"
+            if phone is None
             else f"unknown role {row['role']!r}; one of {', '.join(r.value for r in Role)}"
             if role is None
             else None

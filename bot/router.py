@@ -74,8 +74,13 @@ class Router:
             tail = folded[len(word) : len(word) + 1]
             if tail and word.isascii() and _LATIN_TAIL.match(tail):
                 continue
-            if tail and not route.touching and not (tail.isspace() or tail in _SEPARATORS
-                                                    or (tail.isascii() and tail.isalnum())):
+            if (
+                tail
+                and not route.touching
+                and not (
+                    tail.isspace() or tail in _SEPARATORS or (tail.isascii() and tail.isalnum())
+                )
+            ):
                 continue
             at = len(word)
             while at < len(folded) and (folded[at].isspace() or folded[at] in _SEPARATORS):
@@ -89,8 +94,12 @@ class Router:
         """Record the message durably, then handle it once; a repeat gets the same answer."""
         recorded = await self.repos.inbound.record(inbound)
         if not recorded.is_new:
-            log.info("message %s from %s seen before (%s): not handled again",
-                     recorded.id, mask_phone(inbound.sender.value), recorded.status)
+            log.info(
+                "message %s from %s seen before (%s): not handled again",
+                recorded.id,
+                mask_phone(inbound.sender.value),
+                recorded.status,
+            )
             if recorded.reply is None:
                 return []
             return [Outbound(inbound.sender, body) for body in json.loads(recorded.reply)]

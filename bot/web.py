@@ -34,8 +34,10 @@ def create_web_app(config: Config, clock: Clock | None = None) -> Starlette:
         bot = await App.open(config, clock)
         web.state.bot = bot
         await bot.router.recover()
-        log.info("serving; channels on: none yet besides the console (database: %s)",
-                 bot.repos.db.dialect)
+        log.info(
+            "serving; channels on: none yet besides the console (database: %s)",
+            bot.repos.db.dialect,
+        )
         try:
             yield
         finally:

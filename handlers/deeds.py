@@ -54,7 +54,7 @@ async def report(msg: Message, ctx: Context) -> None:
     if not grants:
         ctx.reply("deed.not_member")
         return
-    category, lead = classify(msg.text.folded[msg.args_at:])
+    category, lead = classify(msg.text.folded[msg.args_at :])
     body = msg.text.original_from(msg.args_at + lead)
     if not any(ch.isalnum() for ch in body):
         ctx.reply("deed.empty")
@@ -75,8 +75,12 @@ async def report(msg: Message, ctx: Context) -> None:
     if category is None:
         ctx.reply("deed.recorded_plain", week=stats.this_week, streak=stats.streak_days)
     else:
-        ctx.reply("deed.recorded", category=ctx.texts.get(f"category.{category.value}"),
-                  week=stats.this_week, streak=stats.streak_days)
+        ctx.reply(
+            "deed.recorded",
+            category=ctx.texts.get(f"category.{category.value}"),
+            week=stats.this_week,
+            streak=stats.streak_days,
+        )
 
 
 ROUTES = [Route("deed", report, zh=("汇报", "hb"), en=("report",))]

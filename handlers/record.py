@@ -16,8 +16,9 @@ async def my_record(msg: Message, ctx: Context) -> None:
             ctx.reply("record.stranger")
         return
     monday = week_start(ctx.local_day(grants[0]))
-    counts = {c.category: c for c in await ctx.repos.deeds.by_category(ctx.sender.person_id,
-                                                                       monday)}
+    counts = {
+        c.category: c for c in await ctx.repos.deeds.by_category(ctx.sender.person_id, monday)
+    }
     week = sum(c.this_week for c in counts.values())
     total = sum(c.total for c in counts.values())
     if total == 0:
@@ -29,10 +30,14 @@ async def my_record(msg: Message, ctx: Context) -> None:
         if c is None and category is None:
             continue
         label = ctx.texts.get(f"category.short.{category.value if category else 'none'}")
-        parts.append(ctx.texts.get("record.item", label=label,
-                                   week=c.this_week if c else 0, total=c.total if c else 0))
-    ctx.reply("record.summary", week=week, total=total,
-              items=ctx.texts.get("list.separator").join(parts))
+        parts.append(
+            ctx.texts.get(
+                "record.item", label=label, week=c.this_week if c else 0, total=c.total if c else 0
+            )
+        )
+    ctx.reply(
+        "record.summary", week=week, total=total, items=ctx.texts.get("list.separator").join(parts)
+    )
 
 
 ROUTES = [Route("record", my_record, zh=("查询", "cx"), en=("me",), whole=True)]

@@ -55,18 +55,23 @@ async def join(msg: Message, ctx: Context) -> None:
         return
     if org.kind not in JOINABLE_KINDS:
         branches = [o for o in await ctx.repos.orgs.children(org.id) if o.kind in JOINABLE_KINDS]
-        ctx.reply("join.not_branch", name=org.name,
-                  suggestions=_listing(branches[:MAX_SUGGESTIONS], sep) or "-")
+        ctx.reply(
+            "join.not_branch",
+            name=org.name,
+            suggestions=_listing(branches[:MAX_SUGGESTIONS], sep) or "-",
+        )
         return
     if any(g.org_id == org.id and g.role in MEMBER_ROLES for g in ctx.sender.grants):
         ctx.reply("join.already_member", name=org.name)
         return
     # Keep the language they wrote in (JOIN → English) only when it is not the default.
     chosen = ctx.texts.language
-    language = chosen if ctx.sender.record.language is None and chosen != ctx.settings.language \
-        else None
-    created = await ctx.repos.people.join(ctx.sender.address, org.id, Role.PUBLIC, language,
-                                          ctx.now())
+    language = (
+        chosen if ctx.sender.record.language is None and chosen != ctx.settings.language else None
+    )
+    created = await ctx.repos.people.join(
+        ctx.sender.address, org.id, Role.PUBLIC, language, ctx.now()
+    )
     if not created:
         ctx.reply("join.already", name=org.name)
     elif org.theme:

@@ -88,8 +88,9 @@ class DeedRepository:
             {"person": person_id, "week": week_start},
         )
         return [
-            CategoryCount(Category(r["category"]) if r["category"] else None, int(r["week"]),
-                          int(r["total"]))
+            CategoryCount(
+                Category(r["category"]) if r["category"] else None, int(r["week"]), int(r["total"])
+            )
             for r in rows
         ]
 

@@ -16,12 +16,14 @@ class OutboxRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def enqueue(self, key: str, message: Outbound, now: datetime,
-                      not_before: datetime | None = None) -> bool:
+    async def enqueue(
+        self, key: str, message: Outbound, now: datetime, not_before: datetime | None = None
+    ) -> bool:
         """Queue a message. True if new; False if that key was already queued."""
         choices = (
-            json.dumps([{"key": c.key, "label": c.label} for c in message.choices],
-                       ensure_ascii=False)
+            json.dumps(
+                [{"key": c.key, "label": c.label} for c in message.choices], ensure_ascii=False
+            )
             if message.choices
             else None
         )
@@ -46,6 +48,4 @@ class OutboxRepository:
         return bool(inserted)
 
     async def pending_count(self) -> int:
-        return await self.db.fetchval(
-            "SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'"
-        )
+        return await self.db.fetchval("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")

@@ -14,8 +14,9 @@ from bot.router import Router
 from bot.texts import texts_for
 
 
-def console_inbound(sender: Address, body: str, clock: Clock, provider_id: str | None = None
-                    ) -> Inbound:
+def console_inbound(
+    sender: Address, body: str, clock: Clock, provider_id: str | None = None
+) -> Inbound:
     return Inbound(
         channel=Channel.CONSOLE,
         provider_id=provider_id or uuid.uuid4().hex,
@@ -55,5 +56,6 @@ async def run_console(
         for reply in replies:
             print(render(reply), file=stdout, flush=True)
         if not replies:
-            print(texts_for(router.settings.language).get("console.no_reply"), file=stdout,
-                  flush=True)
+            print(
+                texts_for(router.settings.language).get("console.no_reply"), file=stdout, flush=True
+            )

@@ -88,9 +88,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text, nullable=True),
         sa.Column("handled_at", Stamp, nullable=True),
         sa.UniqueConstraint("channel", "provider_id", name="uq_inbound_channel_provider"),
-        sa.CheckConstraint(
-            "status IN ('received', 'handled', 'failed')", name="ck_inbound_status"
-        ),
+        sa.CheckConstraint("status IN ('received', 'handled', 'failed')", name="ck_inbound_status"),
     )
     op.create_index("ix_inbound_status", "inbound_messages", ["status"])
 
@@ -139,6 +137,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("outbox", "deeds", "inbound_messages", "roles", "addresses", "people",
-                  "organisations"):
+    for table in (
+        "outbox",
+        "deeds",
+        "inbound_messages",
+        "roles",
+        "addresses",
+        "people",
+        "organisations",
+    ):
         op.drop_table(table)
