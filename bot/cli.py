@@ -142,7 +142,8 @@ def demo(ctx: click.Context) -> None:
         click.echo("People (code, name, phone, role):")
         for line in lines:
             code, name, phone, role = line.split(",")
-            click.echo(f"  {code:<8} {name:<6} +86{phone}  {role}")
+            pad = " " * max(1, 8 - sum(2 if ord(c) > 0x2E80 else 1 for c in name))
+            click.echo(f"  {code:<8} {name}{pad}+86{phone}  {role}")
         click.echo("Try: grassroots chat --from +8613800001101   (a member of HX0101)")
         click.echo("     grassroots chat --from +8613912345678   (a villager: 加入 HX0101)")
 

@@ -1,0 +1,247 @@
+"""The `grassroots` command end to end: real subprocesses on a SQLite file in tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.texts import texts_for
+
+TIMEOUT = 60  # seconds for any one command; they take well under one
+ZH = texts_for("zh-CN")
+DEMO = resources.files("bot") / "demo"
+
+
+def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRASSROOTS_")}
+    env |= {"GRASSROOTS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+            "PYTHONIOENCODING": "utf-8"}
+    return env | extra
+
+
+def grassroots(tmp_path: Path, *args: str, stdin: str | None = None,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+        encoding="utf-8", cwd=tmp_path, env=env or environment(tmp_path), timeout=TIMEOUT,
+    )
+
+
+def count(tmp_path: Path, sql: str) -> int:
+    with sqlite3.connect(tmp_path / "x.db") as db:
+        return db.execute(sql).fetchone()[0]
+
+
+def demo_rows(name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader((DEMO / name).read_text("utf-8").splitlines()))
+
+
+COMMANDS = ("migrate", "import-orgs", "import-people", "demo", "chat", "serve")
+
+
+def test_console_script_help(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "grassroots"
+    assert script.is_file() and os.access(script, os.X_OK)
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True,
+                            cwd=tmp_path, env=environment(tmp_path), timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: grassroots")
+    for command in COMMANDS:
+        assert re.search(rf"^\s+{command}\s", result.stdout, re.M), command
+    assert grassroots(tmp_path, "--help").stdout == result.stdout
+
+
+def test_demo_loads_and_reloads(tmp_path: Path) -> None:
+    orgs, people = demo_rows("orgs.csv"), demo_rows("people.csv")
+    outputs = []
+    for _ in range(2):
+        result = grassroots(tmp_path, "demo")
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+        for org in orgs:
+            assert re.search(rf"^\s+{org['组织代码']}\s+{org['名称']}", result.stdout, re.M)
+        assert "+8613800001101" in result.stdout
+        assert count(tmp_path, "SELECT count(*) FROM organisations") == len(orgs)
+        assert count(tmp_path, "SELECT count(*) FROM people") == len(people)
+        assert count(tmp_path, "SELECT count(*) FROM roles") == len(people)
+    assert outputs[0] == outputs[1]
+
+
+def test_chat_from_a_pipe(tmp_path: Path) -> None:
+    assert grassroots(tmp_path, "demo").returncode == 0
+    result = grassroots(tmp_path, "chat", "--from", "13800001101",
+                        stdin="汇报 #服务 看望孤寡老人\n查询\nTD\n")
+    assert result.returncode == 0, result.stderr
+    items = ZH.get("list.separator").join(
+        ZH.get("record.item", label=ZH.get(f"category.short.{c}"), week=int(c == "service"),
+               total=int(c == "service"))
+        for c in ("study", "achievement", "service", "discipline", "integrity"))
+    assert result.stdout.splitlines() == [
+        ZH.get("deed.recorded", category=ZH.get("category.service"), week=1, streak=1),
+        ZH.get("record.summary", week=1, total=1, items=items),
+        ZH.get("optout.stopped"),
+    ]
+    assert count(tmp_path, "SELECT count(*) FROM addresses "
+                           "WHERE value = '+8613800001101' AND opted_out_at IS NOT NULL") == 1
+
+
+@pytest.mark.parametrize("number", ["12345", "not-a-phone", "+86 138"])
+def test_chat_from_an_invalid_number(tmp_path: Path, number: str) -> None:
+    result = grassroots(tmp_path, "chat", "--from", number, stdin="查询\n")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"not a valid phone number: {number}" in result.stderr
+    assert "--from" in result.stderr
+
+
+CONFIG_CASES = {
+    "unknown key": (b'[bot]\ncolour = "red"\n', ("bot.colour", "unknown key")),
+    "wrong type": (b'[server]\nport = "8080"\n', ("server.port", "integer")),
+    "bad value": (b'[log]\nlevel = "LOUD"\n', ("log.level", "DEBUG")),
+    "secret in file": (b'secret_key = "s3cret"\n', ("secret_key", "GRASSROOTS_SECRET_KEY")),
+    "invalid TOML": (b"[bot\n", ("invalid TOML", "line 1")),
+    "not UTF-8": (b'[bot]\nlanguage = "\xff"\n', ("not UTF-8",)),
+    "missing file": (None, ("cannot read",)),
+}
+
+
+@pytest.mark.parametrize("case", CONFIG_CASES)
+def test_bad_config_file(tmp_path: Path, case: str) -> None:
+    content, fragments = CONFIG_CASES[case]
+    if content is not None:
+        (tmp_path / "bot.toml").write_bytes(content)
+    result = grassroots(tmp_path, "--config", "bot.toml", "demo")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert "bot.toml:" in line
+    for fragment in fragments:
+        assert fragment in line
+    assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("args", [("migrate",), ("import-orgs", "o.csv"), ("demo",),
+                                  ("chat", "--from", "13800001101"), ("serve",)])
+def test_every_command_checks_config_from_environment(tmp_path: Path, args: tuple[str]) -> None:
+    (tmp_path / "conf").mkdir()  # $GRASSROOTS_CONFIG names something that is not a file
+    result = grassroots(tmp_path, *args, stdin="",
+                        env=environment(tmp_path, GRASSROOTS_CONFIG="conf"))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "conf:" in line and "cannot read" in line
+
+
+@pytest.mark.parametrize("url", ["mysql://x", "postgres://u@127.0.0.1/db", "sqlite:///x.db"])
+def test_bad_database_url(tmp_path: Path, url: str) -> None:
+    result = grassroots(tmp_path, "demo", env=environment(tmp_path, GRASSROOTS_DATABASE_URL=url))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert "GRASSROOTS_DATABASE_URL" in line and "sqlite+aiosqlite://" in line
+
+
+def rejected(result: subprocess.CompletedProcess[str], file: str) -> dict[int, str]:
+    """The `FILE:LINE: reason` lines on stderr (log lines may come before them)."""
+    found = re.findall(rf"^{re.escape(file)}:(\d+): (.+)$", result.stderr, re.M)
+    return {int(line): reason for line, reason in found}
+
+
+def summary(result: subprocess.CompletedProcess[str]) -> tuple[int, int, int]:
+    match = re.search(r"(\d+) imported, (\d+) rejected of (\d+) rows", result.stdout)
+    assert match, result.stdout
+    return tuple(int(n) for n in match.groups())  # type: ignore[return-value]
+
+
+def test_import_reports_bad_rows(tmp_path: Path) -> None:
+    (tmp_path / "orgs.csv").write_text("组织代码,名称,类型,上级代码\n"
+                                       "HX,和兴县委,县委,\n"
+                                       "HX 01,青山镇党委,乡镇,HX\n"
+                                       "HX0101,东坡村党支部,党支部,HX99\n"
+                                       "HX02,绿水镇党委,乡镇,HX\n", encoding="gb18030")
+    result = grassroots(tmp_path, "import-orgs", "orgs.csv")
+    assert result.returncode == 1
+    assert rejected(result, "orgs.csv").keys() == {3, 4}
+    assert "HX99" in rejected(result, "orgs.csv")[4]
+    assert summary(result) == (2, 2, 4)
+    assert count(tmp_path, "SELECT count(*) FROM organisations") == 2
+
+    (tmp_path / "people.csv").write_text("org_code,name,phone,role\n"
+                                         "HX02,李秀英,138 0000 1101,member\n"
+                                         "HX0101,王志强,13800001102,member\n"
+                                         "HX02,刘桂兰,1234,member\n", encoding="utf-8-sig")
+    result = grassroots(tmp_path, "import-people", "people.csv")
+    assert result.returncode == 1
+    assert rejected(result, "people.csv").keys() == {3, 4}
+    assert summary(result) == (1, 2, 3)
+    assert count(tmp_path, "SELECT count(*) FROM addresses WHERE value = '+8613800001101'") == 1
+
+
+def test_import_clean_files_exits_zero(tmp_path: Path) -> None:
+    orgs, people = demo_rows("orgs.csv"), demo_rows("people.csv")
+    for command, file, rows in (("import-orgs", "orgs.csv", orgs),
+                                ("import-people", "people.csv", people)):
+        with resources.as_file(DEMO / file) as path:
+            result = grassroots(tmp_path, command, str(path))
+        assert result.returncode == 0, result.stderr
+        assert rejected(result, str(path)) == {}
+        assert summary(result) == (len(rows), 0, len(rows))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "cannot read"),
+    ("组织代码,姓名,角色\nHX,赵明,leader\n", "missing column phone"),
+])
+def test_import_unusable_file(tmp_path: Path, content: str | None, message: str) -> None:
+    if content is not None:
+        (tmp_path / "people.csv").write_text(content, encoding="utf-8")
+    result = grassroots(tmp_path, "import-people", "people.csv")
+    assert result.returncode == 2
+    assert re.search(rf"^error: people.csv: .*{message}", result.stderr, re.M)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_healthz(tmp_path: Path) -> None:
+    port = free_port()
+    with (tmp_path / "serve.log").open("w+", encoding="utf-8") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path, env=environment(tmp_path), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            response = None
+            deadline = time.monotonic() + 30
+            with httpx.Client(trust_env=False, timeout=2) as client:
+                while response is None and time.monotonic() < deadline:
+                    assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                    try:
+                        response = client.get(f"http://127.0.0.1:{port}/healthz")
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+            assert response is not None, "server did not answer within 30 s"
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "application/json"
+            assert response.json() == {"status": "ok", "database": "sqlite"}
+            server.terminate()
+            assert server.wait(timeout=TIMEOUT) in (0, -signal.SIGTERM)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait(timeout=TIMEOUT)
+        log.seek(0)
+        assert "Application shutdown complete" in log.read()
