@@ -111,18 +111,18 @@ def read_rows(
         raise RosterFileError(
             f"{path}: missing column {', '.join(missing)} (header: {', '.join(header)})"
         )
+    start = reader.line_num + 1  # a quoted cell may span lines: report where the row begins
     for row in reader:
+        line, start = start, reader.line_num + 1
         if not any(cell.strip() for cell in row):
             continue
-        yield (
-            reader.line_num,
-            {c: (row[i].strip() if i < len(row) else "") for c, i in index.items()},
-        )
+        yield line, {c: (row[i].strip() if i < len(row) else "") for c, i in index.items()}
 
 
 def count_rows(path: Path) -> int:
     try:
-        return max(0, len(_decode(path.read_bytes(), path).splitlines()) - 1)
+        lines = _decode(path.read_bytes(), path).splitlines()[1:]
+        return sum(1 for line in lines if line.strip())
     except (OSError, RosterFileError):
         return 0
 
@@ -168,8 +168,31 @@ async def import_orgs(
         if progress and len(report.errors) > errors_before:
             progress(1)
 
+    # A new parent must not make an organisation its own ancestor, through rows of this
+    # file or rows already stored: follow each chain with the file's rows taking precedence.
+    stored = await repos.orgs.all()
+    code_of = {o.id: o.code for o in stored}
+    parent_of = {o.code: code_of.get(o.parent_id or 0, "") for o in stored}
+    parent_of.update({code: r["parent_code"] for code, (_, r) in rows.items()})
+    for code, (line, row) in list(rows.items()):
+        seen, at = {code}, row["parent_code"]
+        while at and at not in seen:
+            seen.add(at)
+            at = parent_of.get(at, "")
+        if at:
+            del rows[code]
+            parent = row["parent_code"]
+            reason = (
+                f"parent {parent} is the row itself"
+                if parent == code
+                else f"parent {parent} would make {code} its own ancestor"
+            )
+            report.errors.append(RowError(line, reason))
+            if progress:
+                progress(1)
+
     # Parents first: a row is ready once its parent exists in the database or was placed.
-    known = {o.code for o in await repos.orgs.all()}
+    known = {o.code for o in stored}
     ordered: list[dict[str, str]] = []
     pending = dict(rows)
     while pending:
@@ -184,15 +207,10 @@ async def import_orgs(
         for code in ready:
             ordered.append(pending.pop(code)[1])
             known.add(code)
-    for code, (line, row) in sorted(pending.items(), key=lambda item: item[1][0]):
+    for _code, (line, row) in sorted(pending.items(), key=lambda item: item[1][0]):
         parent = row["parent_code"]
-        reason = (
-            f"parent {parent} is the row itself"
-            if parent == code
-            else f"parent {parent} is in a cycle"
-            if parent in rows
-            else f"unknown parent code {parent}"
-        )
+        in_file = parent in parent_of and parent not in known
+        reason = f"parent {parent} was rejected" if in_file else f"unknown parent code {parent}"
         report.errors.append(RowError(line, reason))
         if progress:
             progress(1)

@@ -14,11 +14,12 @@ multi-statement unit runs alone inside a SAVEPOINT, so a failing unit rolls back
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,11 @@ class Database(Executor):
 
 
 def _sqlite_param(value: Any) -> Any:
-    # Timestamps are stored as ISO-8601 text in UTC, dates as YYYY-MM-DD; both sort as text.
-    if isinstance(value, datetime | date):
+    # Timestamps are stored as ISO-8601 text in UTC, dates as YYYY-MM-DD; both sort as text
+    # only because every timestamp has the same offset.
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     return value
 
@@ -116,6 +120,7 @@ class SqliteDatabase(Database):
         # single writes wait while it is held so nothing lands inside someone's savepoint.
         self._lock = asyncio.Lock()
         self._commit: asyncio.Future[None] | None = None  # the next group commit
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, url: str) -> SqliteDatabase:
@@ -144,7 +149,12 @@ class SqliteDatabase(Database):
             async with self._lock:
                 pass
         # No await between the check above and the statement entering aiosqlite's queue.
-        rows = await self._unit.fetch(sql, params)
+        try:
+            rows = await self._unit.fetch(sql, params)
+        except BaseException:
+            # The driver's implicit BEGIN must not hold the lock after a failed statement.
+            await self._settle()
+            raise
         await self._durable()
         return rows
 
@@ -166,39 +176,59 @@ class SqliteDatabase(Database):
             await self._conn.execute("SAVEPOINT unit")
             try:
                 yield self._unit
-            except BaseException:
+            except BaseException as exc:
                 await self._conn.execute("ROLLBACK TO unit")
                 await self._conn.execute("RELEASE unit")
-                raise
-            await self._conn.execute("RELEASE unit")
+                error: BaseException | None = exc
+            else:
+                await self._conn.execute("RELEASE unit")
+                error = None
+        if error is not None:
+            await self._settle()  # others' writes may share the transaction: commit them
+            raise error
         await self._durable()
 
-    async def _durable(self) -> None:
-        """Wait for the first COMMIT queued after this point: everything executed so far
-        on the connection is then on disk. Concurrent writers share that COMMIT."""
+    async def _settle(self) -> None:
+        """After a failure: let the open transaction commit, whatever its outcome."""
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._next_commit())
+
+    def _next_commit(self) -> asyncio.Future[None]:
+        """The first COMMIT queued after this point, scheduled if none is yet."""
         if self._commit is None:
-            self._commit = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().create_task(self._flush())
-        await asyncio.shield(self._commit)
+            loop = asyncio.get_running_loop()
+            self._commit = loop.create_future()
+            # Retrieve the outcome even when nobody awaits it (a failed unit's commit).
+            self._commit.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._flusher = loop.create_task(self._flush())  # keep a reference: see asyncio docs
+        return self._commit
+
+    async def _durable(self) -> None:
+        """Wait until everything executed so far on the connection is on disk; concurrent
+        writers share that COMMIT."""
+        await asyncio.shield(self._next_commit())
 
     async def _flush(self) -> None:
         # Behind the units already waiting for the lock (asyncio.Lock is FIFO), so they
         # and every single write finished meanwhile ride on this commit.
         async with self._lock:
             commit, self._commit = self._commit, None  # later writers wait for the next one
+            if commit is None:  # close() committed for it
+                return
             try:
                 await self._conn.commit()
             except Exception as exc:
                 await self._conn.rollback()
-                if commit is not None:
-                    commit.set_exception(exc)
+                commit.set_exception(exc)
                 return
-            if commit is not None:
-                commit.set_result(None)
+            commit.set_result(None)
 
     async def close(self) -> None:
         async with self._lock:
             await self._conn.commit()
+            if self._commit is not None:  # a flush scheduled but not yet run: done here
+                self._commit.set_result(None)
+                self._commit = None
         await self._conn.close()
 
 

@@ -56,7 +56,7 @@ class OrgRepository:
             """
             WITH RECURSIVE sub(id) AS (
                 SELECT id FROM organisations WHERE id = :id
-                UNION ALL
+                UNION  -- not ALL: should a cycle ever be stored, the walk still ends
                 SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
             )
             SELECT id FROM sub
@@ -74,6 +74,7 @@ class OrgRepository:
                 UNION ALL
                 SELECT o.id, o.parent_id, up.depth + 1
                 FROM organisations o JOIN up ON o.id = up.parent_id
+                WHERE up.depth < 64  -- a tree is a few levels deep; a cycle must not hang us
             )
             SELECT id FROM up ORDER BY depth
             """,

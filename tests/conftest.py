@@ -145,8 +145,13 @@ async def app(db_url: str, clock: FixedClock) -> AsyncIterator[App]:
 COUNTY = [
     {"code": "HX", "name": "和兴县委", "kind": "county"},
     {"code": "HX01", "name": "青山镇党委", "kind": "township", "parent_code": "HX"},
-    {"code": "HX0101", "name": "东坡村党支部", "kind": "branch", "parent_code": "HX01",
-     "theme": "脱贫致富"},
+    {
+        "code": "HX0101",
+        "name": "东坡村党支部",
+        "kind": "branch",
+        "parent_code": "HX01",
+        "theme": "脱贫致富",
+    },
     {"code": "HX0102", "name": "西岭村党支部", "kind": "branch", "parent_code": "HX01"},
 ]
 SECRETARY = "+8613800001100"
@@ -184,8 +189,9 @@ class Phone:
         self.address = Address(AddressKind.SMS, number)
 
     async def says(self, body: str, provider_id: str | None = None) -> list[str]:
-        inbound = Inbound(Channel.SMS, provider_id or uuid.uuid4().hex, self.address, body,
-                          self.app.clock.now())
+        inbound = Inbound(
+            Channel.SMS, provider_id or uuid.uuid4().hex, self.address, body, self.app.clock.now()
+        )
         return [reply.body for reply in await self.app.router.handle(inbound)]
 
     async def says_one(self, body: str) -> str:

@@ -26,16 +26,25 @@ DEMO = resources.files("bot") / "demo"
 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRASSROOTS_")}
-    env |= {"GRASSROOTS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-            "PYTHONIOENCODING": "utf-8"}
+    env |= {
+        "GRASSROOTS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        "PYTHONIOENCODING": "utf-8",
+    }
     return env | extra
 
 
-def grassroots(tmp_path: Path, *args: str, stdin: str | None = None,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def grassroots(
+    tmp_path: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-        encoding="utf-8", cwd=tmp_path, env=env or environment(tmp_path), timeout=TIMEOUT,
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=tmp_path,
+        env=env or environment(tmp_path),
+        timeout=TIMEOUT,
     )
 
 
@@ -54,8 +63,14 @@ COMMANDS = ("migrate", "import-orgs", "import-people", "demo", "chat", "serve")
 def test_console_script_help(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "grassroots"
     assert script.is_file() and os.access(script, os.X_OK)
-    result = subprocess.run([str(script), "--help"], capture_output=True, text=True,
-                            cwd=tmp_path, env=environment(tmp_path), timeout=TIMEOUT)
+    result = subprocess.run(
+        [str(script), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment(tmp_path),
+        timeout=TIMEOUT,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage: grassroots")
     for command in COMMANDS:
@@ -81,20 +96,32 @@ def test_demo_loads_and_reloads(tmp_path: Path) -> None:
 
 def test_chat_from_a_pipe(tmp_path: Path) -> None:
     assert grassroots(tmp_path, "demo").returncode == 0
-    result = grassroots(tmp_path, "chat", "--from", "13800001101",
-                        stdin="汇报 #服务 看望孤寡老人\n查询\nTD\n")
+    result = grassroots(
+        tmp_path, "chat", "--from", "13800001101", stdin="汇报 #服务 看望孤寡老人\n查询\nTD\n"
+    )
     assert result.returncode == 0, result.stderr
     items = ZH.get("list.separator").join(
-        ZH.get("record.item", label=ZH.get(f"category.short.{c}"), week=int(c == "service"),
-               total=int(c == "service"))
-        for c in ("study", "achievement", "service", "discipline", "integrity"))
+        ZH.get(
+            "record.item",
+            label=ZH.get(f"category.short.{c}"),
+            week=int(c == "service"),
+            total=int(c == "service"),
+        )
+        for c in ("study", "achievement", "service", "discipline", "integrity")
+    )
     assert result.stdout.splitlines() == [
         ZH.get("deed.recorded", category=ZH.get("category.service"), week=1, streak=1),
         ZH.get("record.summary", week=1, total=1, items=items),
         ZH.get("optout.stopped"),
     ]
-    assert count(tmp_path, "SELECT count(*) FROM addresses "
-                           "WHERE value = '+8613800001101' AND opted_out_at IS NOT NULL") == 1
+    assert (
+        count(
+            tmp_path,
+            "SELECT count(*) FROM addresses "
+            "WHERE value = '+8613800001101' AND opted_out_at IS NOT NULL",
+        )
+        == 1
+    )
 
 
 @pytest.mark.parametrize("number", ["12345", "not-a-phone", "+86 138"])
@@ -132,12 +159,21 @@ def test_bad_config_file(tmp_path: Path, case: str) -> None:
     assert not (tmp_path / "x.db").exists()
 
 
-@pytest.mark.parametrize("args", [("migrate",), ("import-orgs", "o.csv"), ("demo",),
-                                  ("chat", "--from", "13800001101"), ("serve",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("migrate",),
+        ("import-orgs", "o.csv"),
+        ("demo",),
+        ("chat", "--from", "13800001101"),
+        ("serve",),
+    ],
+)
 def test_every_command_checks_config_from_environment(tmp_path: Path, args: tuple[str]) -> None:
     (tmp_path / "conf").mkdir()  # $GRASSROOTS_CONFIG names something that is not a file
-    result = grassroots(tmp_path, *args, stdin="",
-                        env=environment(tmp_path, GRASSROOTS_CONFIG="conf"))
+    result = grassroots(
+        tmp_path, *args, stdin="", env=environment(tmp_path, GRASSROOTS_CONFIG="conf")
+    )
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert "conf:" in line and "cannot read" in line
@@ -165,11 +201,14 @@ def summary(result: subprocess.CompletedProcess[str]) -> tuple[int, int, int]:
 
 
 def test_import_reports_bad_rows(tmp_path: Path) -> None:
-    (tmp_path / "orgs.csv").write_text("组织代码,名称,类型,上级代码\n"
-                                       "HX,和兴县委,县委,\n"
-                                       "HX 01,青山镇党委,乡镇,HX\n"
-                                       "HX0101,东坡村党支部,党支部,HX99\n"
-                                       "HX02,绿水镇党委,乡镇,HX\n", encoding="gb18030")
+    (tmp_path / "orgs.csv").write_text(
+        "组织代码,名称,类型,上级代码\n"
+        "HX,和兴县委,县委,\n"
+        "HX 01,青山镇党委,乡镇,HX\n"
+        "HX0101,东坡村党支部,党支部,HX99\n"
+        "HX02,绿水镇党委,乡镇,HX\n",
+        encoding="gb18030",
+    )
     result = grassroots(tmp_path, "import-orgs", "orgs.csv")
     assert result.returncode == 1
     assert rejected(result, "orgs.csv").keys() == {3, 4}
@@ -177,10 +216,13 @@ def test_import_reports_bad_rows(tmp_path: Path) -> None:
     assert summary(result) == (2, 2, 4)
     assert count(tmp_path, "SELECT count(*) FROM organisations") == 2
 
-    (tmp_path / "people.csv").write_text("org_code,name,phone,role\n"
-                                         "HX02,李秀英,138 0000 1101,member\n"
-                                         "HX0101,王志强,13800001102,member\n"
-                                         "HX02,刘桂兰,1234,member\n", encoding="utf-8-sig")
+    (tmp_path / "people.csv").write_text(
+        "org_code,name,phone,role\n"
+        "HX02,李秀英,138 0000 1101,member\n"
+        "HX0101,王志强,13800001102,member\n"
+        "HX02,刘桂兰,1234,member\n",
+        encoding="utf-8-sig",
+    )
     result = grassroots(tmp_path, "import-people", "people.csv")
     assert result.returncode == 1
     assert rejected(result, "people.csv").keys() == {3, 4}
@@ -190,8 +232,10 @@ def test_import_reports_bad_rows(tmp_path: Path) -> None:
 
 def test_import_clean_files_exits_zero(tmp_path: Path) -> None:
     orgs, people = demo_rows("orgs.csv"), demo_rows("people.csv")
-    for command, file, rows in (("import-orgs", "orgs.csv", orgs),
-                                ("import-people", "people.csv", people)):
+    for command, file, rows in (
+        ("import-orgs", "orgs.csv", orgs),
+        ("import-people", "people.csv", people),
+    ):
         with resources.as_file(DEMO / file) as path:
             result = grassroots(tmp_path, command, str(path))
         assert result.returncode == 0, result.stderr
@@ -199,10 +243,13 @@ def test_import_clean_files_exits_zero(tmp_path: Path) -> None:
         assert summary(result) == (len(rows), 0, len(rows))
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "cannot read"),
-    ("组织代码,姓名,角色\nHX,赵明,leader\n", "missing column phone"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("组织代码,姓名,角色\nHX,赵明,leader\n", "missing column phone"),
+    ],
+)
 def test_import_unusable_file(tmp_path: Path, content: str | None, message: str) -> None:
     if content is not None:
         (tmp_path / "people.csv").write_text(content, encoding="utf-8")
@@ -222,7 +269,11 @@ def test_serve_healthz(tmp_path: Path) -> None:
     with (tmp_path / "serve.log").open("w+", encoding="utf-8") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path, env=environment(tmp_path), stdout=log, stderr=subprocess.STDOUT)
+            cwd=tmp_path,
+            env=environment(tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             response = None
             deadline = time.monotonic() + 30

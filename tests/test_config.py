@@ -31,15 +31,24 @@ def test_the_shipped_example_is_valid_and_equals_the_defaults():
 
 
 def test_file_then_environment(tmp_path):
-    path = write(tmp_path, '[storage]\nurl = "sqlite+aiosqlite:///file.db"\n'
-                           '[bot]\nlanguage = "en"\n[server]\nport = 9000\n')
+    path = write(
+        tmp_path,
+        '[storage]\nurl = "sqlite+aiosqlite:///file.db"\n'
+        '[bot]\nlanguage = "en"\n[server]\nport = 9000\n',
+    )
     from_file = load_config(path, env={})
     assert (from_file.storage.url, from_file.bot.language, from_file.server.port) == (
-        "sqlite+aiosqlite:///file.db", "en", 9000)
+        "sqlite+aiosqlite:///file.db",
+        "en",
+        9000,
+    )
     env = {"GRASSROOTS_DATABASE_URL": "postgresql+asyncpg://db/x", "GRASSROOTS_SECRET_KEY": "s3"}
     both = load_config(path, env=env)
     assert (both.storage.url, both.bot.language, both.secret_key) == (
-        "postgresql+asyncpg://db/x", "en", "s3")
+        "postgresql+asyncpg://db/x",
+        "en",
+        "s3",
+    )
     via_env_var = load_config(env={"GRASSROOTS_CONFIG": str(path)})
     assert via_env_var.server.port == 9000
 
@@ -55,17 +64,28 @@ def test_secret_from_a_file_named_in_the_environment(tmp_path):
     [
         ('[storage]\nuri = "x"\n', "config.toml: storage.uri: unknown key"),
         ("[srever]\nport = 1\n", "config.toml: srever: unknown key"),
-        ('[server]\nport = "8080"\n', "config.toml: server.port: Input should be a valid "
-                                      "integer (got str)"),
-        ("[server]\nport = 70000\n", "config.toml: server.port: Input should be less than or "
-                                     "equal to 65535"),
-        ('[bot]\ntimezone = "Mars/Olympus"\n', "config.toml: bot.timezone: unknown time zone "
-                                               "'Mars/Olympus'"),
+        (
+            '[server]\nport = "8080"\n',
+            "config.toml: server.port: Input should be a valid integer (got str)",
+        ),
+        (
+            "[server]\nport = 70000\n",
+            "config.toml: server.port: Input should be less than or equal to 65535",
+        ),
+        (
+            '[bot]\ntimezone = "Mars/Olympus"\n',
+            "config.toml: bot.timezone: unknown time zone 'Mars/Olympus'",
+        ),
         ('[bot]\nlanguage = "fr"\n', "config.toml: bot.language: must be one of zh-CN, en"),
-        ('[storage]\nurl = "mysql://x"\n', "config.toml: storage.url: must start with "
-                                           "sqlite+aiosqlite:// or postgresql+asyncpg://"),
-        ('secret_key = "leaked"\n', "config.toml: secret_key: secrets are not read from the "
-                                    "config file"),
+        (
+            '[storage]\nurl = "mysql://x"\n',
+            "config.toml: storage.url: must start with "
+            "sqlite+aiosqlite:// or postgresql+asyncpg://",
+        ),
+        (
+            'secret_key = "leaked"\n',
+            "config.toml: secret_key: secrets are not read from the config file",
+        ),
         ("[storage\n", "config.toml: invalid TOML: Expected ']'"),
         ("storage = 3\n", "config.toml: storage: Input should be a valid dictionary"),
     ],

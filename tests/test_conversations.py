@@ -26,10 +26,14 @@ async def test_member_reports_a_deed_and_sees_the_week_and_streak(phone, county:
     assert await member.says("汇报 #服务 看望了孤寡老人") == [
         "已记录【服务群众】。本周第1条，连续1天。谢谢！"
     ]
-    assert await member.says("HB今天参加党课学习") == ["已记录【学习提高】。本周第2条，连续1天。谢谢！"]
+    assert await member.says("HB今天参加党课学习") == [
+        "已记录【学习提高】。本周第2条，连续1天。谢谢！"
+    ]
 
     county.clock.advance(timedelta(days=1))
-    assert await member.says("帮邻居修好了水渠") == ["已记录【服务群众】。本周第3条，连续2天。谢谢！"]
+    assert await member.says("帮邻居修好了水渠") == [
+        "已记录【服务群众】。本周第3条，连续2天。谢谢！"
+    ]
 
     county.clock.advance(timedelta(days=4))  # Tuesday of the next week, after a gap
     assert await member.says("汇报 组织村民打扫卫生") == ["已记录。本周第1条，连续1天。谢谢！"]
@@ -182,8 +186,9 @@ async def test_repeated_provider_id_is_handled_once(phone, county: App):
         ("/foo", "没看懂这条。"),
     ],
 )
-async def test_odd_input_from_a_member_gets_a_helpful_answer(phone, county: App, body,
-                                                             expected_start):
+async def test_odd_input_from_a_member_gets_a_helpful_answer(
+    phone, county: App, body, expected_start
+):
     [reply] = await phone(MEMBER).says(body)
     assert reply.startswith(expected_start)
     assert await county.repos.db.fetchval("SELECT COUNT(*) AS n FROM deeds") == 0

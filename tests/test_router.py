@@ -12,9 +12,10 @@ from storage.models import Grant, Role, SenderRecord
 
 def sender(*roles: Role) -> Sender:
     grants = tuple(Grant(r, 1, "HX0101", "东坡村党支部", "branch", None) for r in roles)
-    return Sender(Address(AddressKind.SMS, "+8613800001101"),
-                  SenderRecord(1 if roles else None, 1 if roles else None, None, None, None,
-                               grants))
+    return Sender(
+        Address(AddressKind.SMS, "+8613800001101"),
+        SenderRecord(1 if roles else None, 1 if roles else None, None, None, None, grants),
+    )
 
 
 @pytest.fixture
@@ -53,4 +54,7 @@ def test_pick(router, text, roles, route, language, args):
     normalized = normalize(text)
     pick = router.pick(normalized, sender(*roles))
     assert (pick.route.name, pick.language, normalized.original_from(pick.args_at)) == (
-        route, language, args)
+        route,
+        language,
+        args,
+    )

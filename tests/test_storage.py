@@ -22,15 +22,20 @@ from storage.repositories import Repositories, open_repositories
 
 NOW = datetime(2026, 11, 26, 2, 0, 0, 123456, tzinfo=UTC)  # Thursday, 10:00 in Beijing
 MONDAY = date(2026, 11, 23)
-INJECTION = "'); DROP TABLE deeds; -- :now $1 \"x\""
+INJECTION = '\'); DROP TABLE deeds; -- :now $1 "x"'
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 
 TREE = [
     {"code": "HX", "name": "和兴县委", "kind": "county"},
     {"code": "HX01", "name": "青山镇党委", "kind": "township", "parent_code": "HX"},
     {"code": "HX02", "name": "白水镇党委", "kind": "township", "parent_code": "HX"},
-    {"code": "HX0101", "name": "东坡村党支部", "kind": "branch", "parent_code": "HX01",
-     "theme": "脱贫致富"},
+    {
+        "code": "HX0101",
+        "name": "东坡村党支部",
+        "kind": "branch",
+        "parent_code": "HX01",
+        "theme": "脱贫致富",
+    },
     {"code": "HX0102", "name": "西岭村党支部", "kind": "branch", "parent_code": "HX01"},
 ]
 
@@ -39,8 +44,13 @@ def sms(number: str) -> Address:
     return Address(AddressKind.SMS, number)
 
 
-def inbound(provider_id: str, channel: Channel = Channel.SMS, body: str = "你好",
-            at: datetime = NOW, attachments: tuple[Attachment, ...] = ()) -> Inbound:
+def inbound(
+    provider_id: str,
+    channel: Channel = Channel.SMS,
+    body: str = "你好",
+    at: datetime = NOW,
+    attachments: tuple[Attachment, ...] = (),
+) -> Inbound:
     return Inbound(channel, provider_id, sms("+8613800001101"), body, at, attachments)
 
 
@@ -76,7 +86,11 @@ async def test_upsert_by_code_updates_in_place(repos, org_ids):
     await repos.orgs.upsert_many([changed], NOW)
     org = await repos.orgs.by_id(org_ids["HX0101"])
     assert (org.code, org.name, org.theme, org.parent_id) == (
-        "HX0101", "东坡村党总支", "平安和谐社区", org_ids["HX01"])
+        "HX0101",
+        "东坡村党总支",
+        "平安和谐社区",
+        org_ids["HX01"],
+    )
     assert len(await repos.orgs.all()) == len(TREE)
 
 
@@ -97,7 +111,8 @@ async def test_tree_queries(repos, org_ids):
     assert await repos.orgs.children(ids["HX0101"]) == []
     assert sorted(await repos.orgs.subtree_ids(ids["HX"])) == sorted(ids.values())
     assert sorted(await repos.orgs.subtree_ids(ids["HX01"])) == sorted(
-        [ids["HX01"], ids["HX0101"], ids["HX0102"]])
+        [ids["HX01"], ids["HX0101"], ids["HX0102"]]
+    )
     assert await repos.orgs.subtree_ids(ids["HX0102"]) == [ids["HX0102"]]
     assert await repos.orgs.ancestor_ids(ids["HX0101"]) == [ids["HX0101"], ids["HX01"], ids["HX"]]
     assert await repos.orgs.ancestor_ids(ids["HX"]) == [ids["HX"]]
@@ -118,7 +133,8 @@ async def test_join_creates_person_address_and_role_once(repos, org_ids):
     who = await repos.people.resolve(address)
     assert who.language == "zh" and who.opted_out_at is None
     assert [(g.role, g.org_code, g.org_name) for g in who.grants] == [
-        (Role.MEMBER, "HX0101", "东坡村党支部")]
+        (Role.MEMBER, "HX0101", "东坡村党支部")
+    ]
 
 
 async def test_import_roster_finds_person_by_address_and_updates_name(repos, org_ids):
@@ -136,20 +152,27 @@ async def test_import_roster_finds_person_by_address_and_updates_name(repos, org
 
 async def test_one_person_with_roles_in_two_organisations(repos, org_ids):
     address = sms("+8613800001100")
-    await repos.people.import_roster([
-        RosterEntry(org_ids["HX0101"], "张建国", address, Role.SECRETARY),
-        RosterEntry(org_ids["HX01"], "张建国", address, Role.LEADER),
-    ], NOW)
+    await repos.people.import_roster(
+        [
+            RosterEntry(org_ids["HX0101"], "张建国", address, Role.SECRETARY),
+            RosterEntry(org_ids["HX01"], "张建国", address, Role.LEADER),
+        ],
+        NOW,
+    )
     who = await repos.people.resolve(address)
     assert who.name == "张建国"
     assert [(g.role, g.org_id, g.org_kind) for g in who.grants] == [
-        (Role.SECRETARY, org_ids["HX0101"], "branch"), (Role.LEADER, org_ids["HX01"], "township")]
-    assert await repos.people.members_of(org_ids["HX01"], Role.LEADER) == [(who.person_id, "张建国")]
+        (Role.SECRETARY, org_ids["HX0101"], "branch"),
+        (Role.LEADER, org_ids["HX01"], "township"),
+    ]
+    leaders = await repos.people.members_of(org_ids["HX01"], Role.LEADER)
+    assert leaders == [(who.person_id, "张建国")]
 
 
 async def test_resolve_unknown_address(repos):
     assert await repos.people.resolve(sms("+8613912345678")) == SenderRecord(
-        None, None, None, None, None)
+        None, None, None, None, None
+    )
 
 
 async def test_stranger_opt_out_is_an_address_without_person(repos):
@@ -193,8 +216,15 @@ async def test_record_dedupes_per_channel_and_provider_id(repos):
 async def test_finish_stores_replies_and_a_repeat_returns_them(repos):
     rec = await repos.inbound.record(inbound("SM1"))
     replies = ["收到，谢谢！本周第1条。", "second"]
-    await repos.inbound.finish(rec.id, status="handled", handler="deeds", person_id=None,
-                               replies=replies, error=None, now=NOW)
+    await repos.inbound.finish(
+        rec.id,
+        status="handled",
+        handler="deeds",
+        person_id=None,
+        replies=replies,
+        error=None,
+        now=NOW,
+    )
     again = await repos.inbound.record(inbound("SM1"))
     assert (again.id, again.is_new, again.status) == (rec.id, False, "handled")
     assert json.loads(again.reply) == replies
@@ -202,13 +232,15 @@ async def test_finish_stores_replies_and_a_repeat_returns_them(repos):
 
 
 async def test_unfinished_and_load_round_trip(repos):
-    pics = (Attachment("https://api.twilio.com/m/ME1", "image/jpeg"),
-            Attachment("https://api.twilio.com/m/ME2", "image/png"))
+    pics = (
+        Attachment("https://api.twilio.com/m/ME1", "image/jpeg"),
+        Attachment("https://api.twilio.com/m/ME2", "image/png"),
+    )
     original = inbound("SM1", body="帮五保户修屋顶", attachments=pics)
-    ids = [(await repos.inbound.record(m)).id
-           for m in (original, inbound("SM2"), inbound("SM3"))]
-    await repos.inbound.finish(ids[1], status="failed", handler=None, person_id=None,
-                               replies=[], error="boom", now=NOW)
+    ids = [(await repos.inbound.record(m)).id for m in (original, inbound("SM2"), inbound("SM3"))]
+    await repos.inbound.finish(
+        ids[1], status="failed", handler=None, person_id=None, replies=[], error="boom", now=NOW
+    )
     assert await repos.inbound.unfinished() == [ids[0], ids[2]]
     assert await repos.inbound.unfinished(limit=1) == [ids[0]]
     loaded = await repos.inbound.load(ids[0])
@@ -222,13 +254,26 @@ async def test_unfinished_and_load_round_trip(repos):
 # --- deeds --------------------------------------------------------------------------------
 
 
-async def add_deed(repos, member, day: date, week_start: date = MONDAY,
-                   category: Category | None = None, inbound_id: int | None = None,
-                   body: str = "打扫村道") -> DeedStats:
+async def add_deed(
+    repos,
+    member,
+    day: date,
+    week_start: date = MONDAY,
+    category: Category | None = None,
+    inbound_id: int | None = None,
+    body: str = "打扫村道",
+) -> DeedStats:
     person_id, org_id = member
-    return await repos.deeds.add(person_id=person_id, org_id=org_id, inbound_id=inbound_id,
-                                 category=category, body=body, local_day=day,
-                                 week_start=week_start, now=NOW)
+    return await repos.deeds.add(
+        person_id=person_id,
+        org_id=org_id,
+        inbound_id=inbound_id,
+        category=category,
+        body=body,
+        local_day=day,
+        week_start=week_start,
+        now=NOW,
+    )
 
 
 async def test_deed_add_is_idempotent_per_inbound(repos, member):
@@ -255,11 +300,16 @@ async def test_deed_stats_across_days(repos, member):
 
 
 async def test_deeds_by_category(repos, member):
-    for day, category in [(date(2026, 11, 20), Category.STUDY), (MONDAY, Category.STUDY),
-                          (MONDAY, Category.SERVICE), (date(2026, 11, 26), None)]:
+    for day, category in [
+        (date(2026, 11, 20), Category.STUDY),
+        (MONDAY, Category.STUDY),
+        (MONDAY, Category.SERVICE),
+        (date(2026, 11, 26), None),
+    ]:
         await add_deed(repos, member, day, category=category)
-    counts = {c.category: (c.this_week, c.total)
-              for c in await repos.deeds.by_category(member[0], MONDAY)}
+    counts = {
+        c.category: (c.this_week, c.total) for c in await repos.deeds.by_category(member[0], MONDAY)
+    }
     assert counts == {Category.STUDY: (1, 2), Category.SERVICE: (1, 1), None: (1, 1)}
 
 
@@ -271,15 +321,18 @@ def days(*pairs: tuple[int, int]) -> list[DayCount]:
     return [DayCount(TODAY - timedelta(days=ago), n) for ago, n in pairs]
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ([], (0, 0)),
-    (days((0, 3)), (1, 3)),
-    (days((1, 1)), (0, 1)),  # nothing today: no streak, but the week counts
-    (days((2, 1), (0, 1), (1, 2)), (3, 4)),  # order of the input does not matter
-    (days((0, 1), (2, 1), (3, 1)), (1, 3)),  # a gap breaks the streak
-    (days((0, 1), (1, 1), (2, 1), (3, 1), (4, 1)), (5, 4)),  # the 4th day back was last week
-    (days((-1, 1), (0, 1)), (1, 2)),  # a later day does not count for the streak
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ([], (0, 0)),
+        (days((0, 3)), (1, 3)),
+        (days((1, 1)), (0, 1)),  # nothing today: no streak, but the week counts
+        (days((2, 1), (0, 1), (1, 2)), (3, 4)),  # order of the input does not matter
+        (days((0, 1), (2, 1), (3, 1)), (1, 3)),  # a gap breaks the streak
+        (days((0, 1), (1, 1), (2, 1), (3, 1), (4, 1)), (5, 4)),  # the 4th day back was last week
+        (days((-1, 1), (0, 1)), (1, 2)),  # a later day does not count for the streak
+    ],
+)
 def test_streak_and_week(given, expected):
     assert streak_and_week(given, TODAY, week_start=MONDAY) == expected
 
@@ -294,21 +347,33 @@ async def test_outbox_enqueue_is_idempotent_on_key(repos):
     assert await repos.outbox.enqueue("poll:7:+8613900001102", poll, NOW) is True
     assert await repos.outbox.pending_count() == 2
     row = await repos.db.fetchrow(
-        "SELECT body, choices FROM outbox WHERE idempotency_key = 'poll:7:+8613900001101'")
+        "SELECT body, choices FROM outbox WHERE idempotency_key = 'poll:7:+8613900001101'"
+    )
     assert row["body"] == "请评议"
-    assert json.loads(row["choices"]) == [{"key": "1", "label": "好"},
-                                          {"key": "2", "label": "较好"}]
+    assert json.loads(row["choices"]) == [
+        {"key": "1", "label": "好"},
+        {"key": "2", "label": "较好"},
+    ]
 
 
 # --- constraints, values and timestamps ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("table", "sql"), [
-    ("roles", "INSERT INTO roles (person_id, org_id, role, created_at) "
-              "VALUES (:person, :org, 'king', :now)"),
-    ("deeds", "INSERT INTO deeds (person_id, org_id, category, body, local_day, created_at) "
-              "VALUES (:person, :org, 'bribery', 'x', :day, :now)"),
-])
+@pytest.mark.parametrize(
+    ("table", "sql"),
+    [
+        (
+            "roles",
+            "INSERT INTO roles (person_id, org_id, role, created_at) "
+            "VALUES (:person, :org, 'king', :now)",
+        ),
+        (
+            "deeds",
+            "INSERT INTO deeds (person_id, org_id, category, body, local_day, created_at) "
+            "VALUES (:person, :org, 'bribery', 'x', :day, :now)",
+        ),
+    ],
+)
 async def test_check_constraints_reject_bad_values(repos, member, table, sql):
     before = await count(repos, table)
     params = {"person": member[0], "org": member[1], "day": TODAY, "now": NOW}
@@ -319,11 +384,7 @@ async def test_check_constraints_reject_bad_values(repos, member, table, sql):
 
 
 @pytest.mark.parametrize("offset", [0, 8], ids=["utc", "beijing"])
-async def test_timestamps_read_back_equal_and_utc(repos, request, offset):
-    if offset and repos.db.dialect == "sqlite":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="BUG: SQLite stores a non-UTC datetime with its offset, not in "
-                                "UTC, so text comparison of timestamps is wrong"))
+async def test_timestamps_read_back_equal_and_utc(repos, offset):
     written = NOW.astimezone(timezone(timedelta(hours=offset)))
     rec = await repos.inbound.record(inbound("SM1", at=written))
     await repos.outbox.enqueue("k", Outbound(sms("+8613900001101"), "x"), NOW, written)
@@ -331,19 +392,28 @@ async def test_timestamps_read_back_equal_and_utc(repos, request, offset):
     stored = as_datetime(await repos.db.fetchval("SELECT not_before FROM outbox"))
     assert read == stored == written
     # Due a few minutes after it was set, not before: the database compares instants.
-    due = await repos.db.fetchval("SELECT COUNT(*) AS n FROM outbox WHERE not_before <= :t",
-                                  {"t": NOW + timedelta(minutes=5)})
+    due = await repos.db.fetchval(
+        "SELECT COUNT(*) AS n FROM outbox WHERE not_before <= :t", {"t": NOW + timedelta(minutes=5)}
+    )
     assert due == 1
     assert read.utcoffset() == stored.utcoffset() == timedelta(0)
 
 
 async def test_injection_looking_strings_are_stored_verbatim(repos, member):
     rec = await repos.inbound.record(inbound(INJECTION, body=INJECTION))
-    await repos.inbound.finish(rec.id, status="handled", handler=None, person_id=None,
-                               replies=[INJECTION], error=INJECTION, now=NOW)
+    await repos.inbound.finish(
+        rec.id,
+        status="handled",
+        handler=None,
+        person_id=None,
+        replies=[INJECTION],
+        error=INJECTION,
+        now=NOW,
+    )
     await upsert_one(repos, {"code": "X1", "name": INJECTION, "kind": "branch"})
     await repos.people.import_roster(
-        [RosterEntry(member[1], INJECTION, sms(INJECTION), Role.MEMBER)], NOW)
+        [RosterEntry(member[1], INJECTION, sms(INJECTION), Role.MEMBER)], NOW
+    )
     assert (await add_deed(repos, member, TODAY, body=INJECTION)).total == 1
     assert await repos.db.fetchval("SELECT body FROM deeds") == INJECTION
     loaded = await repos.inbound.load(rec.id)
@@ -380,8 +450,13 @@ async def test_failed_transaction_rolls_back_alone_beside_concurrent_writes(db_u
     async with opened(db_url) as repos:
         singles = [repos.outbox.enqueue(f"single-{i}", message, NOW) for i in range(30)]
         results = await asyncio.gather(
-            *singles[:10], unit(["BAD1", "BAD2", "BAD3"], fail=True), *singles[10:20],
-            unit(["OK1", "OK2"], fail=False), *singles[20:], return_exceptions=True)
+            *singles[:10],
+            unit(["BAD1", "BAD2", "BAD3"], fail=True),
+            *singles[10:20],
+            unit(["OK1", "OK2"], fail=False),
+            *singles[20:],
+            return_exceptions=True,
+        )
         assert isinstance(results[10], Boom)
         assert results[:10] + results[11:21] + results[22:] == [True] * 30
         assert results[21] is None
@@ -391,15 +466,16 @@ async def test_failed_transaction_rolls_back_alone_beside_concurrent_writes(db_u
         assert keys == {f"single-{i}" for i in range(30)}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: after a failed unit or write the SQLite connection "
-                                       "keeps its BEGIN IMMEDIATE open and idle-holds the lock")
 @pytest.mark.parametrize("failing", ["unit", "write"])
 async def test_sqlite_failure_leaves_database_writable_by_others(sqlite_url, failing):
     async with opened(sqlite_url) as repos:
         with pytest.raises((Boom, sqlite3.IntegrityError)):
             if failing == "write":
-                await repos.db.write("INSERT INTO organisations (code, name, kind, created_at) "
-                                     "VALUES (NULL, 'x', 'branch', :now)", {"now": NOW})
+                await repos.db.write(
+                    "INSERT INTO organisations (code, name, kind, created_at) "
+                    "VALUES (NULL, 'x', 'branch', :now)",
+                    {"now": NOW},
+                )
             async with repos.db.transaction() as tx:
                 await upsert(tx, {"code": "BAD", "name": "x", "kind": "branch"}, NOW)
                 raise Boom
@@ -414,14 +490,16 @@ async def test_sqlite_failure_leaves_database_writable_by_others(sqlite_url, fai
 async def test_concurrent_records_are_all_durable(db_url):
     async with opened(db_url) as repos:
         results = await asyncio.gather(
-            *(repos.inbound.record(inbound(f"SM{i}")) for i in range(200)))
+            *(repos.inbound.record(inbound(f"SM{i}")) for i in range(200))
+        )
     assert all(r.is_new for r in results)
     assert len({r.id for r in results}) == 200
     async with opened(db_url) as repos:
         assert await repos.inbound.count() == 200
         rows = await repos.db.fetch("SELECT id, provider_id FROM inbound_messages")
         assert {(r["id"], r["provider_id"]) for r in rows} == {
-            (r.id, f"SM{i}") for i, r in enumerate(results)}
+            (r.id, f"SM{i}") for i, r in enumerate(results)
+        }
 
 
 async def test_concurrent_records_of_one_provider_id_yield_one_new(db_url):

@@ -41,8 +41,9 @@ def test_help_fits_two_sms_segments_even_after_a_prefix(language, key):
 def test_deed_confirmation_fits_one_segment(language):
     texts = Texts(language)
     for category in ("study", "achievement", "service", "discipline", "integrity"):
-        body = texts.get("deed.recorded", category=texts.get(f"category.{category}"),
-                         week=128, streak=365)
+        body = texts.get(
+            "deed.recorded", category=texts.get(f"category.{category}"), week=128, streak=365
+        )
         assert count_segments(body).segments == 1, body
     assert count_segments(texts.get("deed.recorded_plain", week=128, streak=365)).segments == 1
 
