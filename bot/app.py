@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from bot.channels.base import ChannelSender
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.messages import AddressKind
 from bot.router import Router
 from handlers import routes
 from handlers.base import Settings
 from storage.repositories import Repositories, open_repositories
+
+if TYPE_CHECKING:
+    from bot.channels.sms import WebhookVerifier
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -18,15 +27,41 @@ class App:
     repos: Repositories
     router: Router
     clock: Clock
+    senders: dict[AddressKind, ChannelSender] = field(default_factory=dict)
+    sms_verifier: WebhookVerifier | None = None  # when SMS is on
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> App:
         clock = clock or SystemClock()
         repos = await open_repositories(config.storage.url)
         settings = Settings(language=config.bot.language, zone=config.zone)
-        return cls(config, repos, Router(repos, routes(), clock, settings), clock)
+        app = cls(config, repos, Router(repos, routes(), clock, settings), clock)
+        if config.twilio.enabled:
+            app._open_sms()
+        return app
+
+    def _open_sms(self) -> None:
+        from bot.channels import sms  # loads twilio only where SMS is configured
+
+        twilio, token = self.config.twilio, self.config.twilio_auth_token
+        assert token is not None  # load_config refuses an account without a token
+        self.senders[AddressKind.SMS] = sms.TwilioSms(twilio, token)
+        self.sms_verifier = sms.WebhookVerifier(
+            twilio.account_sid, token, twilio.public_url, twilio.validate_signatures
+        )
+        if not twilio.validate_signatures:
+            log.warning(
+                "twilio.validate_signatures is off: anyone who finds %s can post "
+                "messages as any phone number",
+                sms.INBOUND_PATH,
+            )
+
+    def channel_names(self) -> list[str]:
+        return ["console", *(kind.value for kind in self.senders)]
 
     async def close(self) -> None:
+        for sender in self.senders.values():
+            await sender.close()
         await self.repos.db.close()
 
     async def __aenter__(self) -> App:

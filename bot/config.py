@@ -22,6 +22,8 @@ from bot.texts import LANGUAGES
 ENV_CONFIG = "GRASSROOTS_CONFIG"
 ENV_DATABASE_URL = "GRASSROOTS_DATABASE_URL"
 ENV_SECRET_KEY = "GRASSROOTS_SECRET_KEY"
+ENV_TWILIO_AUTH_TOKEN = "TWILIO_AUTH_TOKEN"
+ENV_TWILIO_ACCOUNT_SID = "TWILIO_ACCOUNT_SID"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/grassroots.db"
 SUPPORTED_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
@@ -89,13 +91,45 @@ class LogSection(_Section):
         return upper
 
 
+class TwilioSection(_Section):
+    """SMS through Twilio; off while account_sid is empty. The auth token comes only from
+    TWILIO_AUTH_TOKEN (or TWILIO_AUTH_TOKEN_FILE)."""
+
+    account_sid: str = ""
+    from_number: str = ""
+    messaging_service_sid: str = ""
+    public_url: str = ""
+    api_base_url: str = "https://api.twilio.com"
+    validate_signatures: bool = True
+
+    @field_validator("account_sid")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if value and not (value.startswith("AC") and len(value) == 34):
+            raise ValueError("must be empty or a 34-character SID starting with AC")
+        return value
+
+    @field_validator("public_url", "api_base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a local test)")
+        return value.rstrip("/")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.account_sid)
+
+
 class Config(_Section):
     bot: BotSection = BotSection()
     storage: StorageSection = StorageSection()
     server: ServerSection = ServerSection()
     log: LogSection = LogSection()
+    twilio: TwilioSection = TwilioSection()
     source: str = Field(default="built-in defaults", exclude=True)
     secret_key: str | None = Field(default=None, exclude=True, repr=False)
+    twilio_auth_token: str | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -192,4 +226,31 @@ def load_config(
             raise ConfigError(f"environment: {ENV_DATABASE_URL}: {problem}") from None
         overrides["storage"] = storage
     overrides["secret_key"] = _secret_from_env(env, ENV_SECRET_KEY)
-    return config.model_copy(update=overrides)
+    overrides["twilio_auth_token"] = _secret_from_env(env, ENV_TWILIO_AUTH_TOKEN)
+    if env.get(ENV_TWILIO_ACCOUNT_SID):
+        try:
+            overrides["twilio"] = TwilioSection.model_validate(
+                {**config.twilio.model_dump(), "account_sid": env[ENV_TWILIO_ACCOUNT_SID]}
+            )
+        except ValidationError as exc:
+            problem = _describe(exc.errors()[0])[1]
+            raise ConfigError(f"environment: {ENV_TWILIO_ACCOUNT_SID}: {problem}") from None
+    merged = config.model_copy(update=overrides)
+    _check_twilio(merged)
+    return merged
+
+
+def _check_twilio(config: Config) -> None:
+    """A half-configured SMS channel is a mistake to report at start, not at the first send."""
+    twilio = config.twilio
+    if not twilio.enabled:
+        return
+    where = f"{config.source}: twilio"
+    if not config.twilio_auth_token:
+        raise ConfigError(
+            f"environment: {ENV_TWILIO_AUTH_TOKEN}: required when twilio.account_sid is set"
+        )
+    if not (twilio.from_number or twilio.messaging_service_sid):
+        raise ConfigError(f"{where}.from_number: set it or twilio.messaging_service_sid")
+    if not twilio.public_url:
+        raise ConfigError(f"{where}.public_url: required to sign webhooks and status callbacks")

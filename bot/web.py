@@ -1,4 +1,4 @@
-"""The ASGI application `grassroots serve` runs; channel webhooks mount here in later issues."""
+"""The ASGI application `grassroots serve` runs: health, and each configured channel's webhooks."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.app import App
+from bot.channels import sms
 from bot.clock import Clock
 from bot.config import Config
+from bot.privacy import mask_phone
 
 log = logging.getLogger(__name__)
+TWIML = "application/xml"
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -25,7 +28,73 @@ async def healthz(request: Request) -> JSONResponse:
     except Exception as exc:  # the probe reports, it does not crash
         log.warning("health check: database unavailable: %s", exc)
         return JSONResponse({"status": "unavailable", "database": "error"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": app.repos.db.dialect})
+    return JSONResponse(
+        {"status": "ok", "database": app.repos.db.dialect, "channels": app.channel_names()}
+    )
+
+
+async def _verified_form(request: Request, path: str) -> dict[str, str]:
+    app: App = request.app.state.bot
+    form = sms.parse_form(await _read_limited(request), request.headers.get("content-type"))
+    assert app.sms_verifier is not None  # the route exists only with SMS configured
+    app.sms_verifier.verify(path, form, request.headers.get("x-twilio-signature"))
+    return form
+
+
+async def _read_limited(request: Request) -> bytes:
+    """The body, refused past the limit without reading it all into memory."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > sms.MAX_FORM_BYTES:
+        raise sms.WebhookRejected(413, f"form larger than {sms.MAX_FORM_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > sms.MAX_FORM_BYTES:
+            raise sms.WebhookRejected(413, f"form larger than {sms.MAX_FORM_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _rejected(request: Request, error: sms.WebhookRejected) -> Response:
+    log.warning(
+        "%s %s refused (%d): %s", request.method, request.url.path, error.status, error.reason
+    )
+    return PlainTextResponse(error.reason + "\n", status_code=error.status)
+
+
+async def sms_inbound(request: Request) -> Response:
+    """Twilio's Messaging webhook: record, handle, answer with TwiML in the same request."""
+    app: App = request.app.state.bot
+    try:
+        form = await _verified_form(request, sms.INBOUND_PATH)
+        inbound = sms.to_inbound(form, app.config.bot.default_region, app.clock.now())
+    except sms.WebhookRejected as error:
+        return _rejected(request, error)
+    replies = await app.router.handle(inbound)
+    return Response(sms.twiml(replies), media_type=TWIML)
+
+
+async def sms_status(request: Request) -> Response:
+    """Twilio's status callback for a message we sent."""
+    app: App = request.app.state.bot
+    try:
+        form = await _verified_form(request, sms.STATUS_PATH)
+    except sms.WebhookRejected as error:
+        return _rejected(request, error)
+    sid, status = form.get("MessageSid"), form.get("MessageStatus")
+    if not sid or not status:
+        return _rejected(request, sms.WebhookRejected(400, "MessageSid or MessageStatus missing"))
+    moved = await app.repos.outbox.update_delivery(
+        sid, status.lower(), form.get("ErrorCode") or None, app.clock.now()
+    )
+    if not moved:
+        log.info(
+            "status %s for %s to %s changed nothing (late, repeated or unknown)",
+            status,
+            sid,
+            mask_phone(form.get("To", "")),
+        )
+    return Response(status_code=204)
 
 
 def create_web_app(config: Config, clock: Clock | None = None) -> Starlette:
@@ -35,7 +104,8 @@ def create_web_app(config: Config, clock: Clock | None = None) -> Starlette:
         web.state.bot = bot
         await bot.router.recover()
         log.info(
-            "serving; channels on: none yet besides the console (database: %s)",
+            "serving; channels on: %s; database: %s",
+            ", ".join(bot.channel_names()),
             bot.repos.db.dialect,
         )
         try:
@@ -43,4 +113,10 @@ def create_web_app(config: Config, clock: Clock | None = None) -> Starlette:
         finally:
             await bot.close()
 
-    return Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
+    routes = [Route("/healthz", healthz)]
+    if config.twilio.enabled:
+        routes += [
+            Route(sms.INBOUND_PATH, sms_inbound, methods=["POST"]),
+            Route(sms.STATUS_PATH, sms_status, methods=["POST"]),
+        ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -69,6 +69,14 @@ class PeopleRepository:
         )
         return bool(changed)
 
+    async def mark_invalid(self, address: Address, now: datetime) -> None:
+        """The provider says the address does not exist: stop trying it."""
+        await self.db.write(
+            "UPDATE addresses SET invalid_at = :now WHERE kind = :kind AND value = :value "
+            "AND invalid_at IS NULL",
+            {"kind": address.kind.value, "value": address.value, "now": now},
+        )
+
     async def opt_in(self, address: Address) -> bool:
         """Resume broadcasts. True if the address had been opted out."""
         changed = await self.db.write(

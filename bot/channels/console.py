@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Callable
 from typing import TextIO
 
+from bot.channels.base import plain_text
 from bot.clock import Clock
-from bot.messages import Address, Channel, Inbound, Outbound
+from bot.messages import Address, Channel, Inbound
 from bot.router import Router
 from bot.texts import texts_for
 
@@ -24,13 +25,6 @@ def console_inbound(
         body=body,
         received_at=clock.now(),
     )
-
-
-def render(reply: Outbound) -> str:
-    """How a reply looks on a basic phone: the text, then choices as a numbered list."""
-    lines = [reply.body]
-    lines += [f"{i}. {choice.label}" for i, choice in enumerate(reply.choices, start=1)]
-    return "\n".join(lines)
 
 
 async def run_console(
@@ -54,7 +48,7 @@ async def run_console(
         replies = await router.handle(console_inbound(sender, body, clock))
         sent += 1
         for reply in replies:
-            print(render(reply), file=stdout, flush=True)
+            print(plain_text(reply), file=stdout, flush=True)
         if not replies:
             print(
                 texts_for(router.settings.language).get("console.no_reply"), file=stdout, flush=True
