@@ -161,9 +161,8 @@ VILLAGER = "+8613900001101"
 STRANGER = "+8613912345678"
 
 
-@pytest.fixture
-async def county(app: App) -> App:
-    """The app with a township, two branches, a secretary, two members and a villager."""
+async def populate_roster(app: App) -> None:
+    """A township, two branches; in 东坡村 a secretary, two members and a villager."""
     now = app.clock.now()
     await app.repos.orgs.upsert_many(COUNTY, now)
     branch = await app.repos.orgs.by_code("HX0101")
@@ -178,6 +177,11 @@ async def county(app: App) -> App:
         ],
         now,
     )
+
+
+@pytest.fixture
+async def county(app: App) -> App:
+    await populate_roster(app)
     return app
 
 

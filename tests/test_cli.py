@@ -287,7 +287,11 @@ def test_serve_healthz(tmp_path: Path) -> None:
             assert response is not None, "server did not answer within 30 s"
             assert response.status_code == 200
             assert response.headers["content-type"] == "application/json"
-            assert response.json() == {"status": "ok", "database": "sqlite"}
+            assert response.json() == {
+                "status": "ok",
+                "database": "sqlite",
+                "channels": ["console"],
+            }
             server.terminate()
             assert server.wait(timeout=TIMEOUT) in (0, -signal.SIGTERM)
         finally:
