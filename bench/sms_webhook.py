@@ -423,9 +423,7 @@ def check_storage(db: Path, work: Workload, run: Run) -> Stored:
     status_of = dict(rows)
     ok = {sid for sid, s in zip(work.sids, run.statuses, strict=True) if s == 200}
     deed_oks = sum(
-        1
-        for sid, s, d in zip(work.sids, run.statuses, work.is_deed, strict=True)
-        if s == 200 and d
+        1 for sid, s, d in zip(work.sids, run.statuses, work.is_deed, strict=True) if s == 200 and d
     )
     return Stored(
         rows=len(rows),

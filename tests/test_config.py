@@ -123,3 +123,58 @@ def test_sandbox_secret_key_is_generated_once_beside_the_database(tmp_path):
     pg = load_config(env={"GRASSROOTS_DATABASE_URL": "postgresql+asyncpg://h/d"})
     with pytest.raises(ConfigError, match="GRASSROOTS_SECRET_KEY: required with PostgreSQL"):
         pg.ensure_secret_key()
+
+
+ACCOUNT = "AC" + "0" * 32
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        (
+            f'[twilio]\naccount_sid = "{ACCOUNT}"\nfrom_number = "+8610690000"\n'
+            'public_url = "https://bot.example.org"\n',
+            {},
+            "environment: TWILIO_AUTH_TOKEN: required when twilio.account_sid is set",
+        ),
+        (
+            f'[twilio]\naccount_sid = "{ACCOUNT}"\npublic_url = "https://bot.example.org"\n',
+            {"TWILIO_AUTH_TOKEN": "t"},
+            "config.toml: twilio.from_number: set it or twilio.messaging_service_sid",
+        ),
+        (
+            f'[twilio]\naccount_sid = "{ACCOUNT}"\nfrom_number = "+8610690000"\n',
+            {"TWILIO_AUTH_TOKEN": "t"},
+            "config.toml: twilio.public_url: required",
+        ),
+        (
+            '[twilio]\naccount_sid = "SK123"\n',
+            {},
+            "config.toml: twilio.account_sid: must be empty or a 34-character SID starting with AC",
+        ),
+        (
+            '[twilio]\npublic_url = "bot.example.org"\n',
+            {},
+            "config.toml: twilio.public_url: must start with https://",
+        ),
+        ("", {"TWILIO_ACCOUNT_SID": "nope"}, "environment: TWILIO_ACCOUNT_SID: must be empty"),
+    ],
+)
+def test_a_half_configured_sms_channel_is_refused(tmp_path, text, env, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, env=env)
+    assert message in str(error.value)
+
+
+def test_sms_channel_is_on_when_complete(tmp_path):
+    path = write(
+        tmp_path,
+        f'[twilio]\naccount_sid = "{ACCOUNT}"\nmessaging_service_sid = "MG1"'
+        '\npublic_url = "https://bot.example.org/"\n',
+    )
+    config = load_config(path, env={"TWILIO_AUTH_TOKEN": "t"})
+    assert config.twilio.enabled and config.twilio_auth_token == "t"
+    assert config.twilio.public_url == "https://bot.example.org"  # trailing slash dropped
+    assert "twilio_auth_token" not in repr(config)  # secrets stay out of reprs and logs
+    assert not load_config(env={}).twilio.enabled
