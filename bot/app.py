@@ -17,6 +17,7 @@ from storage.repositories import Repositories, open_repositories
 
 if TYPE_CHECKING:
     from bot.channels.sms import WebhookVerifier
+    from bot.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,18 @@ class App:
         app = cls(config, repos, Router(repos, routes(), clock, settings), clock)
         if config.twilio.enabled:
             app._open_sms()
+        else:  # the sandbox: broadcasts to phone numbers are shown, not sent
+            from bot.channels.console import ConsoleSender
+
+            app.senders[AddressKind.SMS] = ConsoleSender()
         return app
+
+    def dispatcher(self) -> Dispatcher:
+        from bot.dispatcher import Dispatcher
+
+        return Dispatcher(
+            self.repos, self.senders, self.clock, self.config.outbox, self.config.zone
+        )
 
     def _open_sms(self) -> None:
         from bot.channels import sms  # loads twilio only where SMS is configured
@@ -57,7 +69,7 @@ class App:
             )
 
     def channel_names(self) -> list[str]:
-        return ["console", *(kind.value for kind in self.senders)]
+        return sorted({"console", *(sender.channel for sender in self.senders.values())})
 
     async def close(self) -> None:
         for sender in self.senders.values():

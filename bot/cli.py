@@ -18,6 +18,9 @@ from bot.logs import setup_logging
 from bot.messages import Address, AddressKind
 from bot.phones import to_e164
 from bot.roster import ImportReport, RosterFileError, count_rows, import_orgs, import_people
+from bot.segments import count_segments
+from storage.models import Role
+from storage.outbox import BroadcastStatus
 
 T = TypeVar("T")
 PROGRESS_MIN_ROWS = 1000  # smaller files finish before a bar would be worth drawing
@@ -171,12 +174,20 @@ def chat(ctx: click.Context, sender: str) -> None:
     async def work(app: App) -> None:
         if interactive:
             click.echo(f"Speaking as {phone}. Ctrl-D to quit.")
-        await run_console(
-            app.router,
-            Address(AddressKind.SMS, phone),
-            app.clock,
-            prompt=prompt if interactive else None,
-        )
+        # Broadcasts (a secretary's 通知) show up here as the sandbox delivers them.
+        dispatcher, stop = app.dispatcher(), asyncio.Event()
+        sending = asyncio.create_task(dispatcher.run(stop))
+        try:
+            await run_console(
+                app.router,
+                Address(AddressKind.SMS, phone),
+                app.clock,
+                prompt=prompt if interactive else None,
+            )
+            await dispatcher.drain_once()
+        finally:
+            stop.set()
+            await sending
 
     _run(_with_app(config, work))
 
@@ -199,3 +210,102 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         log_level=config.log.level.lower(),
         log_config=None,  # keep our masking log handler
     )
+
+
+@main.group()
+def broadcast() -> None:
+    """Send a notice to everyone with a role in an organisation's subtree, and follow it."""
+
+
+@broadcast.command("send")
+@click.option("--org", "org_code", required=True, help="Organisation code (its subtree).")
+@click.option(
+    "--role",
+    "roles",
+    required=True,
+    multiple=True,
+    type=click.Choice([r.value for r in Role]),
+    help="Role to reach (repeatable).",
+)
+@click.option("--text", required=True, help="The message (in Chinese, for everyone).")
+@click.option("--text-en", default=None, help="The English version, for English speakers.")
+@click.option("--urgent", is_flag=True, help="Send SMS during quiet hours too.")
+@click.pass_context
+def broadcast_send(
+    ctx: click.Context,
+    org_code: str,
+    roles: tuple[str, ...],
+    text: str,
+    text_en: str | None,
+    urgent: bool,
+) -> None:
+    """Queue a broadcast; prints its id alone on the last line."""
+    config = _config(ctx)
+
+    async def work(app: App) -> tuple[int, int]:
+        org = await app.repos.orgs.by_code(org_code)
+        if org is None:
+            raise click.BadParameter(f"no organisation {org_code}", param_hint="--org")
+        now = app.clock.now()
+        broadcast_id = await app.repos.outbox.create_broadcast(
+            kind="broadcast", body=text, org_id=org.id, role=",".join(roles), now=now
+        )
+        count = await app.repos.outbox.enqueue_audience(
+            broadcast_id=broadcast_id,
+            key_prefix=f"broadcast:{broadcast_id}",
+            root_org_id=org.id,
+            roles=[Role(r) for r in roles],
+            texts={"zh-CN": text, "en": text_en or text},
+            default_language=config.bot.language,
+            now=now,
+            urgent=urgent,
+        )
+        return broadcast_id, count
+
+    broadcast_id, count = _run(_with_app(config, work))
+    cost = count_segments(text)
+    click.echo(
+        f"queued for {count} people, {cost.segments} SMS segment(s) each "
+        f"({cost.encoding}); `grassroots serve` sends it"
+    )
+    click.echo(broadcast_id)
+
+
+def _status_line(status: BroadcastStatus, rate: float) -> str:
+    waiting = status.counts.get("pending", 0) + status.counts.get("sending", 0)
+    eta = waiting / rate
+    return (
+        f"broadcast {status.id} ({status.kind}): {status.total} recipients; "
+        f"sent {status.counts.get('sent', 0)}, delivered {status.counts.get('delivered', 0)}, "
+        f"failed {status.counts.get('failed', 0)}, waiting {waiting}; "
+        f"possible duplicates {status.reclaims}; about {eta:.0f} s to go at {rate:g}/s"
+    )
+
+
+@broadcast.command("status")
+@click.argument("broadcast_id", type=int)
+@click.option("--watch", is_flag=True, help="Follow with a progress bar until done.")
+@click.pass_context
+def broadcast_status(ctx: click.Context, broadcast_id: int, watch: bool) -> None:
+    """Show sent, delivered, failed and waiting counts, and time to finish."""
+    config = _config(ctx)
+    rate = config.outbox.rate.sms if config.twilio.enabled else config.outbox.rate.console
+
+    async def work(app: App) -> BroadcastStatus:
+        status = await app.repos.outbox.broadcast_status(broadcast_id)
+        if status is None:
+            raise click.BadParameter(f"no broadcast {broadcast_id}", param_hint="BROADCAST_ID")
+        if watch and status.done < status.total:
+            with click.progressbar(
+                length=status.total, label=f"broadcast {broadcast_id}", file=sys.stderr
+            ) as bar:
+                bar.update(status.done)
+                while status.done < status.total:
+                    await asyncio.sleep(1)
+                    fresh = await app.repos.outbox.broadcast_status(broadcast_id)
+                    assert fresh is not None
+                    bar.update(fresh.done - status.done)
+                    status = fresh
+        return status
+
+    click.echo(_status_line(_run(_with_app(config, work)), rate))

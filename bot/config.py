@@ -9,8 +9,10 @@ naming the source, the key and what is wrong.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -121,12 +123,112 @@ class TwilioSection(_Section):
         return bool(self.account_sid)
 
 
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90m', '6h', '2d' → timedelta."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30m, 6h or 2d")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+def parse_quiet_hours(text: str) -> tuple[time, time] | None:
+    """'21:00-08:00' → (21:00, 08:00); '' → None (no quiet hours)."""
+    if not text.strip():
+        return None
+    start, sep, end = text.partition("-")
+    if not sep or not _CLOCK.match(start.strip()) or not _CLOCK.match(end.strip()):
+        raise ValueError(f"{text!r} is not a range like 21:00-08:00")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def parse_weekly(text: str) -> tuple[int | None, time] | None:
+    """'fri 18:00' → (4, 18:00); '20:00' → (None, 20:00) for every day; '' → None (off)."""
+    if not text.strip():
+        return None
+    parts = text.lower().split()
+    if len(parts) == 2 and parts[0] in _DAYS and _CLOCK.match(parts[1]):
+        return _DAYS.index(parts[0]), time.fromisoformat(parts[1])
+    if len(parts) == 1 and _CLOCK.match(parts[0]):
+        return None, time.fromisoformat(parts[0])
+    raise ValueError(f"{text!r} is not a time like 'fri 18:00' or '20:00'")
+
+
+class RateSection(_Section):
+    """Messages per second each channel may send; Telegram also per chat."""
+
+    sms: Annotated[float, Field(gt=0)] = 10.0
+    telegram: Annotated[float, Field(gt=0)] = 25.0
+    telegram_per_chat: Annotated[float, Field(gt=0)] = 1.0
+    console: Annotated[float, Field(gt=0)] = 100.0
+
+
+class OutboxSection(_Section):
+    quiet_hours: str = "21:00-08:00"
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
+    concurrency: Annotated[int, Field(ge=1, le=1000)] = 16
+    rate: RateSection = RateSection()
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        parse_quiet_hours(value)
+        return value
+
+    @property
+    def quiet(self) -> tuple[time, time] | None:
+        return parse_quiet_hours(self.quiet_hours)
+
+
+class SchedulerSection(_Section):
+    enabled: bool = True
+    # The campaign file; empty means the shipped 创先争优 2010 campaign.
+    campaign: str = ""
+    # Overrides the campaign file's start date (for a campaign of relative dates).
+    campaign_start: date | None = None
+    # A milestone or periodic job missed while the service was down is caught up at start
+    # if it is at most this late; older ones are skipped (and logged).
+    grace: str = "6h"
+    weekly_reminder: str = "fri 18:00"
+    daily_nudge: str = ""
+    weekly_digest: str = "mon 08:30"
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("weekly_reminder", "weekly_digest")
+    @classmethod
+    def _weekly(cls, value: str) -> str:
+        parsed = parse_weekly(value)
+        if parsed is not None and parsed[0] is None:
+            raise ValueError(f"{value!r} needs a day, like 'fri 18:00'")
+        return value
+
+    @field_validator("daily_nudge")
+    @classmethod
+    def _daily(cls, value: str) -> str:
+        parsed = parse_weekly(value)
+        if parsed is not None and parsed[0] is not None:
+            raise ValueError(f"{value!r} is daily: a time like '20:00', or empty for off")
+        return value
+
+
 class Config(_Section):
     bot: BotSection = BotSection()
     storage: StorageSection = StorageSection()
     server: ServerSection = ServerSection()
     log: LogSection = LogSection()
     twilio: TwilioSection = TwilioSection()
+    outbox: OutboxSection = OutboxSection()
+    scheduler: SchedulerSection = SchedulerSection()
     source: str = Field(default="built-in defaults", exclude=True)
     secret_key: str | None = Field(default=None, exclude=True, repr=False)
     twilio_auth_token: str | None = Field(default=None, exclude=True, repr=False)

@@ -1,7 +1,8 @@
 """Sending one queued message and recording how it went.
 
-The dispatcher (rate limits, claiming, quiet hours) builds on `deliver`; what a provider's
-answer means for the address is decided here, once for every channel.
+What a provider's answer means for the address is decided here, once for every channel:
+opted out and invalid addresses are marked and never tried again, transient failures come
+back later with exponential backoff and jitter, anything else is recorded as failed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.channels.base import ChannelSender, Failure, SendError
 from bot.messages import Address, AddressKind, Choice, Outbound
@@ -19,7 +21,7 @@ from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+DEFAULT_MAX_ATTEMPTS = 8
 BASE_BACKOFF = timedelta(seconds=5)
 
 
@@ -36,29 +38,51 @@ def backoff(attempt: int, retry_after: float | None = None) -> timedelta:
     return max(delay, timedelta(seconds=retry_after or 0))
 
 
-async def deliver(
-    repos: Repositories, senders: dict[AddressKind, ChannelSender], outbox_id: int, now: datetime
-) -> Outcome:
-    row = await repos.outbox.get(outbox_id)
-    if row is None or row["status"] != "pending":
-        return Outcome("skipped", "not pending")
+def outbound_of(row: dict[str, Any]) -> Outbound:
     address = Address(AddressKind(row["address_kind"]), row["address"])
-    sender = senders.get(address.kind)
+    choices = tuple(Choice(c["key"], c["label"]) for c in json.loads(row["choices"] or "[]"))
+    return Outbound(address, row["body"], choices)
+
+
+async def deliver(
+    repos: Repositories,
+    senders: dict[AddressKind, ChannelSender],
+    outbox_id: int,
+    now: datetime,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> Outcome:
+    """Send one queued message now, whatever its time (for tools and tests)."""
+    row = await repos.outbox.get(outbox_id)
+    if row is None or row["status"] not in ("pending", "sending"):
+        return Outcome("skipped", "not pending")
+    return await send_row(repos, senders, row, now, max_attempts)
+
+
+async def send_row(
+    repos: Repositories,
+    senders: dict[AddressKind, ChannelSender],
+    row: dict[str, Any],
+    now: datetime,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> Outcome:
+    message = outbound_of(row)
+    sender = senders.get(message.to.kind)
     if sender is None:
-        return Outcome("skipped", f"no {address.kind} channel configured")
-    record = await repos.people.resolve(address)
-    if record.opted_out_at is not None:
+        error = f"no {message.to.kind} channel configured"
+        await repos.outbox.mark_failed(row["id"], code=None, error=error, retry_at=None, now=now)
+        return Outcome("failed", error)
+    record = await repos.people.resolve(message.to)
+    if record.opted_out_at is not None:  # they said STOP after this was queued
         await repos.outbox.mark_failed(
-            outbox_id, code=None, error="opted out", retry_at=None, now=now
+            row["id"], code=None, error="opted out", retry_at=None, now=now, count_attempt=False
         )
         return Outcome("failed", "opted out")
-    choices = tuple(Choice(c["key"], c["label"]) for c in json.loads(row["choices"] or "[]"))
     try:
-        result = await sender.send(Outbound(address, row["body"], choices))
+        result = await sender.send(message)
     except SendError as error:
-        return await _record_failure(repos, outbox_id, address, row["attempts"], error, now)
+        return await _record_failure(repos, row, message.to, error, now, max_attempts)
     await repos.outbox.mark_sent(
-        outbox_id,
+        row["id"],
         provider_id=result.provider_id,
         channel_status=result.channel_status,
         segments=result.segments,
@@ -70,24 +94,24 @@ async def deliver(
 
 async def _record_failure(
     repos: Repositories,
-    outbox_id: int,
+    row: dict[str, Any],
     address: Address,
-    attempts: int,
     error: SendError,
     now: datetime,
+    max_attempts: int,
 ) -> Outcome:
     if error.failure is Failure.OPTED_OUT:
         await repos.people.opt_out(address, now)  # the provider's record wins over ours
     elif error.failure is Failure.INVALID_ADDRESS:
         await repos.people.mark_invalid(address, now)
-    retry = error.failure is Failure.TRANSIENT and attempts + 1 < MAX_ATTEMPTS
-    retry_at = now + backoff(attempts, error.retry_after) if retry else None
+    retry = error.failure is Failure.TRANSIENT and row["attempts"] + 1 < max_attempts
+    retry_at = now + backoff(row["attempts"], error.retry_after) if retry else None
     await repos.outbox.mark_failed(
-        outbox_id, code=error.code, error=error.detail[:500], retry_at=retry_at, now=now
+        row["id"], code=error.code, error=error.detail[:500], retry_at=retry_at, now=now
     )
     log.info(
         "outbox %s to %s: %s (%s)%s",
-        outbox_id,
+        row["id"],
         mask_phone(address.value),
         error.failure,
         error.code,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,6 +17,9 @@ from bot.channels import sms
 from bot.clock import Clock
 from bot.config import Config
 from bot.privacy import mask_phone
+from scheduler.campaign import load_campaign
+from scheduler.jobs import JobContext
+from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
 TWIML = "application/xml"
@@ -97,20 +101,49 @@ async def sms_status(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def create_web_app(config: Config, clock: Clock | None = None) -> Starlette:
+async def start_scheduler(bot: App, poke: Callable[[], None]) -> SchedulerService | None:
+    settings = bot.config.scheduler
+    if not settings.enabled:
+        return None
+    campaign = load_campaign(settings.campaign or None, start=settings.campaign_start)
+    ctx = JobContext(bot.repos, bot.config.zone, bot.config.bot.language, poke)
+    service = SchedulerService(ctx, campaign, settings, bot.clock)
+    await service.start()
+    return service
+
+
+def create_web_app(
+    config: Config, clock: Clock | None = None, *, with_scheduler: bool = True
+) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(web: Starlette) -> AsyncIterator[None]:
         bot = await App.open(config, clock)
         web.state.bot = bot
-        await bot.router.recover()
-        log.info(
-            "serving; channels on: %s; database: %s",
-            ", ".join(bot.channel_names()),
-            bot.repos.db.dialect,
-        )
+        stop = asyncio.Event()
+        sending: asyncio.Task[None] | None = None
+        scheduler: SchedulerService | None = None
+        # Everything after App.open is inside the try: a failed start must still close the
+        # database, whose driver thread would otherwise keep a dead process alive.
         try:
+            await bot.router.recover()
+            dispatcher = bot.dispatcher()
+            web.state.dispatcher = dispatcher
+            sending = asyncio.create_task(dispatcher.run(stop))
+            if with_scheduler:
+                scheduler = await start_scheduler(bot, dispatcher.poke)
+            log.info(
+                "serving; channels on: %s; database: %s",
+                ", ".join(bot.channel_names()),
+                bot.repos.db.dialect,
+            )
             yield
         finally:
+            # SIGTERM: stop the timers, let the sends under way finish, give the rest back.
+            if scheduler is not None:
+                await scheduler.stop()
+            stop.set()
+            if sending is not None:
+                await sending
             await bot.close()
 
     routes = [Route("/healthz", healthz)]

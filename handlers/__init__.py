@@ -6,6 +6,13 @@ from handlers.base import Route
 
 
 def routes() -> list[Route]:
-    from handlers import deeds, help, optout, record, registration
+    from handlers import deeds, help, notices, optout, record, registration
 
-    return [*optout.ROUTES, *help.ROUTES, *registration.ROUTES, *deeds.ROUTES, *record.ROUTES]
+    return [
+        *optout.ROUTES,
+        *help.ROUTES,
+        *registration.ROUTES,
+        *deeds.ROUTES,
+        *record.ROUTES,
+        *notices.ROUTES,
+    ]

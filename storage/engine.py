@@ -79,7 +79,8 @@ def _sqlite_param(value: Any) -> Any:
     # Timestamps are stored as ISO-8601 text in UTC, dates as YYYY-MM-DD; both sort as text
     # only because every timestamp has the same offset.
     if isinstance(value, datetime):
-        return (value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return utc.isoformat(timespec="microseconds")  # one width, so text order is time order
     if isinstance(value, date):
         return value.isoformat()
     return value
@@ -234,7 +235,8 @@ class SqliteDatabase(Database):
 
 # --- PostgreSQL ---------------------------------------------------------------------------
 
-_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# A string literal (left alone: ':person:' is text) or a :name parameter (not a ::cast).
+_NAMED = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
 
 
 @lru_cache(maxsize=512)
@@ -244,6 +246,8 @@ def _to_positional(sql: str) -> tuple[str, tuple[str, ...]]:
 
     def number(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name is None:
+            return match.group(0)
         if name not in names:
             names.append(name)
         return f"${names.index(name) + 1}"

@@ -1,16 +1,20 @@
-"""The outbox: durable queue of broadcasts, each enqueued once under an idempotency key.
+"""The outbox: the durable queue every broadcast leaves through, once per idempotency key.
 
-The dispatcher that drains it (rate limits, retries, quiet hours) comes with the scheduler.
+Dispatchers claim due messages for a lease; a claim whose lease ran out (its process died)
+is claimed again and counted in `reclaims`, so possible duplicates are visible.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.messages import Outbound
 from storage.engine import Database
+from storage.models import Role
 
 # Provider delivery statuses in the order they happen (Twilio's names; Telegram has none).
 STATUS_RANK = {
@@ -30,45 +34,226 @@ _RANK_SQL = (
     + " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in STATUS_RANK.items())
     + " ELSE -1 END)"
 )
+# Persons per INSERT ... SELECT when enqueueing an audience: a million recipients go in as
+# many short statements, so webhooks keep getting the write lock in between.
+AUDIENCE_CHUNK = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    key: str
+    message: Outbound
+    urgent: bool = False
+    broadcast_id: int | None = None
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastStatus:
+    id: int
+    kind: str
+    body: str
+    total: int
+    counts: dict[str, int]  # by outbox status
+    reclaims: int  # sends that may have happened twice (a dispatcher died mid-send)
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.get(s, 0) for s in ("sent", "delivered", "failed", "cancelled"))
+
+
+def _choices(message: Outbound) -> str | None:
+    if not message.choices:
+        return None
+    return json.dumps(
+        [{"key": c.key, "label": c.label} for c in message.choices], ensure_ascii=False
+    )
+
+
+_INSERT = """
+    INSERT INTO outbox (idempotency_key, address_kind, address, body, choices, not_before,
+                        created_at, updated_at, urgent, broadcast_id)
+    VALUES (:key, :kind, :address, :body, :choices, :not_before, :now, :now, :urgent,
+            :broadcast_id)
+    ON CONFLICT (idempotency_key) DO NOTHING
+"""
 
 
 class OutboxRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def _row(self, item: Queued, now: datetime) -> dict[str, Any]:
+        return {
+            "key": item.key,
+            "kind": item.message.to.kind.value,
+            "address": item.message.to.value,
+            "body": item.message.body,
+            "choices": _choices(item.message),
+            "not_before": item.not_before or now,
+            "now": now,
+            "urgent": item.urgent,
+            "broadcast_id": item.broadcast_id,
+        }
+
     async def enqueue(
-        self, key: str, message: Outbound, now: datetime, not_before: datetime | None = None
+        self,
+        key: str,
+        message: Outbound,
+        now: datetime,
+        not_before: datetime | None = None,
+        *,
+        urgent: bool = False,
+        broadcast_id: int | None = None,
     ) -> bool:
         """Queue a message. True if new; False if that key was already queued."""
-        choices = (
-            json.dumps(
-                [{"key": c.key, "label": c.label} for c in message.choices], ensure_ascii=False
-            )
-            if message.choices
-            else None
-        )
-        inserted = await self.db.write(
-            """
-            INSERT INTO outbox (idempotency_key, address_kind, address, body, choices,
-                                not_before, created_at, updated_at)
-            VALUES (:key, :kind, :address, :body, :choices, :not_before, :now, :now)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING id
-            """,
-            {
-                "key": key,
-                "kind": message.to.kind.value,
-                "address": message.to.value,
-                "body": message.body,
-                "choices": choices,
-                "not_before": not_before or now,
-                "now": now,
-            },
-        )
+        item = Queued(key, message, urgent, broadcast_id, not_before)
+        inserted = await self.db.write(_INSERT + " RETURNING id", self._row(item, now))
         return bool(inserted)
 
-    async def pending_count(self) -> int:
-        return await self.db.fetchval("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+    async def enqueue_many(self, items: Iterable[Queued], now: datetime) -> None:
+        """Queue many messages in one transaction; keys already queued are skipped."""
+        await self.db.executemany(_INSERT, [self._row(item, now) for item in items])
+
+    async def create_broadcast(
+        self,
+        *,
+        kind: str,
+        body: str,
+        now: datetime,
+        org_id: int | None = None,
+        role: str | None = None,
+        created_by: int | None = None,
+    ) -> int:
+        rows = await self.db.write(
+            "INSERT INTO broadcasts (kind, org_id, role, body, created_by, created_at) "
+            "VALUES (:kind, :org, :role, :body, :by, :now) RETURNING id",
+            {"kind": kind, "org": org_id, "role": role, "body": body, "by": created_by, "now": now},
+        )
+        return rows[0]["id"]
+
+    async def enqueue_audience(
+        self,
+        *,
+        broadcast_id: int,
+        key_prefix: str,
+        root_org_id: int | None,
+        roles: Sequence[Role],
+        texts: dict[str, str],
+        default_language: str,
+        now: datetime,
+        urgent: bool = False,
+        include_subtree: bool = True,
+        exclude_person: int | None = None,
+    ) -> int:
+        """Queue one message per person holding one of `roles` in the subtree of
+        `root_org_id` (everywhere if None), to their preferred usable address (Telegram
+        before SMS; opted-out and invalid addresses skipped), in their language. Runs in
+        the database, in chunks of persons; memory does not grow with the audience.
+        Returns the number of messages the broadcast now has."""
+        role_params = {f"role{i}": role.value for i, role in enumerate(roles)}
+        role_list = ", ".join(f":{name}" for name in role_params)
+        if root_org_id is None:
+            subtree = "WITH sub(id) AS (SELECT id FROM organisations)"
+        elif include_subtree:
+            subtree = """
+                WITH RECURSIVE sub(id) AS (
+                    SELECT id FROM organisations WHERE id = :root
+                    UNION
+                    SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
+                )
+            """
+        else:
+            subtree = "WITH sub(id) AS (SELECT id FROM organisations WHERE id = :root)"
+        statement = f"""
+            {subtree}
+            INSERT INTO outbox (idempotency_key, address_kind, address, body, not_before,
+                                created_at, updated_at, urgent, broadcast_id)
+            SELECT :prefix || ':person:' || chosen.person_id, chosen.kind, chosen.value,
+                   CASE WHEN chosen.language = 'en' THEN :body_en ELSE :body_zh END,
+                   :now, :now, :now, :urgent, :broadcast_id
+            FROM (
+                SELECT a.person_id, a.kind, a.value,
+                       COALESCE(p.language, :default_language) AS language,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY a.person_id
+                           ORDER BY CASE a.kind WHEN 'telegram' THEN 0 ELSE 1 END, a.id
+                       ) AS preference
+                FROM addresses a JOIN people p ON p.id = a.person_id
+                WHERE a.person_id > :after AND a.person_id <= :upto AND a.person_id <> :exclude
+                  AND a.opted_out_at IS NULL AND a.invalid_at IS NULL
+                  AND EXISTS (SELECT 1 FROM roles r
+                              WHERE r.person_id = a.person_id AND r.role IN ({role_list})
+                                AND r.org_id IN (SELECT id FROM sub))
+            ) chosen
+            WHERE chosen.preference = 1
+            ON CONFLICT (idempotency_key) DO NOTHING
+        """
+        last = await self.db.fetchval("SELECT MAX(id) AS m FROM people") or 0
+        params: dict[str, Any] = {
+            **role_params,
+            "root": root_org_id,
+            "prefix": key_prefix,
+            "body_zh": texts["zh-CN"],
+            "body_en": texts["en"],
+            "default_language": default_language,
+            "now": now,
+            "urgent": urgent,
+            "broadcast_id": broadcast_id,
+            "exclude": exclude_person if exclude_person is not None else -1,
+        }
+        if root_org_id is None:
+            del params["root"]
+        for after in range(0, last, AUDIENCE_CHUNK):
+            await self.db.write(
+                statement, {**params, "after": after, "upto": after + AUDIENCE_CHUNK}
+            )
+        rows = await self.db.write(
+            "UPDATE broadcasts SET total = (SELECT COUNT(*) FROM outbox WHERE broadcast_id = :b)"
+            " WHERE id = :b RETURNING total",
+            {"b": broadcast_id},
+        )
+        return rows[0]["total"]
+
+    async def claim(
+        self, *, holder: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        """Take up to `limit` due messages for sending, oldest first: pending ones whose
+        time has come, and ones whose claim expired (their dispatcher died mid-send)."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+        rows = await self.db.write(
+            f"""
+            UPDATE outbox SET status = 'sending', claimed_by = :holder,
+                claimed_until = :lease_until,
+                reclaims = reclaims + CASE WHEN status = 'sending' THEN 1 ELSE 0 END
+            WHERE id IN (
+                SELECT id FROM outbox
+                WHERE (status = 'pending' AND not_before <= :now)
+                   OR (status = 'sending' AND claimed_until < :now)
+                ORDER BY not_before, id
+                LIMIT :limit{lock}
+            )
+            RETURNING id, address_kind, address, body, choices, attempts, urgent
+            """,
+            {"holder": holder, "now": now, "lease_until": lease_until, "limit": limit},
+        )
+        return sorted((dict(r) for r in rows), key=lambda r: r["id"])
+
+    async def defer(self, outbox_id: int, until: datetime, now: datetime) -> None:
+        """Put a claimed message back for later without counting an attempt (quiet hours)."""
+        await self.db.write(
+            "UPDATE outbox SET status = 'pending', not_before = :until, claimed_by = NULL, "
+            "claimed_until = NULL, updated_at = :now WHERE id = :id",
+            {"id": outbox_id, "until": until, "now": now},
+        )
+
+    async def release(self, holder: str, now: datetime) -> None:
+        """Give back every claim of a stopping dispatcher that was not sent."""
+        await self.db.write(
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, "
+            "updated_at = :now WHERE status = 'sending' AND claimed_by = :holder",
+            {"holder": holder, "now": now},
+        )
 
     async def get(self, outbox_id: int) -> dict[str, Any] | None:
         row = await self.db.fetchrow("SELECT * FROM outbox WHERE id = :id", {"id": outbox_id})
@@ -88,7 +273,8 @@ class OutboxRepository:
             """
             UPDATE outbox SET status = 'sent', provider_id = :provider_id,
                 channel_status = :channel_status, segments = :segments, encoding = :encoding,
-                attempts = attempts + 1, last_error = NULL, updated_at = :now
+                attempts = attempts + 1, last_error = NULL, claimed_by = NULL,
+                claimed_until = NULL, updated_at = :now
             WHERE id = :id
             """,
             {
@@ -109,13 +295,14 @@ class OutboxRepository:
         error: str,
         retry_at: datetime | None,
         now: datetime,
+        count_attempt: bool = True,
     ) -> None:
         """A failed attempt: back to pending until retry_at, or failed for good if None."""
         await self.db.write(
             """
             UPDATE outbox SET status = :status, error_code = :code, last_error = :error,
-                attempts = attempts + 1, not_before = COALESCE(:retry_at, not_before),
-                updated_at = :now
+                attempts = attempts + :attempt, not_before = COALESCE(:retry_at, not_before),
+                claimed_by = NULL, claimed_until = NULL, updated_at = :now
             WHERE id = :id
             """,
             {
@@ -125,6 +312,7 @@ class OutboxRepository:
                 "error": error,
                 "retry_at": retry_at,
                 "now": now,
+                "attempt": 1 if count_attempt else 0,
             },
         )
 
@@ -160,3 +348,28 @@ class OutboxRepository:
             },
         )
         return bool(changed)
+
+    async def broadcast_status(self, broadcast_id: int) -> BroadcastStatus | None:
+        head = await self.db.fetchrow(
+            "SELECT id, kind, body, total FROM broadcasts WHERE id = :b", {"b": broadcast_id}
+        )
+        if head is None:
+            return None
+        rows = await self.db.fetch(
+            "SELECT status, COUNT(*) AS n, SUM(reclaims) AS r FROM outbox "
+            "WHERE broadcast_id = :b GROUP BY status",
+            {"b": broadcast_id},
+        )
+        return BroadcastStatus(
+            id=head["id"],
+            kind=head["kind"],
+            body=head["body"],
+            total=head["total"],
+            counts={r["status"]: int(r["n"]) for r in rows},
+            reclaims=sum(int(r["r"] or 0) for r in rows),
+        )
+
+    async def pending_count(self) -> int:
+        return await self.db.fetchval(
+            "SELECT COUNT(*) AS n FROM outbox WHERE status IN ('pending', 'sending')"
+        )

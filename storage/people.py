@@ -107,6 +107,11 @@ class PeopleRepository:
                 count += 1
         return count
 
+    async def set_nudges(self, person_id: int, on: bool) -> None:
+        await self.db.write(
+            "UPDATE people SET nudges = :on WHERE id = :id", {"on": on, "id": person_id}
+        )
+
     async def set_language(self, person_id: int, language: str) -> None:
         await self.db.write(
             "UPDATE people SET language = :language WHERE id = :id",

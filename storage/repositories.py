@@ -11,6 +11,8 @@ from storage.migrate import ensure_schema
 from storage.orgs import OrgRepository
 from storage.outbox import OutboxRepository
 from storage.people import PeopleRepository
+from storage.reports import ReportRepository
+from storage.runs import RunRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,8 @@ class Repositories:
     inbound: InboundRepository
     deeds: DeedRepository
     outbox: OutboxRepository
+    runs: RunRepository
+    reports: ReportRepository
 
     @classmethod
     def over(cls, db: Database) -> Repositories:
@@ -31,6 +35,8 @@ class Repositories:
             inbound=InboundRepository(db),
             deeds=DeedRepository(db),
             outbox=OutboxRepository(db),
+            runs=RunRepository(db),
+            reports=ReportRepository(db),
         )
 
 

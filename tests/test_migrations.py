@@ -23,6 +23,9 @@ TABLES = {
     "inbound_messages",
     "deeds",
     "outbox",
+    "broadcasts",
+    "job_runs",
+    "locks",
     "alembic_version",
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}

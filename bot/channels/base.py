@@ -39,6 +39,7 @@ class ChannelSender(Protocol):
     """An adapter that can deliver to one kind of address."""
 
     kind: AddressKind
+    channel: str  # which [outbox.rate] applies: sms, telegram, console
 
     async def send(self, message: Outbound) -> SendResult: ...
 

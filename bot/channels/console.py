@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Callable
 from typing import TextIO
 
-from bot.channels.base import plain_text
+from bot.channels.base import SendResult, plain_text
 from bot.clock import Clock
-from bot.messages import Address, Channel, Inbound
+from bot.messages import Address, AddressKind, Channel, Inbound, Outbound
+from bot.privacy import mask_phone
 from bot.router import Router
+from bot.segments import count_segments
 from bot.texts import texts_for
 
 
@@ -53,3 +55,24 @@ async def run_console(
             print(
                 texts_for(router.settings.language).get("console.no_reply"), file=stdout, flush=True
             )
+
+
+class ConsoleSender:
+    """The sandbox's outbound channel: messages for SMS numbers are shown, not sent."""
+
+    kind = AddressKind.SMS
+    channel = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._count = 0
+
+    async def send(self, message: Outbound) -> SendResult:
+        self._count += 1
+        stream = self._stream or sys.stdout
+        print(f"[→ {mask_phone(message.to.value)}] {plain_text(message)}", file=stream, flush=True)
+        cost = count_segments(plain_text(message))
+        return SendResult(f"console-{self._count}", "delivered", cost.segments, cost.encoding)
+
+    async def close(self) -> None:
+        return None

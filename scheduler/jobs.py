@@ -1,0 +1,179 @@
+"""What the scheduler does when a timer fires. Every job enqueues into the outbox under
+idempotency keys and notes its run for its period, so a double fire or a catch-up after a
+restart never sends twice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.messages import Outbound
+from bot.segments import count_segments
+from bot.texts import texts_for
+from scheduler.campaign import Campaign, Milestone
+from storage.models import CATEGORIES, Role
+from storage.outbox import Queued
+from storage.reports import Recipient
+from storage.repositories import Repositories
+
+log = logging.getLogger(__name__)
+
+REMINDER_MAX_SEGMENTS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    repos: Repositories
+    zone: ZoneInfo
+    default_language: str
+    poke: Callable[[], None] = lambda: None  # wakes the dispatcher
+
+
+def week_of(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+async def push_milestone(
+    ctx: JobContext, campaign: Campaign, milestone: Milestone, now: datetime
+) -> int:
+    """Queue a milestone to its audience. Returns the number queued (0 if it already ran)."""
+    key = f"milestone:{campaign.id}:{milestone.id}"
+    if await ctx.repos.runs.has_run(key):
+        return 0
+    root = None
+    if milestone.subtree:
+        org = await ctx.repos.orgs.by_code(milestone.subtree)
+        if org is None:
+            log.error("milestone %s: no organisation %s; not sent", milestone.id, milestone.subtree)
+            return 0
+        root = org.id
+    broadcast = await ctx.repos.outbox.create_broadcast(
+        kind="milestone", body=milestone.text[ctx.default_language], org_id=root, now=now
+    )
+    count = await ctx.repos.outbox.enqueue_audience(
+        broadcast_id=broadcast,
+        key_prefix=key,
+        root_org_id=root,
+        roles=sorted(milestone.audience),
+        texts=milestone.text,
+        default_language=ctx.default_language,
+        now=now,
+        urgent=milestone.urgent,
+    )
+    await ctx.repos.runs.record(key, now)
+    ctx.poke()
+    log.info("milestone %s queued for %d people", milestone.id, count)
+    return count
+
+
+def _name_list(
+    names: list[str], template: str, fixed: dict[str, object], sep: str, more: str
+) -> str:
+    """As many names as fit the SMS budget, then "等"."""
+    for shown in range(len(names), 0, -1):
+        listed = sep.join(names[:shown]) + (more if shown < len(names) else "")
+        text = template.format(names=listed, **fixed)
+        if count_segments(text).segments <= REMINDER_MAX_SEGMENTS or shown == 1:
+            return text
+    return template.format(names="", **fixed)
+
+
+async def weekly_reminder(ctx: JobContext, now: datetime) -> int:
+    """Tell each branch secretary which members have not reported this week."""
+    today = now.astimezone(ctx.zone).date()
+    week = week_of(today)
+    key = f"reminder:{week}"
+    if await ctx.repos.runs.has_run(key):
+        return 0
+    items = []
+    for secretary in await ctx.repos.reports.holders(Role.SECRETARY):
+        texts = texts_for(secretary.language or ctx.default_language)
+        silent = await ctx.repos.reports.silent_members(secretary.org_id, monday_of(today))
+        if silent:
+            body = _name_list(
+                silent,
+                texts.get("reminder.weekly"),
+                {"branch": secretary.org_name, "count": len(silent)},
+                texts.get("list.separator"),
+                texts.get("reminder.more"),
+            )
+        else:
+            body = texts.get("reminder.all_reported", branch=secretary.org_name)
+        items.append(_to(secretary, f"{key}:org:{secretary.org_id}", body))
+    await ctx.repos.outbox.enqueue_many(items, now)
+    await ctx.repos.runs.record(key, now)
+    ctx.poke()
+    return len(items)
+
+
+async def daily_nudge(ctx: JobContext, now: datetime) -> int:
+    """Nudge members who have not reported today (unless they turned it off)."""
+    today = now.astimezone(ctx.zone).date()
+    key = f"nudge:{today.isoformat()}"
+    if await ctx.repos.runs.has_run(key):
+        return 0
+    items = [
+        _to(member, key, texts_for(member.language or ctx.default_language).get("nudge.daily"))
+        for member in await ctx.repos.reports.unreported_today(today)
+    ]
+    await ctx.repos.outbox.enqueue_many(items, now)
+    await ctx.repos.runs.record(key, now)
+    ctx.poke()
+    return len(items)
+
+
+async def weekly_digest(ctx: JobContext, now: datetime) -> int:
+    """Last week's reports to each secretary (their branch) and leader (their subtree)."""
+    today = now.astimezone(ctx.zone).date()
+    this_monday = monday_of(today)
+    last_monday = this_monday - timedelta(days=7)
+    key = f"digest:{week_of(last_monday)}"
+    if await ctx.repos.runs.has_run(key):
+        return 0
+    items = []
+    for role in (Role.SECRETARY, Role.LEADER):
+        for person in await ctx.repos.reports.holders(role):
+            scope = (
+                [person.org_id]
+                if role is Role.SECRETARY
+                else await ctx.repos.orgs.subtree_ids(person.org_id)
+            )
+            digest = await ctx.repos.reports.digest(scope, last_monday, this_monday)
+            texts = texts_for(person.language or ctx.default_language)
+            sep = texts.get("list.separator")
+            if digest.total == 0:
+                body = texts.get("digest.quiet", org=person.org_name, members=digest.members)
+            else:
+                items_text = sep.join(
+                    texts.get(f"category.short.{c.value if c else 'none'}")
+                    + str(digest.by_category[c])
+                    for c in (*CATEGORIES, None)
+                    if digest.by_category.get(c)
+                )
+                top = texts.get("digest.top", names=sep.join(n for n, _ in digest.top))
+                body = texts.get(
+                    "digest.weekly",
+                    org=person.org_name,
+                    total=digest.total,
+                    items=items_text,
+                    reporters=digest.reporters,
+                    members=digest.members,
+                    top=top if digest.top else "",
+                )
+            items.append(_to(person, f"{key}:{role.value}:org:{person.org_id}", body))
+    await ctx.repos.outbox.enqueue_many(items, now)
+    await ctx.repos.runs.record(key, now)
+    ctx.poke()
+    return len(items)
+
+
+def _to(recipient: Recipient, key: str, body: str) -> Queued:
+    return Queued(f"{key}:person:{recipient.person_id}", Outbound(recipient.address, body))

@@ -1,0 +1,160 @@
+"""Read models for the scheduler: who gets reminders, nudges and digests, and what they say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from bot.messages import Address, AddressKind
+from storage.engine import Database, Row
+from storage.models import Category, Role
+
+# Each person's preferred usable address: Telegram before SMS, never an opted-out or
+# invalid one. A person without one gets nothing (and is not counted as reachable).
+PREFERRED_ADDRESS = """
+    SELECT person_id, kind, value FROM (
+        SELECT a.person_id, a.kind, a.value,
+               ROW_NUMBER() OVER (
+                   PARTITION BY a.person_id
+                   ORDER BY CASE a.kind WHEN 'telegram' THEN 0 ELSE 1 END, a.id
+               ) AS preference
+        FROM addresses a
+        WHERE a.person_id IS NOT NULL AND a.opted_out_at IS NULL AND a.invalid_at IS NULL
+    ) ranked WHERE ranked.preference = 1
+"""
+_MEMBER_ROLES = "('member', 'secretary')"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    person_id: int
+    name: str | None
+    language: str | None
+    address: Address
+    org_id: int
+    org_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    by_category: dict[Category | None, int]
+    top: list[tuple[str, int]]  # most active members and their reports
+    members: int
+    reporters: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_category.values())
+
+
+def _recipient(row: Row) -> Recipient:
+    return Recipient(
+        row["person_id"],
+        row["name"],
+        row["language"],
+        Address(AddressKind(row["kind"]), row["value"]),
+        row["org_id"],
+        row["org_name"],
+    )
+
+
+class ReportRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def holders(self, role: Role) -> list[Recipient]:
+        """Everyone holding `role`, once per organisation, with an address to reach them."""
+        rows = await self.db.fetch(
+            f"""
+            SELECT r.person_id, p.name, p.language, pa.kind, pa.value, o.id AS org_id,
+                   o.name AS org_name
+            FROM roles r
+            JOIN people p ON p.id = r.person_id
+            JOIN organisations o ON o.id = r.org_id
+            JOIN ({PREFERRED_ADDRESS}) pa ON pa.person_id = r.person_id
+            WHERE r.role = :role
+            ORDER BY o.code, r.person_id
+            """,
+            {"role": role.value},
+        )
+        return [_recipient(r) for r in rows]
+
+    async def silent_members(self, org_id: int, since: date) -> list[str]:
+        """Names of the branch's members with no report since `since`."""
+        rows = await self.db.fetch(
+            f"""
+            SELECT DISTINCT p.id, p.name FROM roles r JOIN people p ON p.id = r.person_id
+            WHERE r.org_id = :org AND r.role IN {_MEMBER_ROLES}
+              AND NOT EXISTS (SELECT 1 FROM deeds d
+                              WHERE d.person_id = p.id AND d.local_day >= :since)
+            ORDER BY p.id
+            """,
+            {"org": org_id, "since": since},
+        )
+        return [r["name"] or "?" for r in rows]
+
+    async def unreported_today(self, day: date) -> list[Recipient]:
+        """Members who want the daily nudge and have not reported on `day`."""
+        rows = await self.db.fetch(
+            f"""
+            SELECT r.person_id, p.name, p.language, pa.kind, pa.value, o.id AS org_id,
+                   o.name AS org_name
+            FROM roles r
+            JOIN people p ON p.id = r.person_id
+            JOIN organisations o ON o.id = r.org_id
+            JOIN ({PREFERRED_ADDRESS}) pa ON pa.person_id = r.person_id
+            WHERE r.role IN {_MEMBER_ROLES} AND p.nudges
+              AND NOT EXISTS (SELECT 1 FROM deeds d
+                              WHERE d.person_id = p.id AND d.local_day = :day)
+            ORDER BY r.person_id
+            """,
+            {"day": day},
+        )
+        seen: set[int] = set()
+        unique = []
+        for row in rows:  # a member of two branches is nudged once
+            if row["person_id"] not in seen:
+                seen.add(row["person_id"])
+                unique.append(_recipient(row))
+        return unique
+
+    async def digest(self, org_ids: list[int], since: date, until: date, top: int = 3) -> Digest:
+        """Reports made in [since, until) in these organisations, for a weekly digest."""
+        if not org_ids:
+            return Digest({}, [], 0, 0)
+        ids = {f"o{i}": org for i, org in enumerate(org_ids)}
+        scope = ", ".join(f":{k}" for k in ids)
+        window = {"since": since, "until": until, **ids}
+        categories = await self.db.fetch(
+            f"SELECT category, COUNT(*) AS n FROM deeds WHERE org_id IN ({scope}) "
+            "AND local_day >= :since AND local_day < :until GROUP BY category",
+            window,
+        )
+        leaders = await self.db.fetch(
+            f"""
+            SELECT p.name, COUNT(*) AS n FROM deeds d JOIN people p ON p.id = d.person_id
+            WHERE d.org_id IN ({scope}) AND d.local_day >= :since AND d.local_day < :until
+            GROUP BY p.id, p.name ORDER BY n DESC, p.id LIMIT :top
+            """,
+            {**window, "top": top},
+        )
+        people = await self.db.fetchrow(
+            f"""
+            SELECT COUNT(DISTINCT r.person_id) AS members,
+                   COUNT(DISTINCT d.person_id) AS reporters
+            FROM roles r
+            LEFT JOIN deeds d ON d.person_id = r.person_id AND d.org_id = r.org_id
+                 AND d.local_day >= :since AND d.local_day < :until
+            WHERE r.org_id IN ({scope}) AND r.role IN {_MEMBER_ROLES}
+            """,
+            window,
+        )
+        assert people is not None
+        return Digest(
+            by_category={
+                Category(r["category"]) if r["category"] else None: int(r["n"]) for r in categories
+            },
+            top=[(r["name"] or "?", int(r["n"])) for r in leaders],
+            members=int(people["members"]),
+            reporters=int(people["reporters"]),
+        )
