@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -205,8 +206,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     config = _config(ctx)
     uvicorn.run(
         create_web_app(config),
-        host=host or config.server.host,
-        port=port or config.server.port,
+        host=host if host is not None else config.server.host,
+        port=port if port is not None else config.server.port,
         log_level=config.log.level.lower(),
         log_config=None,  # keep our masking log handler
     )
@@ -309,3 +310,66 @@ def broadcast_status(ctx: click.Context, broadcast_id: int, watch: bool) -> None
         return status
 
     click.echo(_status_line(_run(_with_app(config, work)), rate))
+
+
+@main.group()
+def campaign() -> None:
+    """The campaign file: phases and milestones the scheduler pushes."""
+
+
+@campaign.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Count offsets from this date instead of the file's start.",
+)
+@click.pass_context
+def campaign_check(ctx: click.Context, file: Path, start: datetime | None) -> None:
+    """Validate FILE (every problem as FILE:LINE: key: problem) and print its timeline."""
+    from scheduler.campaign import CampaignError, load_campaign, timeline
+
+    try:
+        loaded = load_campaign(file, start=start.date() if start else None)
+    except CampaignError as exc:
+        click.echo(str(exc), err=True)
+        ctx.exit(1)
+    click.echo(
+        f"{loaded.source}: ok, {len(loaded.phases)} phases, "
+        f"{len(loaded.milestones)} milestones, starting {loaded.start}"
+    )
+    for line in timeline(loaded, _config(ctx).bot.language):
+        click.echo(line)
+
+
+@campaign.command("show")
+@click.pass_context
+def campaign_show(ctx: click.Context) -> None:
+    """Which phase is current and what comes next, for the configured campaign."""
+    from scheduler.campaign import CampaignError, current_phase, load_campaign, upcoming
+
+    config = _config(ctx)
+    language = config.bot.language
+    try:
+        loaded = load_campaign(
+            config.scheduler.campaign or None, start=config.scheduler.campaign_start
+        )
+    except CampaignError as exc:
+        click.echo(str(exc), err=True)
+        ctx.exit(1)
+    now = datetime.now(UTC)
+    phase = current_phase(loaded, now)
+    click.echo(f"{loaded.name[language]} ({loaded.id}), from {loaded.start}")
+    if phase is None:
+        click.echo("current phase: none (between phases, or before or after the campaign)")
+    else:
+        end = phase.end.isoformat() if phase.end else "open"
+        click.echo(f"current phase: {phase.name[language]} ({phase.start} – {end})")
+    coming = upcoming(loaded, now)
+    if not coming:
+        click.echo("next: nothing; every milestone has passed")
+    for milestone in coming:
+        click.echo(
+            f"next: {milestone.at:%Y-%m-%d %H:%M} {milestone.id}: {milestone.text[language]}"
+        )

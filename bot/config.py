@@ -172,7 +172,20 @@ class OutboxSection(_Section):
     quiet_hours: str = "21:00-08:00"
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
     concurrency: Annotated[int, Field(ge=1, le=1000)] = 16
+    # How long a dispatcher may hold a message it is sending before another may take it
+    # back (the holder died). Longer than any provider call.
+    claim_lease: str = "2m"
     rate: RateSection = RateSection()
+
+    @field_validator("claim_lease")
+    @classmethod
+    def _lease(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def lease(self) -> timedelta:
+        return parse_duration(self.claim_lease)
 
     @field_validator("quiet_hours")
     @classmethod

@@ -28,8 +28,6 @@ from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)  # longer than any provider call (Twilio's client times out at 10 s)
-
 
 def quiet_until(now: datetime, quiet: tuple[time, time] | None, zone: ZoneInfo) -> datetime | None:
     """If `now` is inside the quiet hours (local time), the instant they end; else None."""
@@ -54,7 +52,7 @@ class Dispatcher:
         settings: OutboxSection,
         zone: ZoneInfo,
         *,
-        batch: int = 200,
+        batch: int | None = None,
         idle_seconds: float = 0.5,
     ) -> None:
         self.repos = repos
@@ -62,7 +60,10 @@ class Dispatcher:
         self.clock = clock
         self.settings = settings
         self.zone = zone
-        self.batch = batch
+        # Claim a few rounds of concurrent sends at a time: a small batch keeps the number of
+        # messages a killed process held (possible duplicates on restart) small.
+        self.batch = batch or settings.concurrency * 4
+        self.lease = settings.lease
         self.idle_seconds = idle_seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         # A leaky bucket per channel, filled a tenth of a second at a time so the rate is
@@ -105,7 +106,7 @@ class Dispatcher:
         """Claim one batch of due messages and send it; the number claimed."""
         now = self.clock.now()
         rows = await self.repos.outbox.claim(
-            holder=self.holder, now=now, lease_until=now + LEASE, limit=self.batch
+            holder=self.holder, now=now, lease_until=now + self.lease, limit=self.batch
         )
         tasks = []
         for row in rows:

@@ -14,7 +14,7 @@ import pytest
 from bot.app import App
 from bot.channels.base import Failure, SendError, SendResult
 from bot.config import OutboxSection, RateSection
-from bot.dispatcher import LEASE, Dispatcher, quiet_until
+from bot.dispatcher import Dispatcher, quiet_until
 from bot.messages import Address, AddressKind, Outbound
 from storage.models import Role
 from storage.people import RosterEntry
@@ -237,13 +237,14 @@ async def test_sms_waits_for_morning_unless_urgent(county: App):
 async def test_a_dead_dispatchers_claims_are_taken_back_and_counted(county: App):
     broadcast = await broadcast_to_branch(county)
     now = county.clock.now()
-    dead = await county.repos.outbox.claim(holder="dead", now=now, lease_until=now + LEASE, limit=2)
+    lease = settings().lease
+    dead = await county.repos.outbox.claim(holder="dead", now=now, lease_until=now + lease, limit=2)
     assert len(dead) == 2  # claimed, then the process was killed before sending
     channel = FakeChannel()
     survivor = dispatcher(county, channel)
     await survivor.drain_once()
     assert len(channel.sent) == 2  # the unclaimed ones; the dead claims are still leased
-    county.clock.advance(LEASE + timedelta(seconds=1))
+    county.clock.advance(lease + timedelta(seconds=1))
     await survivor.drain_once()
     assert sorted(m.to.value for m in channel.sent) == sorted(
         [SECRETARY, MEMBER, MEMBER_2, VILLAGER]
