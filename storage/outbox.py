@@ -227,11 +227,24 @@ class OutboxRepository:
                 claimed_until = :lease_until,
                 reclaims = reclaims + CASE WHEN status = 'sending' THEN 1 ELSE 0 END
             WHERE id IN (
-                SELECT id FROM outbox
-                WHERE (status = 'pending' AND not_before <= :now)
-                   OR (status = 'sending' AND claimed_until < :now)
+                -- Two separately limited parts: with one condition joined by OR, SQLite reads and
+                -- sorts the whole backlog (125 ms a claim at a million pending); each part
+                -- alone walks ix_outbox_due in order and stops at the limit.
+                SELECT id FROM (
+                    SELECT id, not_before FROM (
+                        SELECT id, not_before FROM outbox
+                        WHERE status = 'pending' AND not_before <= :now
+                        ORDER BY not_before, id LIMIT :limit{lock}
+                    ) due
+                    UNION ALL
+                    SELECT id, not_before FROM (
+                        SELECT id, not_before FROM outbox
+                        WHERE status = 'sending' AND claimed_until < :now
+                        ORDER BY not_before, id LIMIT :limit{lock}
+                    ) stale
+                ) candidates
                 ORDER BY not_before, id
-                LIMIT :limit{lock}
+                LIMIT :limit
             )
             RETURNING id, address_kind, address, body, choices, attempts, urgent
             """,
