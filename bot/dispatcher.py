@@ -9,6 +9,7 @@ runs out. Stopping finishes the sends under way and gives the rest back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -27,6 +28,10 @@ from bot.outbox import send_row
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
+
+# Stop sending a claimed message once less than this share of its lease is left; the send
+# itself (a provider call, 10 s at most for Twilio) must finish before the lease runs out.
+LEASE_MARGIN = 0.25
 
 
 def quiet_until(now: datetime, quiet: tuple[time, time] | None, zone: ZoneInfo) -> datetime | None:
@@ -62,7 +67,9 @@ class Dispatcher:
         self.zone = zone
         # Claim a few rounds of concurrent sends at a time: a small batch keeps the number of
         # messages a killed process held (possible duplicates on restart) small.
-        self.batch = batch or settings.concurrency * 4
+        slowest = min(settings.rate.sms, settings.rate.telegram, settings.rate.console)
+        within_lease = max(1, int(slowest * settings.lease.total_seconds() / 2))
+        self.batch = batch or min(settings.concurrency * 4, within_lease)
         self.lease = settings.lease
         self.idle_seconds = idle_seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -85,40 +92,49 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("outbox dispatcher %s started", self.holder)
+        failures = 0
         try:
             while not stop.is_set():
-                if await self.drain_once(stop) == 0:
-                    self._wake.clear()
-                    waiters = [
-                        asyncio.ensure_future(stop.wait()),
-                        asyncio.ensure_future(self._wake.wait()),
-                    ]
-                    await asyncio.wait(
-                        waiters, timeout=self.idle_seconds, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for waiter in waiters:
-                        waiter.cancel()
+                try:
+                    claimed = await self.drain_once(stop)
+                    failures = 0
+                except Exception:  # a database outage must not end sending for good
+                    failures += 1
+                    log.exception("outbox dispatcher: claiming failed (%d in a row)", failures)
+                    claimed = 0
+                if claimed == 0:
+                    pause = self.idle_seconds * min(2**failures, 120)
+                    await self._idle(stop, pause)
         finally:
-            await self.repos.outbox.release(self.holder, self.clock.now())
+            with contextlib.suppress(Exception):
+                await self.repos.outbox.release(self.holder, self.clock.now())
             log.info("outbox dispatcher %s stopped after %d sends", self.holder, self.sent)
+
+    async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
 
     async def drain_once(self, stop: asyncio.Event | None = None) -> int:
         """Claim one batch of due messages and send it; the number claimed."""
         now = self.clock.now()
+        lease_until = now + self.lease
         rows = await self.repos.outbox.claim(
-            holder=self.holder, now=now, lease_until=now + self.lease, limit=self.batch
+            holder=self.holder, now=now, lease_until=lease_until, limit=self.batch
         )
         tasks = []
         for row in rows:
             if stop is not None and stop.is_set():
                 break  # the rest stay claimed by us and are released on the way out
             await self._slots.acquire()
-            tasks.append(asyncio.create_task(self._send(row)))
+            tasks.append(asyncio.create_task(self._send(row, lease_until)))
         if tasks:
             await asyncio.gather(*tasks)
         return len(rows)
 
-    async def _send(self, row: dict[str, Any]) -> None:
+    async def _send(self, row: dict[str, Any], lease_until: datetime) -> None:
         try:
             kind = AddressKind(row["address_kind"])
             now = self.clock.now()
@@ -132,6 +148,11 @@ class Dispatcher:
                 await self._limiters[sender.channel].acquire()
                 if kind is AddressKind.TELEGRAM:
                     await self._space_chat(row["address"])
+            if self.clock.now() >= lease_until - self.lease * LEASE_MARGIN:
+                # Our claim is about to run out (a slow provider, a long queue at the rate
+                # limit): another dispatcher may take the message back, so we must not send.
+                await self.repos.outbox.defer(row["id"], self.clock.now(), self.clock.now())
+                return
             outcome = await send_row(
                 self.repos, self.senders, row, self.clock.now(), self.settings.max_attempts
             )

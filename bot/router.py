@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from bot.clock import Clock
@@ -27,7 +28,8 @@ DEFAULT_REPORT = Route("deed.free_text", deeds.report)
 DEFAULT_HELP = Route("help.default", help_handlers.not_understood)
 # Keywords end where a Latin word would go on: "hb 今天", "hb今天", but not "hbo".
 _LATIN_TAIL = re.compile(r"[a-z0-9]")
-_WHOLE_TRAILING = " .!。！~"
+# Opt-out as people actually write it: "请退订", "退订了", "退订，谢谢", "我要退订短信".
+_POLITE_STOP = re.compile(r"^(请|我要|麻烦|帮我)?(退订|td)(短信|通知)?(了|吧|啦)?(谢谢)?$")
 _SEPARATORS = ":,，：、"
 
 
@@ -64,7 +66,9 @@ class Router:
 
     def pick(self, text: Normalized, sender: Sender) -> Pick:
         folded = text.folded
-        whole = folded.rstrip(_WHOLE_TRAILING) or folded
+        whole = _without_trailing_punctuation(folded) or folded
+        if whole not in self._whole and _POLITE_STOP.match(_letters_only(folded)):
+            whole = "退订"
         if whole in self._whole:
             route, language = self._whole[whole]
             return Pick(route, whole, _language_of(whole, language), len(folded))
@@ -86,7 +90,8 @@ class Router:
             while at < len(folded) and (folded[at].isspace() or folded[at] in _SEPARATORS):
                 at += 1
             return Pick(route, word, _language_of(word, language), at)
-        if sender.is_member and folded and not folded.startswith("/"):
+        # A member's free text is a report, unless it is a question or a command.
+        if sender.is_member and folded and not folded.startswith("/") and not folded.endswith("?"):
             return Pick(DEFAULT_REPORT, None, None, 0)
         return Pick(DEFAULT_HELP, None, None, 0)
 
@@ -142,15 +147,32 @@ class Router:
         return ctx.replies
 
     async def recover(self) -> int:
-        """Handle messages recorded by a run that stopped before handling them."""
+        """Handle messages recorded by a run that stopped before handling them. Their
+        senders are no longer waiting on a webhook, so the replies go out through the
+        outbox. (With several workers, run this in one of them.)"""
         count = 0
-        for message_id in await self.repos.inbound.unfinished():
-            inbound = await self.repos.inbound.load(message_id)
-            await self._process(message_id, inbound)
-            count += 1
+        while batch := await self.repos.inbound.unfinished():
+            for message_id in batch:
+                inbound = await self.repos.inbound.load(message_id)
+                replies = await self._process(message_id, inbound)
+                now = self.clock.now()
+                for i, reply in enumerate(replies):
+                    await self.repos.outbox.enqueue(f"reply:{message_id}:{i}", reply, now)
+                count += 1
         if count:
             log.warning("handled %d messages left unhandled by an earlier run", count)
         return count
+
+
+def _without_trailing_punctuation(text: str) -> str:
+    end = len(text)
+    while end and (text[end - 1].isspace() or unicodedata.category(text[end - 1])[0] in "PS"):
+        end -= 1
+    return text[:end] if end else text  # "?" alone stays "?"
+
+
+def _letters_only(text: str) -> str:
+    return "".join(c for c in text if unicodedata.category(c)[0] in "LN")
 
 
 def _language_of(word: str, language: str) -> str | None:

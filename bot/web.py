@@ -138,13 +138,18 @@ def create_web_app(
             )
             yield
         finally:
-            # SIGTERM: stop the timers, let the sends under way finish, give the rest back.
-            if scheduler is not None:
-                await scheduler.stop()
-            stop.set()
-            if sending is not None:
-                await sending
-            await bot.close()
+            # SIGTERM: stop the timers, let the sends under way finish, give the rest back;
+            # whatever fails on the way, the database is closed last.
+            try:
+                if scheduler is not None:
+                    await scheduler.stop()
+            finally:
+                stop.set()
+                try:
+                    if sending is not None:
+                        await sending
+                finally:
+                    await bot.close()
 
     routes = [Route("/healthz", healthz)]
     if config.twilio.enabled:

@@ -28,6 +28,7 @@ async def notice(msg: Message, ctx: Context) -> None:
         role="all",
         created_by=ctx.sender.person_id,
         now=now,
+        source=f"message:{msg.id}",  # handled again after a crash: the same broadcast
     )
     # The secretary's words, signed with the branch's name so villagers know who speaks.
     signed = {
@@ -73,7 +74,8 @@ async def _set_nudges(ctx: Context, on: bool) -> None:
 
 
 ROUTES = [
-    Route("notice", notice, zh=("通知", "tz"), en=("notice",)),
+    # Not touching: "通知了全体党员..." is a secretary's report, not a notice to send.
+    Route("notice", notice, zh=("通知", "tz"), en=("notice",), touching=False),
     Route("nudge.off", nudges_off, zh=("不提醒", "btx"), en=("nudge off",), whole=True),
     Route("nudge.on", nudges_on, zh=("提醒", "tx"), en=("nudge on",), whole=True),
 ]

@@ -40,7 +40,9 @@ def _listing(orgs: list[Org], separator: str) -> str:
 
 
 async def join(msg: Message, ctx: Context) -> None:
-    query = msg.args.split()[0] if msg.args.split() else ""
+    # The code as folded (NFKC): full-width "ＨＸ０１０１" from a phone keyboard is HX0101.
+    words = msg.text.folded[msg.args_at :].split()
+    query = words[0].upper() if words else ""
     if not query:
         ctx.reply("join.need_code")
         return

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -32,6 +33,16 @@ Row = Mapping[str, Any]
 
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
 POSTGRES_PREFIX = "postgresql+asyncpg://"
+
+
+class TransactionLost(Exception):
+    """The shared transaction a write was in was rolled back or failed to commit: the write
+    is not stored, and the caller must not acknowledge it (a webhook answers 5xx and is
+    retried by its provider)."""
+
+
+class DatabaseClosed(Exception):
+    """A write after close()."""
 
 
 class Executor(ABC):
@@ -122,6 +133,7 @@ class SqliteDatabase(Database):
         self._lock = asyncio.Lock()
         self._commit: asyncio.Future[None] | None = None  # the next group commit
         self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
 
     @classmethod
     async def open(cls, url: str) -> SqliteDatabase:
@@ -135,7 +147,9 @@ class SqliteDatabase(Database):
         conn.row_factory = _dict_row
         for pragma in (
             "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",  # durable across process crashes; WAL fsyncs at checkpoint
+            # FULL: a commit survives a power cut, not only a crash. Group commit is what
+            # makes the fsync per commit affordable (bench/ingest.py).
+            "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
             "PRAGMA busy_timeout=10000",  # another process (an import, `chat`) may hold the lock
         ):
@@ -146,15 +160,17 @@ class SqliteDatabase(Database):
         return await self._unit.fetch(sql, params)
 
     async def write(self, sql: str, params: Params = None) -> list[Row]:
+        if self._closed:
+            raise DatabaseClosed("the database is closed")
         while self._lock.locked():
             async with self._lock:
                 pass
         # No await between the check above and the statement entering aiosqlite's queue.
         try:
             rows = await self._unit.fetch(sql, params)
-        except BaseException:
-            # The driver's implicit BEGIN must not hold the lock after a failed statement.
-            await self._settle()
+        except BaseException as exc:
+            self._after_failure(exc)
+            await self._settle()  # the caller sees the error with the write lock released
             raise
         await self._durable()
         return rows
@@ -168,29 +184,51 @@ class SqliteDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
+        if self._closed:
+            raise DatabaseClosed("the database is closed")
+        error: BaseException | None = None
         async with self._lock:
-            # Drain writes queued before the lock was taken, so in_transaction is exact,
-            # then make sure the unit holds the write lock from its first read on.
-            await self._conn.execute_fetchall("SELECT 1")
-            if not self._conn.in_transaction:
-                await self._conn.execute("BEGIN IMMEDIATE")
-            await self._conn.execute("SAVEPOINT unit")
+            try:
+                # Drain writes queued before the lock was taken, so in_transaction is exact,
+                # then hold the write lock from the unit's first read on.
+                await self._conn.execute_fetchall("SELECT 1")
+                if not self._conn.in_transaction:
+                    await self._conn.execute("BEGIN IMMEDIATE")
+                await self._conn.execute("SAVEPOINT unit")
+            except BaseException:  # cancelled or busy before the unit began: nothing lost
+                self._next_commit()
+                raise
             try:
                 yield self._unit
             except BaseException as exc:
-                await self._conn.execute("ROLLBACK TO unit")
-                await self._conn.execute("RELEASE unit")
-                error: BaseException | None = exc
+                error = exc
+                try:
+                    await self._conn.execute("ROLLBACK TO unit")
+                    await self._conn.execute("RELEASE unit")
+                except BaseException as rollback_error:  # the whole transaction is gone
+                    self._after_failure(rollback_error, rolled_back=True)
             else:
                 await self._conn.execute("RELEASE unit")
-                error = None
-        if error is not None:
-            await self._settle()  # others' writes may share the transaction: commit them
+        if error is not None:  # rolled back to the savepoint: the others' work stands
+            await self._settle()
             raise error
         await self._durable()
 
+    def _after_failure(self, exc: BaseException, rolled_back: bool = False) -> None:
+        """A statement failed. A constraint violation undoes only its own statement; most
+        other errors (disk full, I/O, interrupt) make SQLite roll back the whole shared
+        transaction, taking the other writers' statements with it: their COMMIT must then
+        fail rather than report a durability that is not there. Either way a commit is
+        scheduled, so the driver's implicit BEGIN never idles holding the write lock."""
+        statement_only = isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError)
+        if (rolled_back or not statement_only) and self._commit is not None:
+            lost, self._commit = self._commit, None
+            if not lost.done():
+                lost.set_exception(TransactionLost(f"transaction rolled back: {exc!r}"))
+        self._next_commit()
+
     async def _settle(self) -> None:
-        """After a failure: let the open transaction commit, whatever its outcome."""
+        """After a failure: wait for the open transaction's commit, whatever its outcome."""
         with contextlib.suppress(Exception):
             await asyncio.shield(self._next_commit())
 
@@ -214,29 +252,38 @@ class SqliteDatabase(Database):
         # and every single write finished meanwhile ride on this commit.
         async with self._lock:
             commit, self._commit = self._commit, None  # later writers wait for the next one
-            if commit is None:  # close() committed for it
+            if commit is None or commit.done():  # close() committed, or it was lost
                 return
             try:
                 await self._conn.commit()
-            except Exception as exc:
-                await self._conn.rollback()
-                commit.set_exception(exc)
-                return
-            commit.set_result(None)
+            except BaseException as exc:
+                with contextlib.suppress(BaseException):
+                    await self._conn.rollback()
+                commit.set_exception(TransactionLost(f"commit failed: {exc!r}"))
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                commit.set_result(None)
+            finally:
+                if not commit.done():  # never leave writers waiting forever
+                    commit.set_exception(TransactionLost("commit interrupted"))
 
     async def close(self) -> None:
+        self._closed = True  # new writes fail at once; those under way finish
         async with self._lock:
             await self._conn.commit()
             if self._commit is not None:  # a flush scheduled but not yet run: done here
-                self._commit.set_result(None)
+                if not self._commit.done():
+                    self._commit.set_result(None)
                 self._commit = None
         await self._conn.close()
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------
 
-# A string literal (left alone: ':person:' is text) or a :name parameter (not a ::cast).
-_NAMED = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
+# A string literal or a comment (left alone: ':person:' is text) or a :name parameter (not a
+# ::cast).
+_NAMED = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/|(?<![:\w]):([A-Za-z_]\w*)", re.S)
 
 
 @lru_cache(maxsize=512)

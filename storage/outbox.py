@@ -124,13 +124,21 @@ class OutboxRepository:
         org_id: int | None = None,
         role: str | None = None,
         created_by: int | None = None,
+        source: str | None = None,
     ) -> int:
+        """A new broadcast, or the one already made for `source` (a message handled again
+        after a crash must not broadcast twice)."""
         rows = await self.db.write(
-            "INSERT INTO broadcasts (kind, org_id, role, body, created_by, created_at) "
-            "VALUES (:kind, :org, :role, :body, :by, :now) RETURNING id",
-            {"kind": kind, "org": org_id, "role": role, "body": body, "by": created_by, "now": now},
+            "INSERT INTO broadcasts (kind, org_id, role, body, created_by, created_at, source) "
+            "VALUES (:kind, :org, :role, :body, :by, :now, :source) "
+            "ON CONFLICT (source) DO NOTHING RETURNING id",
+            {"kind": kind, "org": org_id, "role": role, "body": body, "by": created_by,
+             "now": now, "source": source},
         )
-        return rows[0]["id"]
+        if rows:
+            return rows[0]["id"]
+        return await self.db.fetchval("SELECT id FROM broadcasts WHERE source = :s",
+                                      {"s": source})
 
     async def enqueue_audience(
         self,

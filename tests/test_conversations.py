@@ -101,6 +101,11 @@ async def test_villager_joins_with_a_misspelt_code(phone, county: App):
     ]
 
 
+async def test_full_width_codes_from_a_phone_keyboard(phone):
+    assert (await phone(STRANGER).says_one("加入 ＨＸ０１０１")).startswith("欢迎加入东坡村党支部")
+    assert await phone(STRANGER).says("ＪＲ　ｈｘ０１０１") == ["您已加入东坡村党支部。"]
+
+
 async def test_join_edge_cases(phone):
     assert await phone(STRANGER).says("加入") == ["请在“加入”后写支部代码，如：加入 HX0101"]
     assert await phone(STRANGER).says("JR QQQQQQQ") == [
@@ -239,3 +244,26 @@ async def test_messages_left_unhandled_are_handled_on_recovery(county: App, phon
     row = await county.repos.db.fetchrow("SELECT status, reply FROM inbound_messages")
     assert row["status"] == "handled" and json.loads(row["reply"])[0].startswith("已记录")
     assert await county.router.recover() == 0
+
+
+async def test_a_notice_handled_again_after_a_crash_is_not_broadcast_twice(county: App, phone):
+    secretary = phone(SECRETARY)
+    inbound = console_inbound(secretary.address, "通知 周五晚七点开党员大会", county.clock)
+    recorded = await county.repos.inbound.record(inbound)
+    await county.router._process(recorded.id, inbound)
+    # The process died after broadcasting and before noting the message as handled.
+    await county.repos.db.write(
+        "UPDATE inbound_messages SET status = 'received' WHERE id = :id", {"id": recorded.id}
+    )
+    assert await county.router.recover() == 1
+    rows = await county.repos.db.fetch("SELECT address, body, idempotency_key FROM outbox")
+    notices = sorted(r["address"] for r in rows if r["idempotency_key"].startswith("notice:"))
+    assert notices == sorted([MEMBER, MEMBER_2, VILLAGER])  # once each; not the secretary
+    [reply] = [r for r in rows if r["idempotency_key"] == f"reply:{recorded.id}:0"]
+    assert reply["address"] == SECRETARY and reply["body"].startswith("通知已排队：发给3人")
+
+
+async def test_a_report_beginning_with_the_word_notice_is_a_report(phone, county: App):
+    [reply] = await phone(SECRETARY).says("通知了全体党员周五学习党课")
+    assert reply.startswith("已记录")
+    assert await county.repos.db.fetchval("SELECT COUNT(*) AS n FROM outbox") == 0

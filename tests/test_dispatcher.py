@@ -256,25 +256,19 @@ async def test_a_dead_dispatchers_claims_are_taken_back_and_counted(county: App)
 async def test_stopping_finishes_sends_under_way_and_gives_the_rest_back(county: App):
     await broadcast_to_branch(county)
     channel = FakeChannel(delay=0.2)
-    d = dispatcher(county, channel, concurrency=2)
+    d = dispatcher(county, channel, concurrency=1)
     stop = asyncio.Event()
     running = asyncio.create_task(d.run(stop))
-    while len(channel.sent) == 0 and not channel.sent:
-        await asyncio.sleep(0.01)
-        if (
-            await county.repos.db.fetchval(
-                "SELECT COUNT(*) AS n FROM outbox WHERE status = 'sending'"
-            )
-            >= 2
-        ):
-            break
+    async with asyncio.timeout(10):
+        await channel.arrived.wait()  # the first send is done, the second under way
     stop.set()
     await running
-    rows = await county.repos.db.fetch("SELECT status FROM outbox")
-    statuses = Counter(r["status"] for r in rows)
+    statuses = Counter(
+        r["status"] for r in await county.repos.db.fetch("SELECT status FROM outbox")
+    )
     assert statuses["sending"] == 0  # nothing left claimed by a stopped dispatcher
-    assert statuses["sent"] == len(channel.sent) >= 1
-    assert statuses["sent"] + statuses["pending"] == 4
+    assert statuses["sent"] == len(channel.sent) == 2  # the one under way was finished
+    assert statuses["pending"] == 2  # the rest were given back, not sent
 
 
 async def test_a_message_to_someone_who_opted_out_after_queueing_is_not_sent(county: App):
@@ -306,3 +300,26 @@ async def test_timestamps_compare_as_instants(county: App):
         )
         == 1
     )
+
+
+async def test_a_live_dispatcher_stops_sending_before_its_lease_runs_out(county: App):
+    """A slow send eats the lease: the claims left are given back, not sent late, so a
+    dispatcher taking them over after the lease cannot send them a second time."""
+    await broadcast_to_branch(county)
+    lease = settings().lease
+
+    class SlowChannel(FakeChannel):
+        async def send(self, message: Outbound) -> SendResult:
+            county.clock.advance(lease * 0.4)  # each send takes 40% of the lease
+            return await super().send(message)
+
+    channel = SlowChannel()
+    d = dispatcher(county, channel, concurrency=1)
+    assert await d.drain_once() == 4
+    assert len(channel.sent) == 2  # at 80% of the lease the third is not started
+    statuses = Counter(
+        r["status"] for r in await county.repos.db.fetch("SELECT status FROM outbox")
+    )
+    assert statuses == {"sent": 2, "pending": 2}
+    await drain(county, d)
+    assert len(channel.sent) == 4 and len({m.to.value for m in channel.sent}) == 4

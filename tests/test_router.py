@@ -48,6 +48,22 @@ def router(app):
         ("me too", (Role.MEMBER,), "deed.free_text", None, "me too"),
         ("/unknown", (Role.MEMBER,), "help.default", None, "/unknown"),
         ("", (Role.MEMBER,), "help.default", None, ""),
+        ("帮助？", (Role.MEMBER,), "help", "zh-CN", ""),
+        ("查询?", (Role.MEMBER,), "record", "zh-CN", ""),
+        ("怎么用？", (Role.MEMBER,), "help.default", None, "怎么用？"),  # a question
+        ("help me", (Role.MEMBER,), "deed.free_text", None, "help me"),
+        ("退订，谢谢", (Role.MEMBER,), "optout.stop", "zh-CN", ""),
+        ("请退订", (Role.MEMBER,), "optout.stop", "zh-CN", ""),
+        ("我要退订短信。", (Role.PUBLIC,), "optout.stop", "zh-CN", ""),
+        (
+            "退订了报纸，省下钱捐给了困难户",
+            (Role.MEMBER,),
+            "deed.free_text",
+            None,
+            "退订了报纸，省下钱捐给了困难户",
+        ),
+        ("通知了全体党员", (Role.SECRETARY,), "deed.free_text", None, "通知了全体党员"),
+        ("通知 周五开会", (Role.SECRETARY,), "notice", "zh-CN", "周五开会"),
     ],
 )
 def test_pick(router, text, roles, route, language, args):
