@@ -11,7 +11,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import AddressKind
 from bot.router import Router
-from handlers import routes
+from handlers import default_routes, routes
 from handlers.base import Settings
 from storage.repositories import Repositories, open_repositories
 
@@ -30,19 +30,23 @@ class App:
     clock: Clock
     senders: dict[AddressKind, ChannelSender] = field(default_factory=dict)
     sms_verifier: WebhookVerifier | None = None  # when SMS is on
+    sandbox: bool = False  # no SMS provider: messages to phones are printed, not sent
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> App:
         clock = clock or SystemClock()
         repos = await open_repositories(config.storage.url)
         settings = Settings(language=config.bot.language, zone=config.zone)
-        app = cls(config, repos, Router(repos, routes(), clock, settings), clock)
+        report, fallback = default_routes()
+        router = Router(repos, routes(), clock, settings, report=report, fallback=fallback)
+        app = cls(config, repos, router, clock)
         if config.twilio.enabled:
             app._open_sms()
         else:  # the sandbox: broadcasts to phone numbers are shown, not sent
             from bot.channels.console import ConsoleSender
 
             app.senders[AddressKind.SMS] = ConsoleSender()
+            app.sandbox = True
         return app
 
     def dispatcher(self) -> Dispatcher:

@@ -18,6 +18,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
 from bot.messages import Address, AddressKind
 from bot.phones import to_e164
+from bot.privacy import without_password
 from bot.roster import ImportReport, RosterFileError, count_rows, import_orgs, import_people
 from bot.segments import count_segments
 from storage.models import Role
@@ -137,7 +138,7 @@ def demo(ctx: click.Context) -> None:
             people = await import_people(app.repos, people_csv, now)
         if orgs.errors or people.errors:  # the shipped files are tested; this means a bug
             raise click.ClickException("demo data did not import cleanly")
-        click.echo(f"Demo county loaded into {config.storage.url}")
+        click.echo(f"Demo county loaded into {without_password(config.storage.url)}")
         click.echo("Organisations:")
         for org in await app.repos.orgs.all():
             click.echo(f"  {org.code:<8} {org.name}" + (f"（{org.theme}）" if org.theme else ""))
@@ -175,16 +176,16 @@ def chat(ctx: click.Context, sender: str) -> None:
     async def work(app: App) -> None:
         if interactive:
             click.echo(f"Speaking as {phone}. Ctrl-D to quit.")
-        # Broadcasts (a secretary's 通知) show up here as the sandbox delivers them.
+        sender = Address(AddressKind.SMS, phone)
+        speak = prompt if interactive else None
+        if not app.sandbox:  # with a real provider, sending is serve's job, not a terminal's
+            await run_console(app.router, sender, app.clock, prompt=speak)
+            return
+        # In the sandbox, broadcasts (a secretary's 通知) show up here as they are "sent".
         dispatcher, stop = app.dispatcher(), asyncio.Event()
         sending = asyncio.create_task(dispatcher.run(stop))
         try:
-            await run_console(
-                app.router,
-                Address(AddressKind.SMS, phone),
-                app.clock,
-                prompt=prompt if interactive else None,
-            )
+            await run_console(app.router, sender, app.clock, prompt=speak)
             await dispatcher.drain_once()
         finally:
             stop.set()

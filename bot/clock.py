@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 
@@ -33,3 +33,8 @@ class FixedClock:
 
     def set(self, at: datetime) -> None:
         self._at = at.astimezone(UTC)
+
+
+def week_start(day: date) -> date:
+    """Weeks start on Monday, as calendars and work schedules in China do."""
+    return day - timedelta(days=day.weekday())

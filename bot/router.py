@@ -17,15 +17,11 @@ from bot.messages import Inbound, Outbound
 from bot.normalize import Normalized, normalize
 from bot.privacy import mask_phone, mask_phones_in
 from bot.texts import texts_for
-from handlers import deeds
-from handlers import help as help_handlers
 from handlers.base import Context, Message, Route, Sender, Settings
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REPORT = Route("deed.free_text", deeds.report)
-DEFAULT_HELP = Route("help.default", help_handlers.not_understood)
 # Keywords end where a Latin word would go on: "hb 今天", "hb今天", but not "hbo".
 _LATIN_TAIL = re.compile(r"[a-z0-9]")
 # Opt-out as people actually write it: "请退订", "退订了", "退订，谢谢", "我要退订短信".
@@ -48,8 +44,13 @@ class Router:
         routes: list[Route],
         clock: Clock,
         settings: Settings,
+        *,
+        report: Route,
+        fallback: Route,
     ) -> None:
         self.repos = repos
+        self.report = report  # a member's free text
+        self.fallback = fallback  # anything else nobody claimed
         self.clock = clock
         self.settings = settings
         self._whole: dict[str, tuple[Route, str]] = {}
@@ -92,8 +93,8 @@ class Router:
             return Pick(route, word, _language_of(word, language), at)
         # A member's free text is a report, unless it is a question or a command.
         if sender.is_member and folded and not folded.startswith("/") and not folded.endswith("?"):
-            return Pick(DEFAULT_REPORT, None, None, 0)
-        return Pick(DEFAULT_HELP, None, None, 0)
+            return Pick(self.report, None, None, 0)
+        return Pick(self.fallback, None, None, 0)
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         """Record the message durably, then handle it once; a repeat gets the same answer."""

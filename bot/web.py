@@ -16,7 +16,6 @@ from bot.app import App
 from bot.channels import sms
 from bot.clock import Clock
 from bot.config import Config
-from bot.privacy import mask_phone
 from scheduler.campaign import load_campaign
 from scheduler.jobs import JobContext
 from scheduler.service import SchedulerService
@@ -88,16 +87,14 @@ async def sms_status(request: Request) -> Response:
     sid, status = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or not status:
         return _rejected(request, sms.WebhookRejected(400, "MessageSid or MessageStatus missing"))
-    moved = await app.repos.outbox.update_delivery(
-        sid, status.lower(), form.get("ErrorCode") or None, app.clock.now()
-    )
-    if not moved:
-        log.info(
-            "status %s for %s to %s changed nothing (late, repeated or unknown)",
-            status,
-            sid,
-            mask_phone(form.get("To", "")),
-        )
+    now, code = app.clock.now(), form.get("ErrorCode") or None
+    recipient = await app.repos.outbox.update_delivery(sid, status.lower(), code, now)
+    if recipient is None:
+        log.info("status %s for %s changed nothing (late, repeated or unknown)", status, sid)
+    elif code in sms.OPTED_OUT_CODES:  # honoured for the next broadcast, as send errors are
+        await app.repos.people.opt_out(recipient, now)
+    elif code in sms.CALLBACK_INVALID_CODES:
+        await app.repos.people.mark_invalid(recipient, now)
     return Response(status_code=204)
 
 
@@ -131,6 +128,9 @@ def create_web_app(
             sending = asyncio.create_task(dispatcher.run(stop))
             if with_scheduler:
                 scheduler = await start_scheduler(bot, dispatcher.poke)
+            if bot.sandbox:
+                log.warning("no SMS provider configured ([twilio]): messages to phone numbers "
+                            "are printed here and marked sent, not delivered")
             log.info(
                 "serving; channels on: %s; database: %s",
                 ", ".join(bot.channel_names()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
@@ -94,11 +94,6 @@ class Context:
 
     def local_day(self, grant: Grant | None) -> date:
         return self.now().astimezone(self.zone_of(grant)).date()
-
-
-def week_start(day: date) -> date:
-    """Weeks start on Monday, as calendars and work schedules in China do."""
-    return day - timedelta(days=day.weekday())
 
 
 Handler = Callable[[Message, Context], Awaitable[None]]

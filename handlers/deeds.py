@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from handlers.base import MEMBER_ROLES, Context, Message, Route, week_start
+from bot.clock import week_start
+from handlers.base import MEMBER_ROLES, Context, Message, Route
 from storage.models import CATEGORIES, Category
 
 # Tags and keywords are matched on the folded (NFKC, case-folded) text.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from handlers.base import MEMBER_ROLES, Context, Message, Route, week_start
+from bot.clock import week_start
+from handlers.base import MEMBER_ROLES, Context, Message, Route
 from storage.models import CATEGORIES, Role
 
 

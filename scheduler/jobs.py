@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.clock import week_start
 from bot.messages import Outbound
 from bot.segments import count_segments
 from bot.texts import texts_for
@@ -35,10 +36,6 @@ class JobContext:
 def week_of(day: date) -> str:
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def monday_of(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 async def push_milestone(
@@ -97,7 +94,7 @@ async def weekly_reminder(ctx: JobContext, now: datetime) -> int:
     items = []
     for secretary in await ctx.repos.reports.holders(Role.SECRETARY):
         texts = texts_for(secretary.language or ctx.default_language)
-        silent = await ctx.repos.reports.silent_members(secretary.org_id, monday_of(today))
+        silent = await ctx.repos.reports.silent_members(secretary.org_id, week_start(today))
         if silent:
             body = _name_list(
                 silent,
@@ -134,7 +131,7 @@ async def daily_nudge(ctx: JobContext, now: datetime) -> int:
 async def weekly_digest(ctx: JobContext, now: datetime) -> int:
     """Last week's reports to each secretary (their branch) and leader (their subtree)."""
     today = now.astimezone(ctx.zone).date()
-    this_monday = monday_of(today)
+    this_monday = week_start(today)
     last_monday = this_monday - timedelta(days=7)
     key = f"digest:{week_of(last_monday)}"
     if await ctx.repos.runs.has_run(key):
@@ -142,12 +139,9 @@ async def weekly_digest(ctx: JobContext, now: datetime) -> int:
     items = []
     for role in (Role.SECRETARY, Role.LEADER):
         for person in await ctx.repos.reports.holders(role):
-            scope = (
-                [person.org_id]
-                if role is Role.SECRETARY
-                else await ctx.repos.orgs.subtree_ids(person.org_id)
+            digest = await ctx.repos.reports.digest(
+                person.org_id, role is Role.LEADER, last_monday, this_monday
             )
-            digest = await ctx.repos.reports.digest(scope, last_monday, this_monday)
             texts = texts_for(person.language or ctx.default_language)
             sep = texts.get("list.separator")
             if digest.total == 0:

@@ -133,6 +133,7 @@ class SqliteDatabase(Database):
         self._lock = asyncio.Lock()
         self._commit: asyncio.Future[None] | None = None  # the next group commit
         self._flusher: asyncio.Task[None] | None = None
+        self._flushing: asyncio.Future[None] | None = None  # the commit being written
         self._closed = False
 
     @classmethod
@@ -221,10 +222,13 @@ class SqliteDatabase(Database):
         fail rather than report a durability that is not there. Either way a commit is
         scheduled, so the driver's implicit BEGIN never idles holding the write lock."""
         statement_only = isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError)
-        if (rolled_back or not statement_only) and self._commit is not None:
-            lost, self._commit = self._commit, None
-            if not lost.done():
-                lost.set_exception(TransactionLost(f"transaction rolled back: {exc!r}"))
+        if rolled_back or not statement_only:
+            # Both the commit being written now and the next one may cover lost writes.
+            lost = TransactionLost(f"transaction rolled back: {exc!r}")
+            for commit in (self._flushing, self._commit):
+                if commit is not None and not commit.done():
+                    commit.set_exception(lost)
+            self._commit = None
         self._next_commit()
 
     async def _settle(self) -> None:
@@ -254,17 +258,21 @@ class SqliteDatabase(Database):
             commit, self._commit = self._commit, None  # later writers wait for the next one
             if commit is None or commit.done():  # close() committed, or it was lost
                 return
+            self._flushing = commit
             try:
                 await self._conn.commit()
             except BaseException as exc:
                 with contextlib.suppress(BaseException):
                     await self._conn.rollback()
-                commit.set_exception(TransactionLost(f"commit failed: {exc!r}"))
+                if not commit.done():
+                    commit.set_exception(TransactionLost(f"commit failed: {exc!r}"))
                 if not isinstance(exc, Exception):
                     raise
             else:
-                commit.set_result(None)
+                if not commit.done():  # a failure meanwhile may have marked it lost
+                    commit.set_result(None)
             finally:
+                self._flushing = None
                 if not commit.done():  # never leave writers waiting forever
                     commit.set_exception(TransactionLost("commit interrupted"))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.messages import Outbound
+from bot.messages import Address, AddressKind, Outbound
 from storage.engine import Database
 from storage.models import Role
 
@@ -132,13 +132,19 @@ class OutboxRepository:
             "INSERT INTO broadcasts (kind, org_id, role, body, created_by, created_at, source) "
             "VALUES (:kind, :org, :role, :body, :by, :now, :source) "
             "ON CONFLICT (source) DO NOTHING RETURNING id",
-            {"kind": kind, "org": org_id, "role": role, "body": body, "by": created_by,
-             "now": now, "source": source},
+            {
+                "kind": kind,
+                "org": org_id,
+                "role": role,
+                "body": body,
+                "by": created_by,
+                "now": now,
+                "source": source,
+            },
         )
         if rows:
             return rows[0]["id"]
-        return await self.db.fetchval("SELECT id FROM broadcasts WHERE source = :s",
-                                      {"s": source})
+        return await self.db.fetchval("SELECT id FROM broadcasts WHERE source = :s", {"s": source})
 
     async def enqueue_audience(
         self,
@@ -339,12 +345,13 @@ class OutboxRepository:
 
     async def update_delivery(
         self, provider_id: str, channel_status: str, error_code: str | None, now: datetime
-    ) -> bool:
+    ) -> Address | None:
         """Apply a delivery status callback. Callbacks arrive late, twice or out of order:
-        a status only replaces one that comes before it. True if the message moved on."""
+        a status only replaces one that comes before it. The recipient if the message moved
+        on, None if the callback was late, repeated or for a message we do not know."""
         rank = STATUS_RANK.get(channel_status)
         if rank is None:
-            return False
+            return None
         final = {
             "delivered": "delivered",
             "read": "delivered",
@@ -357,7 +364,7 @@ class OutboxRepository:
                 error_code = COALESCE(:error_code, error_code),
                 status = COALESCE(:final, status), updated_at = :now
             WHERE provider_id = :provider_id AND {_RANK_SQL} < :rank
-            RETURNING id
+            RETURNING address_kind, address
             """,
             {
                 "provider_id": provider_id,
@@ -368,7 +375,11 @@ class OutboxRepository:
                 "now": now,
             },
         )
-        return bool(changed)
+        return (
+            Address(AddressKind(changed[0]["address_kind"]), changed[0]["address"])
+            if changed
+            else None
+        )
 
     async def broadcast_status(self, broadcast_id: int) -> BroadcastStatus | None:
         head = await self.db.fetchrow(

@@ -23,6 +23,13 @@ PREFERRED_ADDRESS = """
     ) ranked WHERE ranked.preference = 1
 """
 _MEMBER_ROLES = "('member', 'secretary')"
+_SUBTREE = """
+    WITH RECURSIVE sub(id) AS (
+        SELECT id FROM organisations WHERE id = :root
+        UNION
+        SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
+    )
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,35 +125,41 @@ class ReportRepository:
                 unique.append(_recipient(row))
         return unique
 
-    async def digest(self, org_ids: list[int], since: date, until: date, top: int = 3) -> Digest:
-        """Reports made in [since, until) in these organisations, for a weekly digest."""
-        if not org_ids:
-            return Digest({}, [], 0, 0)
-        ids = {f"o{i}": org for i, org in enumerate(org_ids)}
-        scope = ", ".join(f":{k}" for k in ids)
-        window = {"since": since, "until": until, **ids}
+    async def digest(
+        self, root_org_id: int, subtree: bool, since: date, until: date, top: int = 3
+    ) -> Digest:
+        """Reports made in [since, until) in an organisation (and below it if `subtree`),
+        for a weekly digest. The subtree is walked in the database: a province's leader has
+        tens of thousands of organisations below them."""
+        scope = (
+            _SUBTREE
+            if subtree
+            else "WITH sub(id) AS (SELECT id FROM organisations WHERE id = :root)"
+        )
+        window = {"root": root_org_id, "since": since, "until": until}
         categories = await self.db.fetch(
-            f"SELECT category, COUNT(*) AS n FROM deeds WHERE org_id IN ({scope}) "
-            "AND local_day >= :since AND local_day < :until GROUP BY category",
+            f"""{scope}
+            SELECT category, COUNT(*) AS n FROM deeds
+            WHERE org_id IN (SELECT id FROM sub) AND local_day >= :since AND local_day < :until
+            GROUP BY category""",
             window,
         )
         leaders = await self.db.fetch(
-            f"""
+            f"""{scope}
             SELECT p.name, COUNT(*) AS n FROM deeds d JOIN people p ON p.id = d.person_id
-            WHERE d.org_id IN ({scope}) AND d.local_day >= :since AND d.local_day < :until
-            GROUP BY p.id, p.name ORDER BY n DESC, p.id LIMIT :top
-            """,
+            WHERE d.org_id IN (SELECT id FROM sub)
+              AND d.local_day >= :since AND d.local_day < :until
+            GROUP BY p.id, p.name ORDER BY n DESC, p.id LIMIT :top""",
             {**window, "top": top},
         )
         people = await self.db.fetchrow(
-            f"""
+            f"""{scope}
             SELECT COUNT(DISTINCT r.person_id) AS members,
                    COUNT(DISTINCT d.person_id) AS reporters
             FROM roles r
             LEFT JOIN deeds d ON d.person_id = r.person_id AND d.org_id = r.org_id
                  AND d.local_day >= :since AND d.local_day < :until
-            WHERE r.org_id IN ({scope}) AND r.role IN {_MEMBER_ROLES}
-            """,
+            WHERE r.org_id IN (SELECT id FROM sub) AND r.role IN {_MEMBER_ROLES}""",
             window,
         )
         assert people is not None

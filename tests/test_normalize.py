@@ -63,3 +63,27 @@ def test_phone_masking():
     masked = mask_phones_in(line)
     assert "13800001101" not in masked and "123456789" not in masked
     assert masked.startswith("2026-11-27 01:29:18 message 42 from +86138****1101")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "To=%2B8613800001101&Body=x",
+        "call 138 0000 1101 please",
+        "from +86 138-0000-1101",
+        "from +8613800001101",
+    ],
+)
+def test_phone_masking_in_the_forms_numbers_take(line):
+    masked = mask_phones_in(line)
+    assert "0000" not in masked and masked.endswith(line[-12:].split("1101")[-1])
+    assert "1101" in masked  # the last four digits stay, to tell people apart
+
+
+def test_database_urls_print_without_password():
+    from bot.privacy import without_password
+
+    assert without_password("postgresql+asyncpg://bot:s3cr:et@db:5432/x") == (
+        "postgresql+asyncpg://bot:***@db:5432/x"
+    )
+    assert without_password("sqlite+aiosqlite:///./data/g.db") == "sqlite+aiosqlite:///./data/g.db"

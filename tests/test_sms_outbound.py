@@ -278,3 +278,17 @@ async def test_status_callbacks_are_signed_too(rig: Rig):
     assert response.status_code == 403
     assert (await row(rig, outbox_id))["channel_status"] == "queued"
     assert await rig.status("SM" + "9" * 32, "delivered") == 204  # unknown sid: acknowledged
+
+
+@pytest.mark.parametrize(
+    ("code", "column"),
+    [("30005", "invalid_at"), ("30006", "invalid_at"), ("21610", "opted_out_at"), ("30003", None)],
+)
+async def test_a_failure_reported_later_is_honoured_for_the_next_broadcast(rig: Rig, code, column):
+    _, sid = await sent_message(rig)
+    assert await rig.status(sid, "undelivered", code) == 204
+    address = await rig.app.repos.db.fetchrow(
+        "SELECT opted_out_at, invalid_at FROM addresses WHERE value = :v", {"v": MEMBER}
+    )
+    for name in ("opted_out_at", "invalid_at"):
+        assert (address[name] is not None) == (name == column), name

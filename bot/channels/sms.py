@@ -11,7 +11,7 @@ import hmac
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qsl
 
@@ -42,6 +42,8 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 OPTED_OUT_CODES = frozenset({"21610"})  # "Attempt to send to unsubscribed recipient"
 INVALID_CODES = frozenset({"21211", "21614"})  # invalid 'To'; not a mobile number
 TRANSIENT_CODES = frozenset({"20429"})  # too many requests
+# Errors a delivery status callback reports later, that say the address is no good.
+CALLBACK_INVALID_CODES = frozenset({"30005", "30006"})  # unknown destination; landline
 
 
 class WebhookRejected(Exception):
@@ -76,7 +78,7 @@ class WebhookVerifier:
     """Checks the signature against the configured public URL, and the account."""
 
     account_sid: str
-    auth_token: str
+    auth_token: str = field(repr=False)
     public_url: str
     enabled: bool = True
 
