@@ -129,8 +129,10 @@ def create_web_app(
             if with_scheduler:
                 scheduler = await start_scheduler(bot, dispatcher.poke)
             if bot.sandbox:
-                log.warning("no SMS provider configured ([twilio]): messages to phone numbers "
-                            "are printed here and marked sent, not delivered")
+                log.warning(
+                    "no SMS provider configured ([twilio]): messages to phone numbers "
+                    "are printed here and marked sent, not delivered"
+                )
             log.info(
                 "serving; channels on: %s; database: %s",
                 ", ".join(bot.channel_names()),

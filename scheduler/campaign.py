@@ -246,8 +246,6 @@ def upcoming(campaign: Campaign, now: datetime, limit: int = 5) -> list[Mileston
     return [m for m in campaign.milestones if m.at >= now][:limit]
 
 
-
-
 def _key(path: KeyPath) -> str:
     """("milestone", 2, "text", "en") -> "milestone[3].text.en" (blocks count from 1)."""
     out = ""

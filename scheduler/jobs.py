@@ -53,7 +53,10 @@ async def push_milestone(
             return 0
         root = org.id
     broadcast = await ctx.repos.outbox.create_broadcast(
-        kind="milestone", body=milestone.text[ctx.default_language], org_id=root, now=now,
+        kind="milestone",
+        body=milestone.text[ctx.default_language],
+        org_id=root,
+        now=now,
         source=key,
     )
     count = await ctx.repos.outbox.enqueue_audience(

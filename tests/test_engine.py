@@ -31,8 +31,9 @@ def on_disk(db: SqliteDatabase) -> set[str]:
 
 
 async def test_a_write_is_on_disk_when_it_returns(db):
-    await asyncio.gather(*(db.write("INSERT INTO notes (body) VALUES (:b)", {"b": f"n{i}"})
-                           for i in range(50)))
+    await asyncio.gather(
+        *(db.write("INSERT INTO notes (body) VALUES (:b)", {"b": f"n{i}"}) for i in range(50))
+    )
     assert on_disk(db) == {f"n{i}" for i in range(50)}  # before close, from another connection
 
 
@@ -52,11 +53,9 @@ async def test_when_the_disk_is_full_no_write_claims_success_without_being_store
     pages = (await db.fetch("PRAGMA page_count"))[0]["page_count"]
     await db.write(f"PRAGMA max_page_count = {pages + 2}")  # a disk that fills up
     results = await asyncio.gather(
-        *(db.write("INSERT INTO notes (body) VALUES (:b)", {"b": f"small{i}"})
-          for i in range(20)),
+        *(db.write("INSERT INTO notes (body) VALUES (:b)", {"b": f"small{i}"}) for i in range(20)),
         db.write("INSERT INTO notes (body) VALUES (:b)", {"b": "x" * 200_000}),
-        *(db.write("INSERT INTO notes (body) VALUES (:b)", {"b": f"late{i}"})
-          for i in range(20)),
+        *(db.write("INSERT INTO notes (body) VALUES (:b)", {"b": f"late{i}"}) for i in range(20)),
         return_exceptions=True,
     )
     assert any(isinstance(r, Exception) for r in results), "the disk never filled"
@@ -69,8 +68,10 @@ async def test_when_the_disk_is_full_no_write_claims_success_without_being_store
 
 
 async def test_closing_under_load_neither_hangs_nor_lies(db):
-    writes = [asyncio.create_task(db.write("INSERT INTO notes (body) VALUES (:b)",
-                                           {"b": f"w{i}"})) for i in range(30)]
+    writes = [
+        asyncio.create_task(db.write("INSERT INTO notes (body) VALUES (:b)", {"b": f"w{i}"}))
+        for i in range(30)
+    ]
     await asyncio.sleep(0)
     async with asyncio.timeout(10):
         await db.close()
