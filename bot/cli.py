@@ -78,20 +78,25 @@ def migrate(ctx: click.Context) -> None:
 def _print_report(what: str, path: Path, report: ImportReport) -> None:
     for error in report.errors:
         click.echo(f"{path}:{error.line}: {error.reason}", err=True)
+    revoked = f", {report.revoked} roles no longer listed revoked" if report.revoked else ""
     click.echo(
         f"{what}: {report.imported} imported, {len(report.errors)} rejected of {report.rows} rows"
+        f"{revoked}"
     )
 
 
 def _import(
-    ctx: click.Context, what: str, path: Path, importer: Callable[..., Awaitable[ImportReport]]
+    ctx: click.Context,
+    what: str,
+    path: Path,
+    importer: Callable[..., Awaitable[ImportReport]],
+    **extra: object,
 ) -> None:
     config = _config(ctx)
     total = count_rows(path)
 
     async def work(app: App) -> ImportReport:
         now = app.clock.now()
-        extra = {"region": config.bot.default_region} if importer is import_people else {}
         if total < PROGRESS_MIN_ROWS:
             return await importer(app.repos, path, now, **extra)
         with click.progressbar(length=total, label=what, file=sys.stderr) as bar:
@@ -117,10 +122,17 @@ def import_orgs_command(ctx: click.Context, file: Path) -> None:
 
 @main.command("import-people")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="The file is the whole roster of each organisation and role it lists: "
+    "revoke those roles from anyone no longer listed (villagers who joined by SMS stay).",
+)
 @click.pass_context
-def import_people_command(ctx: click.Context, file: Path) -> None:
+def import_people_command(ctx: click.Context, file: Path, replace: bool) -> None:
     """Import people from CSV: org_code,name,phone,role (or 组织代码,姓名,手机,角色)."""
-    _import(ctx, "people", file, import_people)
+    region = _config(ctx).bot.default_region
+    _import(ctx, "people", file, import_people, region=region, replace=replace)
 
 
 @main.command()

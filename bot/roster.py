@@ -74,6 +74,7 @@ class RowError:
 class ImportReport:
     rows: int = 0
     imported: int = 0
+    revoked: int = 0
     errors: list[RowError] = field(default_factory=list)
 
 
@@ -230,13 +231,22 @@ async def import_people(
     now: datetime,
     region: str = "CN",
     progress: Progress | None = None,
+    replace: bool = False,
 ) -> ImportReport:
+    """Import people; with `replace`, the file is the whole roster for every (organisation,
+    role) it lists: whoever held such a role and is no longer listed loses it (a secretary
+    who was replaced can no longer send notices). Roles the file does not mention, such as
+    villagers who joined by SMS, are left alone."""
     report = ImportReport()
     orgs = {o.code: o.id for o in await repos.orgs.all()}
     batch: list[RosterEntry] = []
+    listed: dict[tuple[int, Role], set[int]] = {}
 
     async def flush() -> None:
-        report.imported += await repos.people.import_roster(batch, now)
+        people = await repos.people.import_roster(batch, now)
+        for entry, person_id in zip(batch, people, strict=True):
+            listed.setdefault((entry.org_id, entry.role), set()).add(person_id)
+        report.imported += len(people)
         if progress:
             progress(len(batch))
         batch.clear()
@@ -267,4 +277,8 @@ async def import_people(
             await flush()
     if batch:
         await flush()
+    if replace and not report.errors:  # a file with bad rows is no complete roster
+        for (org_id, role), keep in listed.items():
+            holders = {person for person, _ in await repos.people.members_of(org_id, role)}
+            report.revoked += await repos.people.revoke(org_id, role, holders - keep)
     return report

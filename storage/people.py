@@ -97,15 +97,29 @@ class PeopleRepository:
             person_id = await _person_for(tx, address, None, language, now)
             return await _grant(tx, person_id, org_id, role, now)
 
-    async def import_roster(self, entries: Iterable[RosterEntry], now: datetime) -> int:
-        """Idempotent roster import in one transaction: people found by address."""
-        count = 0
+    async def import_roster(self, entries: Iterable[RosterEntry], now: datetime) -> list[int]:
+        """Idempotent roster import in one transaction: people found by address. Returns
+        the person of each entry, in order."""
+        people = []
         async with self.db.transaction() as tx:
             for entry in entries:
                 person_id = await _person_for(tx, entry.address, entry.name, None, now)
                 await _grant(tx, person_id, entry.org_id, entry.role, now)
-                count += 1
-        return count
+                people.append(person_id)
+        return people
+
+    async def revoke(self, org_id: int, role: Role, person_ids: Iterable[int]) -> int:
+        """Take a role in an organisation away from these people."""
+        revoked = 0
+        async with self.db.transaction() as tx:
+            for person_id in person_ids:
+                rows = await tx.fetch(
+                    "DELETE FROM roles WHERE org_id = :org AND role = :role AND person_id = :p "
+                    "RETURNING id",
+                    {"org": org_id, "role": role.value, "p": person_id},
+                )
+                revoked += len(rows)
+        return revoked
 
     async def set_nudges(self, person_id: int, on: bool) -> None:
         await self.db.write(

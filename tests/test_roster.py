@@ -20,6 +20,7 @@ from bot.roster import (
     import_people,
     read_rows,
 )
+from storage.models import Role
 from storage.repositories import Repositories
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
@@ -308,3 +309,39 @@ async def test_progress_totals_the_rows(
     assert all(step > 0 for step in steps)
     assert sum(steps) == people.rows == 6
     assert people.imported == 2
+
+
+async def test_replace_revokes_roles_no_longer_listed(repos: Repositories, tmp_path: Path) -> None:
+    await import_orgs(repos, write(tmp_path, "orgs.csv", ORGS_ZH), NOW)
+    before = (
+        "org_code,name,phone,role\n"
+        "HX0101,张建国,13800001100,secretary\n"
+        "HX0101,李秀英,13800001101,member\n"
+        "HX0101,王志强,13800001102,member\n"
+    )
+    await import_people(repos, write(tmp_path, "before.csv", before), NOW)
+    villager = Address(AddressKind.SMS, "+8613900001101")
+    branch = await repos.orgs.by_code("HX0101")
+    await repos.people.join(villager, branch.id, Role.PUBLIC, None, NOW)
+    # A new secretary; 王志强 left; 张建国 stays as a member.
+    after = (
+        "org_code,name,phone,role\n"
+        "HX0101,李秀英,13800001101,secretary\n"
+        "HX0101,李秀英,13800001101,member\n"
+        "HX0101,张建国,13800001100,member\n"
+    )
+    report = await import_people(repos, write(tmp_path, "after.csv", after), NOW, replace=True)
+    assert report.revoked == 2  # 张建国's secretary role, 王志强's membership
+
+    async def roles(phone: str) -> set[Role]:
+        return {
+            g.role for g in (await repos.people.resolve(Address(AddressKind.SMS, phone))).grants
+        }
+
+    assert await roles("+8613800001100") == {Role.MEMBER}
+    assert await roles("+8613800001101") == {Role.SECRETARY, Role.MEMBER}
+    assert await roles("+8613800001102") == set()
+    assert (await repos.people.resolve(villager)).grants[0].role is Role.PUBLIC  # untouched
+    # Without --replace nothing is taken away.
+    plain = await import_people(repos, write(tmp_path, "plain.csv", before), NOW)
+    assert plain.revoked == 0 and await roles("+8613800001101") == {Role.SECRETARY, Role.MEMBER}

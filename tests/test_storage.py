@@ -143,7 +143,7 @@ async def test_import_roster_finds_person_by_address_and_updates_name(repos, org
     person_id = (await repos.people.resolve(address)).person_id
     for name in ("李秀英", "李秀芳"):
         entry = RosterEntry(org_ids["HX0101"], name, address, Role.MEMBER)
-        assert await repos.people.import_roster([entry], NOW) == 1
+        assert await repos.people.import_roster([entry], NOW) == [person_id]
         who = await repos.people.resolve(address)
         assert (who.person_id, who.name) == (person_id, name)
     assert await count(repos, "people") == 1
