@@ -17,6 +17,7 @@ from storage.repositories import Repositories, open_repositories
 
 if TYPE_CHECKING:
     from bot.channels.sms import WebhookVerifier
+    from bot.channels.telegram import TelegramSender
     from bot.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -31,18 +32,23 @@ class App:
     senders: dict[AddressKind, ChannelSender] = field(default_factory=dict)
     sms_verifier: WebhookVerifier | None = None  # when SMS is on
     sandbox: bool = False  # no SMS provider: messages to phones are printed, not sent
+    telegram: TelegramSender | None = None
 
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> App:
         clock = clock or SystemClock()
         repos = await open_repositories(config.storage.url)
         settings = Settings(language=config.bot.language, zone=config.zone)
-        report, fallback = default_routes()
-        router = Router(repos, routes(), clock, settings, report=report, fallback=fallback)
+        report, fallback, contact = default_routes()
+        router = Router(
+            repos, routes(), clock, settings, report=report, fallback=fallback, contact=contact
+        )
         app = cls(config, repos, router, clock)
         if config.twilio.enabled:
             app._open_sms()
-        else:  # the sandbox: broadcasts to phone numbers are shown, not sent
+        if config.telegram.enabled:
+            app._open_telegram()
+        if not config.twilio.enabled:  # the sandbox: broadcasts to phone numbers are shown
             from bot.channels.console import ConsoleSender
 
             app.senders[AddressKind.SMS] = ConsoleSender()
@@ -71,6 +77,18 @@ class App:
                 "messages as any phone number",
                 sms.INBOUND_PATH,
             )
+
+    def _open_telegram(self) -> None:
+        from bot.channels.telegram import TelegramSender, build_bot
+
+        assert self.config.telegram_token is not None  # load_config refuses it missing
+        bot = build_bot(self.config.telegram, self.config.telegram_token)
+
+        async def migrated(old: str, new: str) -> None:
+            await self.repos.people.move_address(AddressKind.TELEGRAM.value, old, new)
+
+        self.telegram = TelegramSender(bot, migrated)
+        self.senders[AddressKind.TELEGRAM] = self.telegram
 
     def channel_names(self) -> list[str]:
         return sorted({"console", *(sender.channel for sender in self.senders.values())})

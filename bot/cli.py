@@ -209,21 +209,59 @@ def chat(ctx: click.Context, sender: str) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default from config).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default from config).")
+@click.option(
+    "--telegram-polling",
+    is_flag=True,
+    default=None,
+    help="Fetch Telegram updates by polling (no public URL needed) instead of the webhook.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Run the long-running service (ASGI, with GET /healthz)."""
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, telegram_polling: bool | None
+) -> None:
+    """Run the long-running service (ASGI: /healthz and the configured channels' webhooks)."""
     import uvicorn
 
     from bot.web import create_web_app
 
     config = _config(ctx)
+    if telegram_polling and not config.telegram.enabled:
+        raise click.UsageError("--telegram-polling needs [telegram] enabled = true")
     uvicorn.run(
-        create_web_app(config),
+        create_web_app(config, telegram_polling=telegram_polling),
         host=host if host is not None else config.server.host,
         port=port if port is not None else config.server.port,
         log_level=config.log.level.lower(),
         log_config=None,  # keep our masking log handler
     )
+
+
+@main.group()
+def telegram() -> None:
+    """The Telegram bot's registration with Telegram."""
+
+
+@telegram.command("set-webhook")
+@click.pass_context
+def telegram_set_webhook(ctx: click.Context) -> None:
+    """Register <public_url>/telegram/webhook and the secret token with Telegram."""
+    from bot.channels.telegram import ALLOWED_UPDATES, WEBHOOK_PATH, build_bot
+
+    config = _config(ctx)
+    if not config.telegram.enabled or not config.telegram_token:
+        raise click.UsageError("[telegram] enabled = true and TELEGRAM_BOT_TOKEN are needed")
+    if not config.telegram.public_url or not config.telegram_secret:
+        raise click.UsageError("telegram.public_url and TELEGRAM_WEBHOOK_SECRET are needed")
+    url = config.telegram.public_url + WEBHOOK_PATH
+
+    async def register() -> None:
+        async with build_bot(config.telegram, config.telegram_token) as bot:
+            await bot.set_webhook(
+                url, secret_token=config.telegram_secret, allowed_updates=ALLOWED_UPDATES
+            )
+
+    _run(register())
+    click.echo(f"webhook set: {url}")
 
 
 @main.group()

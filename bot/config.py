@@ -26,6 +26,8 @@ ENV_DATABASE_URL = "GRASSROOTS_DATABASE_URL"
 ENV_SECRET_KEY = "GRASSROOTS_SECRET_KEY"
 ENV_TWILIO_AUTH_TOKEN = "TWILIO_AUTH_TOKEN"
 ENV_TWILIO_ACCOUNT_SID = "TWILIO_ACCOUNT_SID"
+ENV_TELEGRAM_TOKEN = "TELEGRAM_BOT_TOKEN"
+ENV_TELEGRAM_SECRET = "TELEGRAM_WEBHOOK_SECRET"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/grassroots.db"
 SUPPORTED_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
@@ -234,17 +236,44 @@ class SchedulerSection(_Section):
         return value
 
 
+class TelegramSection(_Section):
+    """Telegram through python-telegram-bot; off unless enabled. The bot token comes only from
+    TELEGRAM_BOT_TOKEN, the webhook secret only from TELEGRAM_WEBHOOK_SECRET (or *_FILE)."""
+
+    enabled: bool = False
+    mode: str = "webhook"
+    public_url: str = ""
+    api_base_url: str = "https://api.telegram.org"
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value not in ("webhook", "polling"):
+            raise ValueError("must be webhook or polling")
+        return value
+
+    @field_validator("public_url", "api_base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a local test)")
+        return value.rstrip("/")
+
+
 class Config(_Section):
     bot: BotSection = BotSection()
     storage: StorageSection = StorageSection()
     server: ServerSection = ServerSection()
     log: LogSection = LogSection()
     twilio: TwilioSection = TwilioSection()
+    telegram: TelegramSection = TelegramSection()
     outbox: OutboxSection = OutboxSection()
     scheduler: SchedulerSection = SchedulerSection()
     source: str = Field(default="built-in defaults", exclude=True)
     secret_key: str | None = Field(default=None, exclude=True, repr=False)
     twilio_auth_token: str | None = Field(default=None, exclude=True, repr=False)
+    telegram_token: str | None = Field(default=None, exclude=True, repr=False)
+    telegram_secret: str | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -342,6 +371,8 @@ def load_config(
         overrides["storage"] = storage
     overrides["secret_key"] = _secret_from_env(env, ENV_SECRET_KEY)
     overrides["twilio_auth_token"] = _secret_from_env(env, ENV_TWILIO_AUTH_TOKEN)
+    overrides["telegram_token"] = _secret_from_env(env, ENV_TELEGRAM_TOKEN)
+    overrides["telegram_secret"] = _secret_from_env(env, ENV_TELEGRAM_SECRET)
     if env.get(ENV_TWILIO_ACCOUNT_SID):
         try:
             overrides["twilio"] = TwilioSection.model_validate(
@@ -352,7 +383,24 @@ def load_config(
             raise ConfigError(f"environment: {ENV_TWILIO_ACCOUNT_SID}: {problem}") from None
     merged = config.model_copy(update=overrides)
     _check_twilio(merged)
+    _check_telegram(merged)
     return merged
+
+
+def _check_telegram(config: Config) -> None:
+    telegram = config.telegram
+    if not telegram.enabled:
+        return
+    if not config.telegram_token:
+        raise ConfigError(f"environment: {ENV_TELEGRAM_TOKEN}: required when telegram.enabled")
+    if telegram.mode == "webhook":
+        if not telegram.public_url:
+            raise ConfigError(f"{config.source}: telegram.public_url: required in webhook mode")
+        if not config.telegram_secret:
+            raise ConfigError(
+                f"environment: {ENV_TELEGRAM_SECRET}: required in webhook mode "
+                "(Telegram sends it with every update; nothing else is accepted)"
+            )
 
 
 def _check_twilio(config: Config) -> None:

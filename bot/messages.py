@@ -45,6 +45,8 @@ class Inbound:
     body: str
     received_at: datetime
     attachments: tuple[Attachment, ...] = ()
+    language: str | None = None  # what the sender's app says they read (Telegram)
+    contact: str | None = None  # a phone number the sender shared as their own (E.164)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +62,4 @@ class Outbound:
     to: Address
     body: str
     choices: tuple[Choice, ...] = field(default=())
+    ask_contact: str | None = None  # label of a "share my phone number" button, where possible

@@ -18,6 +18,7 @@ from bot.normalize import Normalized, normalize
 from bot.privacy import mask_phone, mask_phones_in
 from bot.texts import texts_for
 from handlers.base import Context, Message, Route, Sender, Settings
+from storage.models import Recorded
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,10 @@ class Router:
         *,
         report: Route,
         fallback: Route,
+        contact: Route,
     ) -> None:
         self.repos = repos
+        self.contact = contact  # a shared phone number (Telegram)
         self.report = report  # a member's free text
         self.fallback = fallback  # anything else nobody claimed
         self.clock = clock
@@ -98,7 +101,14 @@ class Router:
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         """Record the message durably, then handle it once; a repeat gets the same answer."""
-        recorded = await self.repos.inbound.record(inbound)
+        return await self.respond(await self.accept(inbound), inbound)
+
+    async def accept(self, inbound: Inbound) -> Recorded:
+        """Record the message durably (a channel may answer its provider after this)."""
+        return await self.repos.inbound.record(inbound)
+
+    async def respond(self, recorded: Recorded, inbound: Inbound) -> list[Outbound]:
+        """Handle a recorded message once; a repeat gets the answer given the first time."""
         if not recorded.is_new:
             log.info(
                 "message %s from %s seen before (%s): not handled again",
@@ -115,8 +125,11 @@ class Router:
         record = await self.repos.people.resolve(inbound.sender)
         sender = Sender(inbound.sender, record)
         text = normalize(inbound.body)
-        pick = self.pick(text, sender)
-        language = record.language or pick.language or self.settings.language
+        if inbound.contact is not None:  # a phone number shared to link identities
+            pick = Pick(self.contact, None, None, 0)
+        else:
+            pick = self.pick(text, sender)
+        language = record.language or pick.language or inbound.language or self.settings.language
         ctx = Context(sender, self.repos, texts_for(language), self.clock, self.settings)
         message = Message(
             id=message_id,

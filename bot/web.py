@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -14,8 +16,10 @@ from starlette.routing import Route
 
 from bot.app import App
 from bot.channels import sms
+from bot.channels.telegram import WEBHOOK_PATH
 from bot.clock import Clock
 from bot.config import Config
+from bot.telegram_service import TelegramService
 from scheduler.campaign import load_campaign
 from scheduler.jobs import JobContext
 from scheduler.service import SchedulerService
@@ -109,8 +113,33 @@ async def start_scheduler(bot: App, poke: Callable[[], None]) -> SchedulerServic
     return service
 
 
+async def telegram_webhook(request: Request) -> Response:
+    """Telegram's webhook: the secret token first, then the update recorded before the 200."""
+    service: TelegramService = request.app.state.telegram
+    secret = request.app.state.bot.config.telegram_secret or ""
+    given = request.headers.get("x-telegram-bot-api-secret-token", "")
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        return PlainTextResponse("secret token does not match\n", status_code=403)
+    try:
+        data = json.loads(await _read_limited(request))
+        if not isinstance(data, dict) or "update_id" not in data:
+            raise ValueError("not an update")
+        update = service.parse(data)
+    except sms.WebhookRejected as error:
+        return _rejected(request, error)
+    except (ValueError, TypeError, KeyError) as error:
+        # Telegram only ever sends JSON updates: anything else is not from Telegram.
+        return PlainTextResponse(f"not a Telegram update: {error}\n", status_code=403)
+    await service.ingest(update, wait=False)
+    return Response(status_code=200)
+
+
 def create_web_app(
-    config: Config, clock: Clock | None = None, *, with_scheduler: bool = True
+    config: Config,
+    clock: Clock | None = None,
+    *,
+    with_scheduler: bool = True,
+    telegram_polling: bool | None = None,
 ) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(web: Starlette) -> AsyncIterator[None]:
@@ -119,9 +148,19 @@ def create_web_app(
         stop = asyncio.Event()
         sending: asyncio.Task[None] | None = None
         scheduler: SchedulerService | None = None
+        telegram: TelegramService | None = None
         # Everything after App.open is inside the try: a failed start must still close the
         # database, whose driver thread would otherwise keep a dead process alive.
         try:
+            if bot.telegram is not None:
+                telegram = TelegramService(bot)
+                web.state.telegram = telegram
+                polling = (
+                    telegram_polling
+                    if telegram_polling is not None
+                    else config.telegram.mode == "polling"
+                )
+                await telegram.start(polling)
             await bot.router.recover()
             dispatcher = bot.dispatcher()
             web.state.dispatcher = dispatcher
@@ -145,6 +184,8 @@ def create_web_app(
             try:
                 if scheduler is not None:
                     await scheduler.stop()
+                if telegram is not None:
+                    await telegram.stop()
             finally:
                 stop.set()
                 try:
@@ -159,4 +200,6 @@ def create_web_app(
             Route(sms.INBOUND_PATH, sms_inbound, methods=["POST"]),
             Route(sms.STATUS_PATH, sms_status, methods=["POST"]),
         ]
+    if config.telegram.enabled:
+        routes.append(Route(WEBHOOK_PATH, telegram_webhook, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)

@@ -5,15 +5,20 @@ from __future__ import annotations
 from handlers.base import Route
 
 
-def default_routes() -> tuple[Route, Route]:
-    """What the router does with text no keyword claimed: a member's report, else help."""
-    from handlers import deeds, help
+def default_routes() -> tuple[Route, Route, Route]:
+    """What the router does with text no keyword claimed (a member's report, else help),
+    and with a shared phone number."""
+    from handlers import deeds, help, linking
 
-    return Route("deed.free_text", deeds.report), Route("help.default", help.not_understood)
+    return (
+        Route("deed.free_text", deeds.report),
+        Route("help.default", help.not_understood),
+        linking.CONTACT_ROUTE,
+    )
 
 
 def routes() -> list[Route]:
-    from handlers import deeds, help, notices, optout, record, registration
+    from handlers import deeds, help, linking, notices, optout, record, registration
 
     return [
         *optout.ROUTES,
@@ -22,4 +27,5 @@ def routes() -> list[Route]:
         *deeds.ROUTES,
         *record.ROUTES,
         *notices.ROUTES,
+        *linking.ROUTES,
     ]

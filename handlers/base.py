@@ -78,9 +78,23 @@ class Context:
     def now(self) -> datetime:
         return self.clock.now()
 
-    def reply(self, key: str, *, choices: tuple[Choice, ...] = (), **params: object) -> None:
+    def reply(
+        self,
+        key: str,
+        *,
+        choices: tuple[Choice, ...] = (),
+        ask_contact: bool = False,
+        **params: object,
+    ) -> None:
+        """Answer with a catalog text; `ask_contact` adds a "share my phone number" button
+        on channels that have one."""
         self.replies.append(
-            Outbound(self.sender.address, self.texts.get(key, **params), choices=choices)
+            Outbound(
+                self.sender.address,
+                self.texts.get(key, **params),
+                choices=choices,
+                ask_contact=self.texts.get("link.button") if ask_contact else None,
+            )
         )
 
     def reply_joined(self, *keys: str) -> None:

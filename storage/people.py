@@ -108,6 +108,53 @@ class PeopleRepository:
                 people.append(person_id)
         return people
 
+    async def link(self, new: Address, known: Address, now: datetime) -> bool:
+        """Make `new` (a Telegram chat) an address of the person behind `known` (the phone
+        the roster has), creating that person if nobody has the phone yet. A person who
+        existed only behind `new` (a villager who joined on Telegram) is merged in: their
+        roles and reports move over. False if `new` already belonged to that person."""
+        async with self.db.transaction() as tx:
+            person = await _person_for(tx, known, None, None, now)
+            row = await tx.fetchrow(
+                "SELECT id, person_id FROM addresses WHERE kind = :kind AND value = :value",
+                {"kind": new.kind.value, "value": new.value},
+            )
+            if row is None:
+                await tx.execute(
+                    "INSERT INTO addresses (person_id, kind, value, created_at) "
+                    "VALUES (:p, :kind, :value, :now)",
+                    {"p": person, "kind": new.kind.value, "value": new.value, "now": now},
+                )
+                return True
+            previous = row["person_id"]
+            if previous == person:
+                return False
+            await tx.execute(
+                "UPDATE addresses SET person_id = :p WHERE id = :id", {"p": person, "id": row["id"]}
+            )
+            if previous is not None:
+                await tx.execute(
+                    """
+                    INSERT INTO roles (person_id, org_id, role, created_at)
+                    SELECT :p, org_id, role, created_at FROM roles WHERE person_id = :old
+                    ON CONFLICT (person_id, org_id, role) DO NOTHING
+                    """,
+                    {"p": person, "old": previous},
+                )
+                await tx.execute("DELETE FROM roles WHERE person_id = :old", {"old": previous})
+                await tx.execute(
+                    "UPDATE deeds SET person_id = :p WHERE person_id = :old",
+                    {"p": person, "old": previous},
+                )
+            return True
+
+    async def move_address(self, kind: str, old: str, new: str) -> None:
+        """An address changed at the provider (a Telegram group became a supergroup)."""
+        await self.db.write(
+            "UPDATE addresses SET value = :new WHERE kind = :kind AND value = :old",
+            {"kind": kind, "old": old, "new": new},
+        )
+
     async def revoke(self, org_id: int, role: Role, person_ids: Iterable[int]) -> int:
         """Take a role in an organisation away from these people."""
         revoked = 0

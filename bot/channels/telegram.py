@@ -1,0 +1,259 @@
+"""Telegram through python-telegram-bot: updates in (webhook or polling), messages out.
+
+This module knows Telegram and nothing of the campaign. An update becomes an `Inbound`
+(commands become the same keywords SMS users type, a button press becomes the choice's
+key, a shared contact becomes a phone number to link), a note that the user blocked the
+bot, or nothing at all for the kinds the bot does not use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+
+from bot.channels.base import Failure, SendError, SendResult
+from bot.config import TelegramSection
+from bot.messages import Address, AddressKind, Channel, Inbound, Outbound
+from bot.phones import to_e164
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+MAX_TEXT = 4096  # Telegram's limit for one message
+MAX_CALLBACK_DATA = 64  # bytes
+CHOICE_PREFIX = "c:"
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+
+# Commands, as the keywords an SMS user would type in each language.
+COMMANDS = {
+    "help": ("帮助", "HELP"),
+    "report": ("汇报", "REPORT"),
+    "me": ("查询", "ME"),
+    "stop": ("退订", "STOP"),
+    "link": ("绑定", "LINK"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """The user blocked the bot: stop sending to this chat."""
+
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    inbound: Inbound
+    callback_id: str | None = None  # a button press to acknowledge
+
+
+Conversion = Received | Blocked | Ignored
+
+
+def app_language(code: str | None) -> str | None:
+    """Telegram's language_code ("zh-hans", "en") as one of ours, if it is one."""
+    if not code:
+        return None
+    code = code.lower()
+    return "en" if code.startswith("en") else "zh-CN" if code.startswith("zh") else None
+
+
+def command_text(text: str, language: str | None) -> str:
+    """'/report 修好了路灯' → '汇报 修好了路灯'; '/start HX0101' (a deep link) → '加入 HX0101';
+    '/start' → '绑定' (a new Telegram user is first offered to link their phone)."""
+    if not text.startswith("/"):
+        return text
+    head, _, rest = text.partition(" ")
+    command = head[1:].split("@", 1)[0].lower()
+    english = language == "en"
+    if command == "start":
+        if rest.strip():
+            return f"{'JOIN' if english else '加入'} {rest.strip()}"
+        command = "link"
+    if command not in COMMANDS:
+        return text  # unknown: the router says it did not understand
+    keyword = COMMANDS[command][1 if english else 0]
+    return f"{keyword} {rest}".strip()
+
+
+def convert(update: Update, received_at: datetime) -> Conversion:
+    if update.my_chat_member is not None:
+        member = update.my_chat_member
+        if member.new_chat_member.status == "kicked":
+            return Blocked(Address(AddressKind.TELEGRAM, str(member.chat.id)))
+        return Ignored("chat member change")
+    if update.callback_query is not None:
+        query = update.callback_query
+        data = query.data or ""
+        if not data.startswith(CHOICE_PREFIX) or query.message is None:
+            return Ignored("button the bot did not make")
+        chat = str(query.message.chat.id)
+        language = app_language(query.from_user.language_code)
+        inbound = Inbound(
+            Channel.TELEGRAM,
+            str(update.update_id),
+            Address(AddressKind.TELEGRAM, chat),
+            data[len(CHOICE_PREFIX) :],
+            received_at,
+            language=language,
+        )
+        return Received(inbound, query.id)
+    message = update.message
+    if message is None:  # edited messages, channel posts, and kinds not yet invented
+        return Ignored("update kind not used")
+    if message.chat.type != "private":
+        return Ignored("group chat")
+    sender = Address(AddressKind.TELEGRAM, str(message.chat.id))
+    user = message.from_user
+    language = app_language(user.language_code if user else None)
+    if message.contact is not None:
+        own = user is not None and message.contact.user_id == user.id
+        phone = to_e164(message.contact.phone_number, "CN") if own else None
+        contact = phone or ""  # "" tells the handler the contact was not the sender's
+        return Received(
+            Inbound(
+                Channel.TELEGRAM,
+                str(update.update_id),
+                sender,
+                "",
+                received_at,
+                language=language,
+                contact=contact,
+            )
+        )
+    text = message.text or message.caption
+    if text is None:
+        return Ignored("sticker, photo or other message without text")
+    return Received(
+        Inbound(
+            Channel.TELEGRAM,
+            str(update.update_id),
+            sender,
+            command_text(text, language),
+            received_at,
+            language=language,
+        )
+    )
+
+
+def build_bot(settings: TelegramSection, token: str) -> Bot:
+    """The python-telegram-bot client, pointed at settings.api_base_url (Telegram, a
+    self-hosted Bot API server, or the tests' local fake)."""
+    return Bot(
+        token,
+        base_url=f"{settings.api_base_url}/bot",
+        base_file_url=f"{settings.api_base_url}/file/bot",
+    )
+
+
+def _markup(message: Outbound) -> Any:
+    if message.choices:
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(choice.label, callback_data=_callback_data(choice.key))]
+                for choice in message.choices
+            ]
+        )
+    if message.ask_contact:
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(message.ask_contact, request_contact=True)]],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+    return None
+
+
+def _callback_data(key: str) -> str:
+    data = (CHOICE_PREFIX + key).encode()[:MAX_CALLBACK_DATA]
+    return data.decode(errors="ignore")
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Pieces of at most `limit` characters, cut at a line break where there is one."""
+    pieces = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*pieces, text]
+
+
+class TelegramSender:
+    """The Telegram channel adapter for the outbox and for direct replies."""
+
+    kind = AddressKind.TELEGRAM
+    channel = "telegram"
+
+    def __init__(self, bot: Bot, on_migrate: Callable[[str, str], Awaitable[None]]) -> None:
+        self.bot = bot
+        self._on_migrate = on_migrate  # a group became a supergroup: store its new id
+
+    async def send(self, message: Outbound) -> SendResult:
+        chat = message.to.value
+        pieces = split_text(message.body)
+        sent = None
+        try:
+            for i, piece in enumerate(pieces):
+                last = i == len(pieces) - 1
+                try:
+                    sent = await self.bot.send_message(
+                        chat, piece, reply_markup=_markup(message) if last else None
+                    )
+                except ChatMigrated as moved:
+                    new_chat = str(moved.new_chat_id)
+                    await self._on_migrate(chat, new_chat)
+                    chat = new_chat
+                    sent = await self.bot.send_message(
+                        chat, piece, reply_markup=_markup(message) if last else None
+                    )
+        except RetryAfter as error:
+            wait = error.retry_after
+            seconds = wait if isinstance(wait, int | float) else wait.total_seconds()
+            raise SendError(Failure.TRANSIENT, "429", str(error), retry_after=seconds) from None
+        except Forbidden as error:  # "bot was blocked by the user" and its kin
+            raise SendError(Failure.OPTED_OUT, "403", error.message) from None
+        except BadRequest as error:
+            if "chat not found" in error.message.lower():
+                raise SendError(Failure.INVALID_ADDRESS, "400", error.message) from None
+            raise SendError(Failure.REJECTED, "400", error.message) from None
+        except NetworkError as error:  # timeouts and 5xx: try again later
+            raise SendError(Failure.TRANSIENT, None, error.message) from None
+        except TelegramError as error:
+            raise SendError(Failure.REJECTED, None, error.message) from None
+        assert sent is not None
+        return SendResult(f"{sent.chat.id}:{sent.message_id}", "sent")
+
+    async def answer_callback(self, callback_id: str) -> None:
+        try:
+            await self.bot.answer_callback_query(callback_id)
+        except TelegramError as error:  # the button stops spinning on its own; no harm
+            log.info("answerCallbackQuery failed: %s", error)
+
+    async def close(self) -> None:
+        await self.bot.shutdown()

@@ -1,0 +1,98 @@
+"""Telegram updates through the router, the same way in webhook and polling mode.
+
+An update is recorded durably before anything else (a webhook answers 200 only after that,
+so Telegram's redelivery finds it recorded and it is handled once); then it is handled and
+the replies go back with sendMessage. Polling uses python-telegram-bot's Application and
+Updater; webhook mode uses the Application without its web server (ours receives).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Update
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.app import App
+from bot.channels.base import Failure, SendError
+from bot.channels.telegram import ALLOWED_UPDATES, Blocked, Ignored, Received, convert
+from bot.privacy import mask_phone
+from storage.models import Recorded
+
+log = logging.getLogger(__name__)
+
+
+class TelegramService:
+    def __init__(self, app: App) -> None:
+        assert app.telegram is not None
+        self.app = app
+        self.sender = app.telegram
+        self.application = Application.builder().bot(self.sender.bot).updater(None).build()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._polling: Application | None = None
+
+    async def start(self, polling: bool) -> None:
+        await self.application.initialize()  # getMe: a wrong token fails here, at start
+        if polling:
+            # Polling needs no public URL: for development and small deployments.
+            self._polling = Application.builder().bot(self.sender.bot).build()
+            self._polling.add_handler(TypeHandler(Update, self._on_polled))
+            await self._polling.initialize()
+            await self._polling.start()
+            assert self._polling.updater is not None
+            await self._polling.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        log.info("telegram: @%s, %s", self.sender.bot.username, "polling" if polling else "webhook")
+
+    async def stop(self) -> None:
+        if self._polling is not None:
+            assert self._polling.updater is not None
+            await self._polling.updater.stop()
+            await self._polling.stop()
+            await self._polling.shutdown()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.application.shutdown()
+
+    def parse(self, data: dict[str, object]) -> Update:
+        return Update.de_json(data, self.sender.bot)
+
+    async def ingest(self, update: Update, *, wait: bool) -> bool:
+        """Record the update and have it handled (in the background unless `wait`).
+        True if it was new."""
+        now = self.app.clock.now()
+        conversion = convert(update, now)
+        if isinstance(conversion, Ignored):
+            log.debug("telegram update %s ignored: %s", update.update_id, conversion.reason)
+            return True
+        if isinstance(conversion, Blocked):
+            await self.app.repos.people.opt_out(conversion.address, now)
+            log.info(
+                "telegram chat %s blocked the bot: opted out", mask_phone(conversion.address.value)
+            )
+            return True
+        recorded = await self.app.router.accept(conversion.inbound)
+        if not recorded.is_new:
+            return False  # redelivered: handled (and answered) the first time
+        work = self._respond(recorded, conversion)
+        if wait:
+            await work
+        else:
+            task = asyncio.create_task(work)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _respond(self, recorded: Recorded, received: Received) -> None:
+        if received.callback_id is not None:
+            await self.sender.answer_callback(received.callback_id)
+        for reply in await self.app.router.respond(recorded, received.inbound):
+            try:
+                await self.sender.send(reply)
+            except SendError as error:
+                if error.failure is Failure.OPTED_OUT:
+                    await self.app.repos.people.opt_out(reply.to, self.app.clock.now())
+                log.warning("telegram reply to message %s not sent: %s", recorded.id, error)
+
+    async def _on_polled(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.ingest(update, wait=True)

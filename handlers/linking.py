@@ -1,0 +1,35 @@
+"""Linking identities: a Telegram user shares their phone number, and becomes the person the
+roster knows by it, so reports by SMS and by Telegram count for one member."""
+
+from __future__ import annotations
+
+from bot.messages import Address, AddressKind
+from handlers.base import Context, Message, Route
+
+
+async def ask_to_link(msg: Message, ctx: Context) -> None:
+    if ctx.sender.address.kind is not AddressKind.TELEGRAM:
+        ctx.reply("link.not_here")
+        return
+    ctx.reply("link.ask", ask_contact=True)
+
+
+async def link_contact(msg: Message, ctx: Context) -> None:
+    """The channel has checked the contact is the sender's own; "" means it was not."""
+    phone = msg.inbound.contact
+    if not phone:
+        ctx.reply("link.refused", ask_contact=True)
+        return
+    linked = await ctx.repos.people.link(ctx.sender.address, Address(AddressKind.SMS, phone),
+                                         ctx.now())
+    record = await ctx.repos.people.resolve(ctx.sender.address)
+    if not linked:
+        ctx.reply("link.already", phone=phone)
+    elif record.name:
+        ctx.reply("link.done_named", name=record.name, phone=phone)
+    else:
+        ctx.reply("link.done", phone=phone)
+
+
+ROUTES = [Route("link", ask_to_link, zh=("绑定", "bd"), en=("link",), whole=True)]
+CONTACT_ROUTE = Route("link.contact", link_contact)
