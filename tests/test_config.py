@@ -178,3 +178,37 @@ def test_sms_channel_is_on_when_complete(tmp_path):
     assert config.twilio.public_url == "https://bot.example.org"  # trailing slash dropped
     assert "twilio_auth_token" not in repr(config)  # secrets stay out of reprs and logs
     assert not load_config(env={}).twilio.enabled
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[telegram]\nenabled = true\n", {}, "environment: TELEGRAM_BOT_TOKEN: required"),
+        (
+            "[telegram]\nenabled = true\n",
+            {"TELEGRAM_BOT_TOKEN": "1:x"},
+            "config.toml: telegram.public_url: required in webhook mode",
+        ),
+        (
+            '[telegram]\nenabled = true\npublic_url = "https://bot.example.org"\n',
+            {"TELEGRAM_BOT_TOKEN": "1:x"},
+            "environment: TELEGRAM_WEBHOOK_SECRET: required",
+        ),
+        (
+            '[telegram]\nmode = "push"\n',
+            {},
+            "config.toml: telegram.mode: must be webhook or polling",
+        ),
+    ],
+)
+def test_a_half_configured_telegram_channel_is_refused(tmp_path, text, env, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text), env=env)
+    assert message in str(error.value)
+
+
+def test_telegram_polling_needs_no_public_url_or_secret(tmp_path):
+    path = write(tmp_path, '[telegram]\nenabled = true\nmode = "polling"\n')
+    config = load_config(path, env={"TELEGRAM_BOT_TOKEN": "1:x"})
+    assert config.telegram.enabled and config.telegram_token == "1:x"
+    assert "telegram_token" not in repr(config)

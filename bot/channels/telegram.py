@@ -133,7 +133,9 @@ def convert(update: Update, received_at: datetime) -> Conversion:
     language = app_language(user.language_code if user else None)
     if message.contact is not None:
         own = user is not None and message.contact.user_id == user.id
-        phone = to_e164(message.contact.phone_number, "CN") if own else None
+        # Telegram gives the number in international form, usually without the "+".
+        number = message.contact.phone_number.strip()
+        phone = to_e164(number if number.startswith("+") else "+" + number) if own else None
         contact = phone or ""  # "" tells the handler the contact was not the sender's
         return Received(
             Inbound(
