@@ -118,7 +118,7 @@ async def telegram_webhook(request: Request) -> Response:
     service: TelegramService = request.app.state.telegram
     secret = request.app.state.bot.config.telegram_secret or ""
     given = request.headers.get("x-telegram-bot-api-secret-token", "")
-    if not hmac.compare_digest(given.encode(), secret.encode()):
+    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return PlainTextResponse("secret token does not match\n", status_code=403)
     try:
         data = json.loads(await _read_limited(request))
@@ -200,6 +200,7 @@ def create_web_app(
             Route(sms.INBOUND_PATH, sms_inbound, methods=["POST"]),
             Route(sms.STATUS_PATH, sms_status, methods=["POST"]),
         ]
-    if config.telegram.enabled:
+    polls = telegram_polling if telegram_polling is not None else config.telegram.mode == "polling"
+    if config.telegram.enabled and not polls:  # a polling bot has no webhook to forge
         routes.append(Route(WEBHOOK_PATH, telegram_webhook, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)

@@ -30,13 +30,16 @@ class InboundRepository:
             "body": msg.body.replace("\x00", "\ufffd"),
             "attachments": attachments,
             "received_at": msg.received_at,
+            "contact": msg.contact,
+            "language": msg.language,
         }
         inserted = await self.db.write(
             """
             INSERT INTO inbound_messages
-                (channel, provider_id, sender_kind, sender, body, attachments, received_at)
+                (channel, provider_id, sender_kind, sender, body, attachments, received_at,
+                 contact, language)
             VALUES (:channel, :provider_id, :sender_kind, :sender, :body, :attachments,
-                    :received_at)
+                    :received_at, :contact, :language)
             ON CONFLICT (channel, provider_id) DO NOTHING
             RETURNING id
             """,
@@ -92,8 +95,8 @@ class InboundRepository:
 
     async def load(self, message_id: int) -> Inbound:
         row = await self.db.fetchrow(
-            "SELECT channel, provider_id, sender_kind, sender, body, attachments, received_at "
-            "FROM inbound_messages WHERE id = :id",
+            "SELECT channel, provider_id, sender_kind, sender, body, attachments, received_at, "
+            "contact, language FROM inbound_messages WHERE id = :id",
             {"id": message_id},
         )
         if row is None:
@@ -108,6 +111,8 @@ class InboundRepository:
             body=row["body"],
             received_at=as_datetime(row["received_at"]),
             attachments=attachments,
+            language=row["language"],
+            contact=row["contact"],
         )
 
     async def count(self) -> int:

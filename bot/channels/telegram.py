@@ -203,7 +203,7 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
         cut = cut if cut > limit // 2 else limit
         pieces.append(text[:cut])
         text = text[cut:].lstrip("\n")
-    return [*pieces, text]
+    return [piece for piece in (*pieces, text) if piece.strip()] or [text]
 
 
 class TelegramSender:
