@@ -41,7 +41,7 @@ def backoff(attempt: int, retry_after: float | None = None) -> timedelta:
 def outbound_of(row: dict[str, Any]) -> Outbound:
     address = Address(AddressKind(row["address_kind"]), row["address"])
     choices = tuple(Choice(c["key"], c["label"]) for c in json.loads(row["choices"] or "[]"))
-    return Outbound(address, row["body"], choices)
+    return Outbound(address, row["body"], choices, ask_contact=row.get("ask_contact"))
 
 
 async def deliver(

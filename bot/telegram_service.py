@@ -1,21 +1,22 @@
 """Telegram updates through the router, the same way in webhook and polling mode.
 
 An update is recorded durably before anything else (a webhook answers 200 only after that,
-so Telegram's redelivery finds it recorded and it is handled once); then it is handled and
-the replies go back with sendMessage. Polling uses python-telegram-bot's Application and
-Updater; webhook mode uses the Application without its web server (ours receives).
+so Telegram's redelivery finds it recorded and it is handled once); then it is handled, and
+the replies go back through the outbox, which keeps Telegram's rate limits. Polling uses
+python-telegram-bot's Application and Updater; webhook mode uses the Application without its
+web server (ours receives).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from telegram import Update
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.app import App
-from bot.channels.base import Failure, SendError
 from bot.channels.telegram import ALLOWED_UPDATES, Blocked, Ignored, Received, convert
 from bot.privacy import mask_phone
 from storage.models import Recorded
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
 
 
 class TelegramService:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, poke: Callable[[], None]) -> None:
         assert app.telegram is not None
         self.app = app
+        self.poke = poke  # wakes the outbox dispatcher
         self.sender = app.telegram
         self.application = Application.builder().bot(self.sender.bot).updater(None).build()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -86,13 +88,12 @@ class TelegramService:
     async def _respond(self, recorded: Recorded, received: Received) -> None:
         if received.callback_id is not None:
             await self.sender.answer_callback(received.callback_id)
-        for reply in await self.app.router.respond(recorded, received.inbound):
-            try:
-                await self.sender.send(reply)
-            except SendError as error:
-                if error.failure is Failure.OPTED_OUT:
-                    await self.app.repos.people.opt_out(reply.to, self.app.clock.now())
-                log.warning("telegram reply to message %s not sent: %s", recorded.id, error)
+        # Replies leave through the outbox: Telegram's limits (about 30 a second, 1 a second
+        # per chat) are kept there, and a reply refused with 429 is retried, not lost.
+        now = self.app.clock.now()
+        for i, reply in enumerate(await self.app.router.respond(recorded, received.inbound)):
+            await self.app.repos.outbox.enqueue(f"reply:{recorded.id}:{i}", reply, now)
+        self.poke()
 
     async def _on_polled(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         await self.ingest(update, wait=True)

@@ -141,6 +141,8 @@ def create_web_app(
     with_scheduler: bool = True,
     telegram_polling: bool | None = None,
 ) -> Starlette:
+    polls = telegram_polling if telegram_polling is not None else config.telegram.mode == "polling"
+
     @contextlib.asynccontextmanager
     async def lifespan(web: Starlette) -> AsyncIterator[None]:
         bot = await App.open(config, clock)
@@ -152,18 +154,13 @@ def create_web_app(
         # Everything after App.open is inside the try: a failed start must still close the
         # database, whose driver thread would otherwise keep a dead process alive.
         try:
-            if bot.telegram is not None:
-                telegram = TelegramService(bot)
-                web.state.telegram = telegram
-                polling = (
-                    telegram_polling
-                    if telegram_polling is not None
-                    else config.telegram.mode == "polling"
-                )
-                await telegram.start(polling)
-            await bot.router.recover()
             dispatcher = bot.dispatcher()
             web.state.dispatcher = dispatcher
+            if bot.telegram is not None:
+                telegram = TelegramService(bot, dispatcher.poke)
+                web.state.telegram = telegram
+                await telegram.start(polls)
+            await bot.router.recover()
             sending = asyncio.create_task(dispatcher.run(stop))
             if with_scheduler:
                 scheduler = await start_scheduler(bot, dispatcher.poke)
@@ -200,7 +197,6 @@ def create_web_app(
             Route(sms.INBOUND_PATH, sms_inbound, methods=["POST"]),
             Route(sms.STATUS_PATH, sms_status, methods=["POST"]),
         ]
-    polls = telegram_polling if telegram_polling is not None else config.telegram.mode == "polling"
     if config.telegram.enabled and not polls:  # a polling bot has no webhook to forge
         routes.append(Route(WEBHOOK_PATH, telegram_webhook, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)

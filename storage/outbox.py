@@ -71,10 +71,10 @@ def _choices(message: Outbound) -> str | None:
 
 
 _INSERT = """
-    INSERT INTO outbox (idempotency_key, address_kind, address, body, choices, not_before,
-                        created_at, updated_at, urgent, broadcast_id)
-    VALUES (:key, :kind, :address, :body, :choices, :not_before, :now, :now, :urgent,
-            :broadcast_id)
+    INSERT INTO outbox (idempotency_key, address_kind, address, body, choices, ask_contact,
+                        not_before, created_at, updated_at, urgent, broadcast_id)
+    VALUES (:key, :kind, :address, :body, :choices, :ask_contact, :not_before, :now, :now,
+            :urgent, :broadcast_id)
     ON CONFLICT (idempotency_key) DO NOTHING
 """
 
@@ -90,6 +90,7 @@ class OutboxRepository:
             "address": item.message.to.value,
             "body": item.message.body,
             "choices": _choices(item.message),
+            "ask_contact": item.message.ask_contact,
             "not_before": item.not_before or now,
             "now": now,
             "urgent": item.urgent,
@@ -260,7 +261,7 @@ class OutboxRepository:
                 ORDER BY not_before, id
                 LIMIT :limit
             )
-            RETURNING id, address_kind, address, body, choices, attempts, urgent
+            RETURNING id, address_kind, address, body, choices, ask_contact, attempts, urgent
             """,
             {"holder": holder, "now": now, "lease_until": lease_until, "limit": limit},
         )
