@@ -95,6 +95,13 @@ class LogSection(_Section):
         return upper
 
 
+def _base_url(value: str) -> str:
+    """A service's base URL, without the trailing slash routes are appended to."""
+    if value and not value.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// (or http:// for a local test)")
+    return value.rstrip("/")
+
+
 class TwilioSection(_Section):
     """SMS through Twilio; off while account_sid is empty. The auth token comes only from
     TWILIO_AUTH_TOKEN (or TWILIO_AUTH_TOKEN_FILE)."""
@@ -116,9 +123,7 @@ class TwilioSection(_Section):
     @field_validator("public_url", "api_base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if value and not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (or http:// for a local test)")
-        return value.rstrip("/")
+        return _base_url(value)
 
     @property
     def enabled(self) -> bool:
@@ -255,9 +260,7 @@ class TelegramSection(_Section):
     @field_validator("public_url", "api_base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if value and not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (or http:// for a local test)")
-        return value.rstrip("/")
+        return _base_url(value)
 
 
 class Config(_Section):
