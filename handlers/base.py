@@ -12,6 +12,7 @@ from bot.messages import Address, Choice, Inbound, Outbound
 from bot.normalize import Normalized
 from bot.texts import Texts
 from storage.models import Grant, Role, SenderRecord
+from storage.outbox import OutboxRepository
 from storage.repositories import Repositories
 
 # Roles of a Party member: they report deeds and have a record.
@@ -72,7 +73,7 @@ class Context:
     replies: list[Outbound] = field(default_factory=list)
 
     @property
-    def outbox(self):  # -> storage.outbox.OutboxRepository
+    def outbox(self) -> OutboxRepository:
         return self.repos.outbox
 
     def now(self) -> datetime:

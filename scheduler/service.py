@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.clock import Clock
 from bot.config import SchedulerSection, parse_duration, parse_weekly
 from scheduler import jobs
-from scheduler.campaign import Campaign
+from scheduler.campaign import Campaign, Milestone
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +145,9 @@ class SchedulerService:
             log.warning("scheduler %s took over the lease", self.holder)
             await self.catch_up()
 
-    async def _milestone(self, milestone: object) -> None:
+    async def _milestone(self, milestone: Milestone) -> None:
         if await self.is_leader():
-            await jobs.push_milestone(
-                self.ctx,
-                self.campaign,
-                milestone,  # type: ignore[arg-type]
-                self.clock.now(),
-            )
+            await jobs.push_milestone(self.ctx, self.campaign, milestone, self.clock.now())
 
     async def _periodic(self, name: str, job: Job) -> None:
         if await self.is_leader():
