@@ -25,27 +25,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import secrets
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-from array import array
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
+
+from webhook_load import (
+    Receive,
+    Run,
+    Scope,
+    Send,
+    Server,
+    Stored,
+    answer,
+    answer_plumbing,
+    arg_parser,
+    compare_stored,
+    cpu_delta,
+    cpu_seconds,
+    free_port,
+    http_get,
+    load,
+    member_phone,
+    print_stored,
+    read_body,
+    report_passes,
+    run_server,
+    seed_roster,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 
 TARGET = 0.5
 PUBLIC_URL = "https://bot.example.org"
 WEBHOOK_PATH = "/telegram/webhook"  # bot.channels.telegram.WEBHOOK_PATH, without importing PTB
-BRANCHES = 20
 POLL_EVERY = 10  # every tenth update is a poll-style reply
 POLL_REPLIES = ("1", "2")
 TAGS = ("#服务 ", "#学习 ", "#正气 ", "3 ", "")
@@ -62,61 +82,23 @@ BOT_USER = {
     "supports_inline_queries": False,
 }
 RECORDED = "已记录"  # the zh-CN deed.recorded reply begins so
-STARTUP_S = 60.0
 STOP_S = 30.0  # `serve` stops only once its background replies are done
 SETTLE_S = 3.0  # replies sent: done once the fake's count has not moved for this long
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 # --- The bare endpoint and the fake Bot API (each in its own process) -----------------------
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        event = await receive()
-        if event["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif event["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks, more = [], True
-    while more:
-        event = await receive()
-        chunks.append(event.get("body", b""))
-        more = event.get("more_body", False)
-    return b"".join(chunks)
-
-
-async def _answer(send: Send, status: int, body: bytes, media: bytes | None = None) -> None:
-    headers = [(b"content-length", str(len(body)).encode())]
-    if media:
-        headers.append((b"content-type", media))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 async def bare_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Read the body, parse the JSON as the product does, answer an empty 200."""
-    if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
-        return
-    if scope["type"] != "http":
-        return
-    if scope["path"] == "/healthz":
-        await _answer(send, 200, b'{"status":"ok"}', b"application/json")
+    if await answer_plumbing(scope, receive, send):
         return
     try:
-        update = json.loads(await _read_body(receive))
+        update = json.loads(await read_body(receive))
         ok = isinstance(update, dict) and "update_id" in update
     except ValueError:
         ok = False
-    await _answer(send, 200 if ok else 403, b"")
+    await answer(send, 200 if ok else 403, b"")
 
 
 class FakeBotApi:
@@ -128,18 +110,12 @@ class FakeBotApi:
         self.message_id = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if await answer_plumbing(scope, receive, send):
             return
         path = scope["path"]
-        raw = await _read_body(receive)
-        if path == "/healthz":
-            await _answer(send, 200, b'{"status":"ok"}', b"application/json")
-            return
+        raw = await read_body(receive)
         if path == "/stats":
-            await _answer(send, 200, json.dumps(self.calls).encode(), b"application/json")
+            await answer(send, 200, json.dumps(self.calls).encode(), b"application/json")
             return
         method = path[len(self.prefix) :] if path.startswith(self.prefix) else ""
         result: object
@@ -171,34 +147,14 @@ class FakeBotApi:
             return
         self.calls[method] += 1
         body = json.dumps({"ok": True, "result": result}, ensure_ascii=False).encode()
-        await _answer(send, 200, body, b"application/json")
+        await answer(send, 200, body, b"application/json")
 
     async def _error(self, send: Send, status: int, description: str) -> None:
         body = {"ok": False, "error_code": status, "description": description}
-        await _answer(send, status, json.dumps(body).encode(), b"application/json")
-
-
-def run_server(app: Callable[[Scope, Receive, Send], Awaitable[None]], port: int) -> None:
-    import uvicorn
-
-    # What `grassroots serve` gets from uvicorn's "auto" choices, named so a missing
-    # uvloop or httptools fails here instead of silently measuring something else.
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        log_config=None,
-    )
+        await answer(send, status, json.dumps(body).encode(), b"application/json")
 
 
 # --- Requests ------------------------------------------------------------------------------
-
-
-def member_phone(i: int) -> str:
-    return f"+86138{i:08d}"
 
 
 @dataclass(slots=True)
@@ -275,192 +231,12 @@ def _message(update_id: int, n: int, now: int, chat: int, text: str) -> dict[str
     }
 
 
-# --- Load generator ------------------------------------------------------------------------
+# --- Set-up and checks ---------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Run:
-    name: str
-    elapsed: float
-    statuses: array[int]  # HTTP status per request; 0 = no answer (connection error, time limit)
-    latencies: array[float]  # seconds per request, for those answered
-    bad_replies: int  # answered 200 with a body: the webhook's answer is empty
-    client_cpu: float  # this process's CPU seconds during the run
-    server_cpu: float | None
-
-    @property
-    def answered(self) -> int:
-        return sum(1 for s in self.statuses if s)
-
-    @property
-    def rate(self) -> float:
-        return self.answered / self.elapsed
-
-    def percentile(self, q: float) -> float:
-        done = sorted(lat for lat, s in zip(self.latencies, self.statuses, strict=True) if s)
-        return done[max(0, math.ceil(q * len(done)) - 1)] if done else math.nan
-
-
-@dataclass(slots=True)
-class _Tally:
-    bad_replies: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-
-
-async def _one_connection(
-    port: int,
-    work: Workload,
-    turns: Iterator[int],
-    statuses: array[int],
-    latencies: array[float],
-    tally: _Tally,
-    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-) -> None:
-    reader, writer = conn
-    clock = time.perf_counter
-    try:
-        for n in turns:  # shared by all connections: each takes the next request
-            start = clock()
-            try:
-                writer.write(work.requests[n])
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                lower = head.lower()
-                at = lower.index(b"\r\ncontent-length:") + 17
-                body = await reader.readexactly(int(lower[at : lower.index(b"\r\n", at)]))
-            except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-                # ValueError: no status or Content-Length (LimitOverrunError is one too). The
-                # framing is lost: count it unanswered and go on over a new connection.
-                tally.errors[type(exc).__name__] += 1
-                lower = b"\r\nconnection: close"
-            else:
-                latencies[n] = clock() - start
-                statuses[n] = status
-                if status == 200 and body:
-                    tally.bad_replies += 1
-            if b"\r\nconnection: close" in lower:
-                writer.close()
-                try:
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                except OSError as exc:  # the server is gone: this connection stops here
-                    tally.errors[f"reconnect {type(exc).__name__}"] += 1
-                    return
-    finally:
-        writer.close()
-
-
-async def load(
-    name: str, port: int, pid: int, work: Workload, concurrency: int, time_limit: float
-) -> Run:
-    count = len(work.requests)
-    statuses = array("H", bytes(2 * count))
-    latencies = array("d", bytes(8 * count))
-    tally = _Tally()
-    # Connections are open before the clock starts: the run measures requests, not handshakes.
-    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
-    turns = iter(range(count))
-    server_cpu0, client_cpu0 = cpu_seconds(pid), time.process_time()
-    start = time.perf_counter()
-    try:
-        async with asyncio.timeout(time_limit):
-            await asyncio.gather(
-                *(_one_connection(port, work, turns, statuses, latencies, tally, c) for c in conns)
-            )
-    except TimeoutError:
-        tally.errors["time limit"] += 1
-    elapsed = time.perf_counter() - start
-    client_cpu = time.process_time() - client_cpu0
-    server_cpu1 = cpu_seconds(pid)
-    if tally.errors:
-        print(f"{name}: client errors {dict(tally.errors)}", file=sys.stderr)
-    return Run(
-        name,
-        elapsed,
-        statuses,
-        latencies,
-        tally.bad_replies,
-        client_cpu,
-        None if server_cpu0 is None or server_cpu1 is None else server_cpu1 - server_cpu0,
-    )
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process, all threads (Linux /proc); None elsewhere."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-# --- Servers -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass(slots=True)
-class Server:
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
-
-
-def start_server(name: str, argv: list[str], env: dict[str, str], tmp: Path, port: int) -> Server:
-    log = tmp / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Server(name, port, proc, log)
-
-
-async def http_get(port: int, path: str) -> tuple[int, bytes]:
-    # Raw, not urllib: an http_proxy in the environment must not capture loopback probes.
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        raw = await reader.read()
-    finally:
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return int(head[9:12]), body
-
-
-async def wait_ready(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise SystemExit(f"{server.name} exited ({server.proc.returncode}):\n{server.tail()}")
-        # A failed lifespan can leave the process alive (a thread it opened keeps it up):
-        # give up at once rather than wait out the start-up time.
-        if b"Application startup failed" in server.log.read_bytes():
-            raise SystemExit(f"{server.name} failed to start:\n{server.tail()}")
-        try:
-            status, _ = await http_get(server.port, "/healthz")
-            if status == 200:
-                return
-        except (OSError, ValueError):
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"{server.name} not ready after {STARTUP_S:.0f} s:\n{server.tail()}")
-
-
-def stop_server(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.terminate()  # SIGTERM: uvicorn drains, lifespan closes the database
-        try:
-            server.proc.wait(timeout=STOP_S)
-        except subprocess.TimeoutExpired:
-            print(f"{server.name} did not stop in {STOP_S:.0f} s; killed", file=sys.stderr)
-            server.proc.kill()
-            server.proc.wait()
+def no_body(n: int, body: bytes) -> bool:
+    """Every pass's check: the webhook answers 200 with an empty body, so any body is bad."""
+    return bool(body)
 
 
 async def api_calls(fake: Server) -> Counter[str]:
@@ -470,28 +246,10 @@ async def api_calls(fake: Server) -> Counter[str]:
     return Counter(json.loads(body))
 
 
-# --- Set-up and checks ---------------------------------------------------------------------
-
-
 def seed(tmp: Path, db: Path, members: int, cli: list[str], env: dict[str, str]) -> None:
     """The roster through the real import commands, as a county would load it; then each
     member's chat linked to their phone, as a shared contact would have done."""
-    orgs = tmp / "orgs.csv"
-    people = tmp / "people.csv"
-    orgs.write_text(
-        "code,name,kind,parent_code,theme\nB,县委,county,,\n"
-        + "".join(f"B{b:02d},村{b}党支部,branch,B,\n" for b in range(BRANCHES)),
-        encoding="utf-8",
-    )
-    people.write_text(
-        "org_code,name,phone,role\n"
-        + "".join(f"B{i % BRANCHES:02d},党员{i},138{i:08d},member\n" for i in range(members)),
-        encoding="utf-8",
-    )
-    for command, path in (("import-orgs", orgs), ("import-people", people)):
-        done = subprocess.run([*cli, command, str(path)], env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"{command} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
+    seed_roster(tmp, members, cli, env)
     # Straight into the table: the linking conversation is not what this bench measures.
     at = time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())  # the engine's format
     conn = sqlite3.connect(db)
@@ -551,20 +309,8 @@ async def drain(db: Path, fake: Server, limit: float) -> Drain:
     return Drain(end - start, pending, time.monotonic() >= deadline)
 
 
-@dataclass(slots=True)
-class Stored:
-    rows: int
-    distinct: int  # distinct provider ids among the rows
-    ok: int  # requests answered 200
-    missing: int  # answered 200, not stored
-    extra: int  # stored, not answered 200 (allowed: recorded, then the answer was lost)
-    unhandled: int  # answered 200, stored with a status other than handled
-    wrong_deeds: int  # answered 200 with other than one deed per report and none per reply
-    deeds: int
-    replies: int  # replies the router gave, all of which should have gone to sendMessage
-
-
-def check_storage(db: Path, work: Workload, run: Run) -> Stored:
+def check_storage(db: Path, work: Workload, run: Run) -> tuple[Stored, int]:
+    """The storage check, and the replies the router gave: all should reach sendMessage."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         rows = conn.execute(
@@ -574,30 +320,8 @@ def check_storage(db: Path, work: Workload, run: Run) -> Stored:
         ).fetchall()
     finally:
         conn.close()
-    stored = {uid: (status, deeds) for uid, status, deeds, _ in rows}
-    ok = {uid: work.is_deed[n] for n, uid in enumerate(work.update_ids) if run.statuses[n] == 200}
-    return Stored(
-        rows=len(rows),
-        distinct=len(stored),
-        ok=len(ok),
-        missing=len(ok.keys() - stored.keys()),
-        extra=len(stored.keys() - ok.keys()),
-        unhandled=sum(1 for uid in ok if uid in stored and stored[uid][0] != "handled"),
-        wrong_deeds=sum(1 for uid, deed in ok.items() if uid in stored and stored[uid][1] != deed),
-        deeds=sum(deeds for _, deeds in stored.values()),
-        replies=sum(len(json.loads(reply)) for *_, reply in rows if reply),
-    )
-
-
-def describe(run: Run, count: int) -> str:
-    cpu = f"server CPU {run.server_cpu / run.elapsed:.0%}" if run.server_cpu is not None else ""
-    codes = Counter(run.statuses)
-    answers = ", ".join(f"{code or 'none'}: {n}" for code, n in sorted(codes.items()))
-    return (
-        f"{run.name}: {run.rate:,.0f} req/s ({run.answered}/{count} in {run.elapsed:.2f} s), "
-        f"p50 {run.percentile(0.50) * 1000:.1f} ms, p99 {run.percentile(0.99) * 1000:.1f} ms; "
-        f"{cpu}, generator CPU {run.client_cpu / run.elapsed:.0%}; status {answers}"
-    )
+    stored = compare_stored([row[:3] for row in rows], work.update_ids, work.is_deed, run)
+    return stored, sum(len(json.loads(reply)) for *_, reply in rows if reply)
 
 
 @dataclass(slots=True)
@@ -624,31 +348,29 @@ async def drive(
     # Bare, pipeline, bare: the same load back to back; the bare passes bracket the pipeline.
     pid = pipeline.proc.pid
     first = await load(
-        "bare endpoint, pass 1", bare.port, bare.proc.pid, work, concurrency, time_limit
+        "bare endpoint, pass 1", bare, work.requests, concurrency, time_limit, no_body
     )
     fake_cpu0 = cpu_seconds(fake.proc.pid)
-    served = await load("grassroots serve", pipeline.port, pid, work, concurrency, time_limit)
+    served = await load(
+        "grassroots serve", pipeline, work.requests, concurrency, time_limit, no_body
+    )
     # The backlog must be gone before the second bare pass, or it would share the CPUs.
     cpu0 = cpu_seconds(pid)
     drained = await drain(db, fake, drain_limit)
     cpu1, fake_cpu1 = cpu_seconds(pid), cpu_seconds(fake.proc.pid)
     second = await load(
-        "bare endpoint, pass 2", bare.port, bare.proc.pid, work, concurrency, time_limit
+        "bare endpoint, pass 2", bare, work.requests, concurrency, time_limit, no_body
     )
     return Outcome(
         [first, served, second],
         drained,
-        None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
-        None if fake_cpu0 is None or fake_cpu1 is None else fake_cpu1 - fake_cpu0,
+        cpu_delta(cpu0, cpu1),
+        cpu_delta(fake_cpu0, fake_cpu1),
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--members", type=int, default=2_000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--time-limit", type=float, default=300.0, help="seconds per pass")
+    parser = arg_parser(__doc__)
     parser.add_argument(
         "--drain-limit", type=float, default=180.0, help="seconds to wait for the replies"
     )
@@ -719,17 +441,15 @@ def main() -> None:
                 )
             )
             # `serve` first (it finishes its replies as it stops), then count what it sent.
-            stop_server(pipeline_server)
+            stop_server(pipeline_server, STOP_S)
             outcome.calls = uvloop.run(api_calls(fake_api))
         finally:
             for server in reversed(servers):  # bare, serve, then the API serve talks to
-                stop_server(server)
+                stop_server(server, STOP_S)
         pipeline_log = servers[1].log.read_text(errors="replace")
-        stored = check_storage(db, work, outcome.runs[1])
+        stored, replies = check_storage(db, work, outcome.runs[1])
 
     bare1, pipeline, bare2 = outcome.runs
-    bare_rate = (bare1.rate + bare2.rate) / 2
-    ratio = pipeline.rate / bare_rate
     deeds = sum(work.is_deed)
     polls = args.requests - deeds
     print(
@@ -737,17 +457,7 @@ def main() -> None:
         f"members, {polls} poll-style replies of which {work.buttons} button presses), "
         f"{args.concurrency} keep-alive connections over loopback, {os.cpu_count()} CPUs"
     )
-    for run in outcome.runs:
-        print(describe(run, args.requests))
-    client_cpu = max(bare1.client_cpu + bare2.client_cpu, 1e-3)
-    print(
-        f"generator ceiling: ~{(bare1.answered + bare2.answered) / client_cpu:,.0f} req/s per "
-        "CPU-second of this process (bare passes)"
-    )
-    print(
-        f"ratio: {pipeline.rate:,.0f} / {bare_rate:,.0f} (mean of the bare passes) = {ratio:.2f}"
-        f" (target {TARGET}); pipeline p99 {pipeline.percentile(0.99) * 1000:.0f} ms"
-    )
+    ratio = report_passes(outcome.runs, args.requests, TARGET, None)
     drained = outcome.drain
     total = pipeline.elapsed + drained.seconds
     drain_cpu = (
@@ -761,22 +471,11 @@ def main() -> None:
         f"{' (GAVE UP WAITING)' if drained.timed_out else ''}; received to replied: "
         f"{pipeline.answered / total:,.0f} updates/s; fake Bot API CPU {fake_cpu} over both"
     )
-    exact = stored.missing == 0 and stored.rows == stored.distinct
-    print(
-        f"stored: {stored.rows} inbound messages, {stored.distinct} distinct update ids "
-        f"({stored.rows - stored.distinct} duplicates); answered 200: {stored.ok}, of them "
-        f"not stored: {stored.missing}, not handled: {stored.unhandled}; stored without a 200: "
-        f"{stored.extra}; every 200 stored exactly once: {'yes' if exact else 'NO'}; "
-        f"200s == distinct stored: {'yes' if stored.ok == stored.distinct else 'no'}"
-    )
-    print(
-        f"deeds: {stored.deeds} stored; answered 200 with other than one deed per report and "
-        f"none per reply: {stored.wrong_deeds}"
-    )
+    print_stored(stored, "update ids")
     calls = outcome.calls
     not_sent = pipeline_log.count("not sent:")
     print(
-        f"Bot API: sendMessage {calls['sendMessage']} (replies stored: {stored.replies}; "
+        f"Bot API: sendMessage {calls['sendMessage']} (replies stored: {replies}; "
         f"{calls['sendMessage recorded']} say a deed was recorded, of {deeds} reports), "
         f"answerCallbackQuery {calls['answerCallbackQuery']} (of {work.buttons} presses), "
         f"getMe {calls['getMe']}; replies logged not sent: {not_sent}"
@@ -791,13 +490,13 @@ def main() -> None:
             file=sys.stderr,
         )
     failures = []
-    if not exact:
+    if not stored.exact:
         failures.append("an update answered 200 was not stored exactly once")
     if stored.unhandled or stored.wrong_deeds:
         failures.append("an update answered 200 was not handled, or its deed not stored once")
-    if calls["sendMessage"] != stored.replies:
+    if calls["sendMessage"] != replies:
         print(
-            f"WARNING: {stored.replies - calls['sendMessage']} replies the router gave "
+            f"WARNING: {replies - calls['sendMessage']} replies the router gave "
             "never reached sendMessage",
             file=sys.stderr,
         )
