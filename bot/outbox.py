@@ -106,6 +106,8 @@ async def _record_failure(
         await repos.people.mark_invalid(address, now)
     retry = error.failure is Failure.TRANSIENT and row["attempts"] + 1 < max_attempts
     retry_at = now + backoff(row["attempts"], error.retry_after) if retry else None
+    if error.unsent is not None:  # part was delivered: what is retried is the rest
+        await repos.outbox.set_body(row["id"], error.unsent, now)
     await repos.outbox.mark_failed(
         row["id"], code=error.code, error=error.detail[:500], retry_at=retry_at, now=now
     )

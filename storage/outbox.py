@@ -344,6 +344,13 @@ class OutboxRepository:
             },
         )
 
+    async def set_body(self, outbox_id: int, body: str, now: datetime) -> None:
+        """What is left to send of a message delivered in part."""
+        await self.db.write(
+            "UPDATE outbox SET body = :body, updated_at = :now WHERE id = :id",
+            {"id": outbox_id, "body": body, "now": now},
+        )
+
     async def update_delivery(
         self, provider_id: str, channel_status: str, error_code: str | None, now: datetime
     ) -> Address | None:

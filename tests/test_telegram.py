@@ -802,11 +802,6 @@ async def test_trailing_line_breaks_past_the_limit_do_not_make_an_empty_piece(
     assert all(split_text(body))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a long message is sent piece by piece and any failure fails it whole: after a 429 "
-    "on the second piece, the retry sends the first piece again (a double send)",
-)
 async def test_a_retry_after_a_partial_send_does_not_repeat_the_pieces_delivered(
     bot: App, fake: FakeBotApi, recwarn
 ):

@@ -26,13 +26,21 @@ class SendResult:
 
 class SendError(Exception):
     def __init__(
-        self, failure: Failure, code: str | None, detail: str, retry_after: float | None = None
+        self,
+        failure: Failure,
+        code: str | None,
+        detail: str,
+        retry_after: float | None = None,
+        unsent: str | None = None,
     ) -> None:
         super().__init__(f"{failure}: {code or '-'}: {detail}")
         self.failure = failure
         self.code = code
         self.detail = detail
         self.retry_after = retry_after
+        # A long message went out in pieces and failed part way: only this part is left to
+        # send, so a retry must not repeat what was delivered.
+        self.unsent = unsent
 
 
 class ChannelSender(Protocol):

@@ -206,6 +206,22 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return [piece for piece in (*pieces, text) if piece.strip()] or [text]
 
 
+def _classify(error: TelegramError) -> SendError:
+    if isinstance(error, RetryAfter):
+        wait = error.retry_after
+        seconds = wait if isinstance(wait, int | float) else wait.total_seconds()
+        return SendError(Failure.TRANSIENT, "429", str(error), retry_after=seconds)
+    if isinstance(error, Forbidden):  # "bot was blocked by the user" and its kin
+        return SendError(Failure.OPTED_OUT, "403", error.message)
+    if isinstance(error, BadRequest):
+        if "chat not found" in error.message.lower():
+            return SendError(Failure.INVALID_ADDRESS, "400", error.message)
+        return SendError(Failure.REJECTED, "400", error.message)
+    if isinstance(error, NetworkError):  # timeouts and 5xx: try again later
+        return SendError(Failure.TRANSIENT, None, error.message)
+    return SendError(Failure.REJECTED, None, error.message)
+
+
 class TelegramSender:
     """The Telegram channel adapter for the outbox and for direct replies."""
 
@@ -220,34 +236,27 @@ class TelegramSender:
         chat = message.to.value
         pieces = split_text(message.body)
         sent = None
-        try:
-            for i, piece in enumerate(pieces):
-                last = i == len(pieces) - 1
+        for i, piece in enumerate(pieces):
+            markup = _markup(message) if i == len(pieces) - 1 else None
+            try:
                 try:
-                    sent = await self.bot.send_message(
-                        chat, piece, reply_markup=_markup(message) if last else None
-                    )
+                    sent = await self.bot.send_message(chat, piece, reply_markup=markup)
                 except ChatMigrated as moved:
                     new_chat = str(moved.new_chat_id)
                     await self._on_migrate(chat, new_chat)
                     chat = new_chat
-                    sent = await self.bot.send_message(
-                        chat, piece, reply_markup=_markup(message) if last else None
+                    sent = await self.bot.send_message(chat, piece, reply_markup=markup)
+            except TelegramError as error:
+                failure = _classify(error)
+                if i:  # earlier pieces were delivered: only the rest is left
+                    failure = SendError(
+                        failure.failure,
+                        failure.code,
+                        failure.detail,
+                        failure.retry_after,
+                        unsent="\n".join(pieces[i:]),
                     )
-        except RetryAfter as error:
-            wait = error.retry_after
-            seconds = wait if isinstance(wait, int | float) else wait.total_seconds()
-            raise SendError(Failure.TRANSIENT, "429", str(error), retry_after=seconds) from None
-        except Forbidden as error:  # "bot was blocked by the user" and its kin
-            raise SendError(Failure.OPTED_OUT, "403", error.message) from None
-        except BadRequest as error:
-            if "chat not found" in error.message.lower():
-                raise SendError(Failure.INVALID_ADDRESS, "400", error.message) from None
-            raise SendError(Failure.REJECTED, "400", error.message) from None
-        except NetworkError as error:  # timeouts and 5xx: try again later
-            raise SendError(Failure.TRANSIENT, None, error.message) from None
-        except TelegramError as error:
-            raise SendError(Failure.REJECTED, None, error.message) from None
+                raise failure from None
         assert sent is not None
         return SendResult(f"{sent.chat.id}:{sent.message_id}", "sent")
 
