@@ -17,7 +17,14 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.app import App
-from bot.channels.telegram import ALLOWED_UPDATES, Blocked, Ignored, Received, convert
+from bot.channels.telegram import (
+    ALLOWED_UPDATES,
+    Blocked,
+    Ignored,
+    Received,
+    Unblocked,
+    convert,
+)
 from bot.privacy import mask_phone
 from storage.models import Recorded
 
@@ -66,6 +73,11 @@ class TelegramService:
         conversion = convert(update, now)
         if isinstance(conversion, Ignored):
             log.debug("telegram update %s ignored: %s", update.update_id, conversion.reason)
+            if update.callback_query is not None:  # else the button keeps spinning
+                await self.sender.answer_callback(update.callback_query.id)
+            return True
+        if isinstance(conversion, Unblocked):
+            await self.app.repos.people.opt_in(conversion.address)
             return True
         if isinstance(conversion, Blocked):
             await self.app.repos.people.opt_out(conversion.address, now)

@@ -852,3 +852,34 @@ async def test_a_contact_share_interrupted_by_a_restart_still_links(bot: App):
     assert await person_of(bot, chat_address(NEW_CHAT)) == await person_of(
         bot, Address(AddressKind.SMS, MEMBER)
     )
+
+
+# --- buttons we did not make, and a user who comes back -----------------------------------
+
+
+async def test_a_button_the_bot_did_not_make_is_answered_and_ignored(
+    fake: FakeBotApi, tmp_path, db_url, clock
+):
+    async with serving(telegram_config(tmp_path, db_url, fake.url), clock, fake) as site:
+        body = update("callback_query", 130, VILLAGER_CHAT, data="other:1")
+        assert (await site.post(body)).status_code == 200
+        await fake.wait_for(1)
+        assert await site.app.repos.inbound.count() == 0
+    # Answered, so the button stops spinning; nothing else.
+    assert [said(call) for call in fake.sent()] == [answer("2386701962785541234")]
+
+
+async def test_unblocking_the_bot_opts_the_chat_back_in(fake: FakeBotApi, tmp_path, db_url, clock):
+    async with serving(telegram_config(tmp_path, db_url, fake.url), clock, fake) as site:
+        blocked = update("my_chat_member", 131)
+        assert (await site.post(blocked)).status_code == 200
+        await member_chat_opted_out(site.app)
+        back = copy.deepcopy(blocked) | {"update_id": 132}
+        inner = back["my_chat_member"]
+        inner["old_chat_member"], inner["new_chat_member"] = (
+            inner["new_chat_member"],
+            inner["old_chat_member"],
+        )
+        assert (await site.post(back)).status_code == 200
+        record = await site.app.repos.people.resolve(chat_address(MEMBER_CHAT))
+        assert record.opted_out_at is None

@@ -62,6 +62,13 @@ class Blocked:
 
 
 @dataclass(frozen=True, slots=True)
+class Unblocked:
+    """The user unblocked the bot: sending may resume."""
+
+    address: Address
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     reason: str
 
@@ -72,7 +79,7 @@ class Received:
     callback_id: str | None = None  # a button press to acknowledge
 
 
-Conversion = Received | Blocked | Ignored
+Conversion = Received | Blocked | Unblocked | Ignored
 
 
 def app_language(code: str | None) -> str | None:
@@ -104,8 +111,11 @@ def command_text(text: str, language: str | None) -> str:
 def convert(update: Update, received_at: datetime) -> Conversion:
     if update.my_chat_member is not None:
         member = update.my_chat_member
+        chat = Address(AddressKind.TELEGRAM, str(member.chat.id))
         if member.new_chat_member.status == "kicked":
-            return Blocked(Address(AddressKind.TELEGRAM, str(member.chat.id)))
+            return Blocked(chat)
+        if member.old_chat_member.status == "kicked" and member.chat.type == "private":
+            return Unblocked(chat)  # they came back: as START would
         return Ignored("chat member change")
     if update.callback_query is not None:
         query = update.callback_query
