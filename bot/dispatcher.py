@@ -25,6 +25,7 @@ from bot.clock import Clock
 from bot.config import OutboxSection
 from bot.messages import AddressKind
 from bot.outbox import send_row
+from storage.engine import as_datetime
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,15 @@ class Dispatcher:
         try:
             kind = AddressKind(row["address_kind"])
             now = self.clock.now()
+            expires = as_datetime(row["expires_at"])
+            if expires is not None and now >= expires:
+                await self.repos.outbox.cancel(row["id"], "expired", now)
+                return
             if kind is AddressKind.SMS and not row["urgent"]:
                 until = quiet_until(now, self.settings.quiet, self.zone)
+                if until is not None and expires is not None and until >= expires:
+                    await self.repos.outbox.cancel(row["id"], "expired in quiet hours", now)
+                    return
                 if until is not None:
                     await self.repos.outbox.defer(row["id"], until, now)
                     return

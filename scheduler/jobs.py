@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import week_start
@@ -121,8 +121,16 @@ async def daily_nudge(ctx: JobContext, now: datetime) -> int:
     key = f"nudge:{today.isoformat()}"
     if await ctx.repos.runs.has_run(key):
         return 0
+    # "No report yet today" means nothing tomorrow: it expires at local midnight rather
+    # than arriving the next morning after quiet hours or a long queue.
+    midnight = datetime.combine(today + timedelta(days=1), time(0, 0), tzinfo=ctx.zone)
     items = [
-        _to(member, key, texts_for(member.language or ctx.default_language).get("nudge.daily"))
+        _to(
+            member,
+            key,
+            texts_for(member.language or ctx.default_language).get("nudge.daily"),
+            expires_at=midnight,
+        )
         for member in await ctx.repos.reports.unreported_today(today)
     ]
     await ctx.repos.outbox.enqueue_many(items, now)
@@ -173,5 +181,9 @@ async def weekly_digest(ctx: JobContext, now: datetime) -> int:
     return len(items)
 
 
-def _to(recipient: Recipient, key: str, body: str) -> Queued:
-    return Queued(f"{key}:person:{recipient.person_id}", Outbound(recipient.address, body))
+def _to(recipient: Recipient, key: str, body: str, expires_at: datetime | None = None) -> Queued:
+    return Queued(
+        f"{key}:person:{recipient.person_id}",
+        Outbound(recipient.address, body),
+        expires_at=expires_at,
+    )

@@ -46,6 +46,7 @@ class Queued:
     urgent: bool = False
     broadcast_id: int | None = None
     not_before: datetime | None = None
+    expires_at: datetime | None = None  # not worth sending after this (a nudge about today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +73,9 @@ def _choices(message: Outbound) -> str | None:
 
 _INSERT = """
     INSERT INTO outbox (idempotency_key, address_kind, address, body, choices, ask_contact,
-                        not_before, created_at, updated_at, urgent, broadcast_id)
+                        not_before, created_at, updated_at, urgent, broadcast_id, expires_at)
     VALUES (:key, :kind, :address, :body, :choices, :ask_contact, :not_before, :now, :now,
-            :urgent, :broadcast_id)
+            :urgent, :broadcast_id, :expires_at)
     ON CONFLICT (idempotency_key) DO NOTHING
 """
 
@@ -95,6 +96,7 @@ class OutboxRepository:
             "now": now,
             "urgent": item.urgent,
             "broadcast_id": item.broadcast_id,
+            "expires_at": item.expires_at,
         }
 
     async def enqueue(
@@ -261,11 +263,19 @@ class OutboxRepository:
                 ORDER BY not_before, id
                 LIMIT :limit
             )
-            RETURNING id, address_kind, address, body, choices, ask_contact, attempts, urgent
+            RETURNING id, address_kind, address, body, choices, ask_contact, attempts, urgent,
+                      expires_at
             """,
             {"holder": holder, "now": now, "lease_until": lease_until, "limit": limit},
         )
         return sorted((dict(r) for r in rows), key=lambda r: r["id"])
+
+    async def cancel(self, outbox_id: int, reason: str, now: datetime) -> None:
+        await self.db.write(
+            "UPDATE outbox SET status = 'cancelled', last_error = :reason, claimed_by = NULL, "
+            "claimed_until = NULL, updated_at = :now WHERE id = :id",
+            {"id": outbox_id, "reason": reason, "now": now},
+        )
 
     async def defer(self, outbox_id: int, until: datetime, now: datetime) -> None:
         """Put a claimed message back for later without counting an attempt (quiet hours)."""

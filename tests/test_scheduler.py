@@ -244,3 +244,37 @@ async def test_a_milestone_due_in_a_moment_reaches_the_recipient(county: App):
         stop.set()
         await sending
     assert [(m.to.value, m.body) for m in channel.sent] == [(VILLAGER, "里程碑soon")]
+
+
+async def test_a_nudge_that_would_arrive_tomorrow_expires_instead(county: App):
+    """Queued at 20:00 'no report yet today'; at 21:30 quiet hours would hold it until 08:00
+    tomorrow, when it would be wrong: it is cancelled. One still due today goes out."""
+    await county.repos.people.set_nudges(
+        (await county.repos.people.resolve(Address(AddressKind.SMS, MEMBER_2))).person_id, False
+    )
+    evening = datetime(2026, 11, 26, 20, 0, tzinfo=ZONE)
+    county.clock.set(evening)
+    assert await jobs.daily_nudge(ctx_of(county), evening) == 2  # the secretary and MEMBER
+    channel = FakeChannel()
+    d = Dispatcher(
+        county.repos, {AddressKind.SMS: channel}, county.clock, settings(quiet="21:00-08:00"), ZONE
+    )
+    county.clock.set(evening.replace(hour=21, minute=30))
+    await d.drain_once()
+    rows = await county.repos.db.fetch("SELECT status, last_error FROM outbox")
+    assert channel.sent == []
+    assert [(r["status"], r["last_error"]) for r in rows] == [
+        ("cancelled", "expired in quiet hours")
+    ] * 2
+
+
+async def test_an_expired_message_is_not_sent_late(county: App):
+    evening = datetime(2026, 11, 26, 20, 0, tzinfo=ZONE)
+    await jobs.daily_nudge(ctx_of(county), evening)
+    channel = FakeChannel()
+    d = Dispatcher(county.repos, {AddressKind.SMS: channel}, county.clock, settings(), ZONE)
+    county.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=ZONE))  # the service was down
+    await d.drain_once()
+    assert channel.sent == []
+    statuses = {r["status"] for r in await county.repos.db.fetch("SELECT status FROM outbox")}
+    assert statuses == {"cancelled"}
