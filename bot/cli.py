@@ -18,7 +18,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
 from bot.messages import Address, AddressKind
 from bot.phones import to_e164
-from bot.privacy import without_password
+from bot.privacy import mask_phone, without_password
 from bot.roster import ImportReport, RosterFileError, count_rows, import_orgs, import_people
 from bot.segments import count_segments
 from storage.models import Role
@@ -424,3 +424,47 @@ def campaign_show(ctx: click.Context) -> None:
         click.echo(
             f"next: {milestone.at:%Y-%m-%d %H:%M} {milestone.id}: {milestone.text[language]}"
         )
+
+
+@main.group()
+def inbound() -> None:
+    """Messages people sent: look at the ones a handler failed on, and handle them again."""
+
+
+@inbound.command("failed")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def inbound_failed(ctx: click.Context, limit: int) -> None:
+    """List messages whose handling failed (their senders got an apology)."""
+    config = _config(ctx)
+
+    async def work(app: App) -> list[dict[str, object]]:
+        return await app.repos.inbound.failed(limit)
+
+    rows = _run(_with_app(config, work))
+    for row in rows:
+        body = str(row["body"]).replace("\n", " ")
+        click.echo(
+            f"{row['id']}  {row['received_at']}  {row['channel']}  "
+            f"{mask_phone(str(row['sender']))}  {row['handler']}  {row['error']}  "
+            f"{body[:40]}"
+        )
+    click.echo(f"{len(rows)} failed message(s)")
+
+
+@inbound.command("retry")
+@click.argument("message_id", type=int)
+@click.pass_context
+def inbound_retry(ctx: click.Context, message_id: int) -> None:
+    """Handle a failed message again; its replies go out through the outbox."""
+    config = _config(ctx)
+
+    async def work(app: App) -> bool:
+        if not await app.repos.inbound.reopen(message_id):
+            return False
+        await app.router.recover()
+        return True
+
+    if not _run(_with_app(config, work)):
+        raise click.BadParameter(f"no failed message {message_id}", param_hint="MESSAGE_ID")
+    click.echo(f"message {message_id} handled again; replies queued (`grassroots serve` sends)")

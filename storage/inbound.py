@@ -115,5 +115,23 @@ class InboundRepository:
             contact=row["contact"],
         )
 
+    async def failed(self, limit: int = 50) -> list[dict[str, object]]:
+        """Messages whose handler failed, newest first (the sender was told it is kept)."""
+        rows = await self.db.fetch(
+            "SELECT id, channel, sender, body, handler, error, received_at FROM inbound_messages "
+            "WHERE status = 'failed' ORDER BY id DESC LIMIT :limit",
+            {"limit": limit},
+        )
+        return [dict(r) for r in rows]
+
+    async def reopen(self, message_id: int) -> bool:
+        """Put a failed message back to be handled again (after the bug is fixed)."""
+        rows = await self.db.write(
+            "UPDATE inbound_messages SET status = 'received', error = NULL "
+            "WHERE id = :id AND status = 'failed' RETURNING id",
+            {"id": message_id},
+        )
+        return bool(rows)
+
     async def count(self) -> int:
         return await self.db.fetchval("SELECT COUNT(*) AS n FROM inbound_messages")

@@ -267,3 +267,23 @@ async def test_a_report_beginning_with_the_word_notice_is_a_report(phone, county
     [reply] = await phone(SECRETARY).says("通知了全体党员周五学习党课")
     assert reply.startswith("已记录")
     assert await county.repos.db.fetchval("SELECT COUNT(*) AS n FROM outbox") == 0
+
+
+async def test_a_failed_message_can_be_listed_and_handled_again(county: App, phone):
+    async def broken(msg: Message, ctx: Context) -> None:
+        raise RuntimeError("a bug")
+
+    original = county.router.report
+    county.router.report = Route("deed.free_text", broken)
+    assert (await phone(MEMBER).says_one("帮邻居修好了水渠")).startswith("抱歉")
+    [failed] = await county.repos.inbound.failed()
+    assert failed["body"] == "帮邻居修好了水渠" and "RuntimeError" in failed["error"]
+    county.router.report = original  # the bug is fixed
+    assert await county.repos.inbound.reopen(failed["id"])
+    assert not await county.repos.inbound.reopen(failed["id"])  # no longer failed
+    assert await county.router.recover() == 1
+    assert await county.repos.inbound.failed() == []
+    [deed] = await deeds_of(county, MEMBER)
+    assert deed["body"] == "帮邻居修好了水渠"
+    reply = await county.repos.db.fetchval("SELECT body FROM outbox")
+    assert reply.startswith("已记录【服务群众】")
