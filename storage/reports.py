@@ -23,6 +23,15 @@ PREFERRED_ADDRESS = """
     ) ranked WHERE ranked.preference = 1
 """
 _MEMBER_ROLES = "('member', 'secretary')"
+# People by role, with what a Recipient needs; callers add WHERE and ORDER BY.
+_RECIPIENTS = f"""
+    SELECT r.person_id, p.name, p.language, pa.kind, pa.value, o.id AS org_id,
+           o.name AS org_name
+    FROM roles r
+    JOIN people p ON p.id = r.person_id
+    JOIN organisations o ON o.id = r.org_id
+    JOIN ({PREFERRED_ADDRESS}) pa ON pa.person_id = r.person_id
+"""
 _SUBTREE = """
     WITH RECURSIVE sub(id) AS (
         SELECT id FROM organisations WHERE id = :root
@@ -73,12 +82,7 @@ class ReportRepository:
         """Everyone holding `role`, once per organisation, with an address to reach them."""
         rows = await self.db.fetch(
             f"""
-            SELECT r.person_id, p.name, p.language, pa.kind, pa.value, o.id AS org_id,
-                   o.name AS org_name
-            FROM roles r
-            JOIN people p ON p.id = r.person_id
-            JOIN organisations o ON o.id = r.org_id
-            JOIN ({PREFERRED_ADDRESS}) pa ON pa.person_id = r.person_id
+            {_RECIPIENTS}
             WHERE r.role = :role
             ORDER BY o.code, r.person_id
             """,
@@ -104,12 +108,7 @@ class ReportRepository:
         """Members who want the daily nudge and have not reported on `day`."""
         rows = await self.db.fetch(
             f"""
-            SELECT r.person_id, p.name, p.language, pa.kind, pa.value, o.id AS org_id,
-                   o.name AS org_name
-            FROM roles r
-            JOIN people p ON p.id = r.person_id
-            JOIN organisations o ON o.id = r.org_id
-            JOIN ({PREFERRED_ADDRESS}) pa ON pa.person_id = r.person_id
+            {_RECIPIENTS}
             WHERE r.role IN {_MEMBER_ROLES} AND p.nudges
               AND NOT EXISTS (SELECT 1 FROM deeds d
                               WHERE d.person_id = p.id AND d.local_day = :day)
