@@ -248,14 +248,15 @@ def telegram_set_webhook(ctx: click.Context) -> None:
     from bot.channels.telegram import ALLOWED_UPDATES, WEBHOOK_PATH, build_bot
 
     config = _config(ctx)
-    if not config.telegram.enabled or not config.telegram_token:
+    token = config.telegram_token
+    if not config.telegram.enabled or not token:
         raise click.UsageError("[telegram] enabled = true and TELEGRAM_BOT_TOKEN are needed")
     if not config.telegram.public_url or not config.telegram_secret:
         raise click.UsageError("telegram.public_url and TELEGRAM_WEBHOOK_SECRET are needed")
     url = config.telegram.public_url + WEBHOOK_PATH
 
     async def register() -> None:
-        async with build_bot(config.telegram, config.telegram_token) as bot:
+        async with build_bot(config.telegram, token) as bot:
             await bot.set_webhook(
                 url, secret_token=config.telegram_secret, allowed_updates=ALLOWED_UPDATES
             )

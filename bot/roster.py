@@ -272,6 +272,7 @@ async def import_people(
             if progress:
                 progress(1)
             continue
+        assert org_id is not None and phone is not None and role is not None  # reason is None
         batch.append(RosterEntry(org_id, row["name"], Address(AddressKind.SMS, phone), role))
         if len(batch) >= CHUNK:
             await flush()

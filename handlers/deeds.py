@@ -61,6 +61,7 @@ async def report(msg: Message, ctx: Context) -> None:
         ctx.reply("deed.empty")
         return
     grant = grants[0]  # the branch of their first membership
+    assert ctx.sender.person_id is not None  # a member has a person
     day = ctx.local_day(grant)
     monday = week_start(day)
     stats = await ctx.repos.deeds.add(

@@ -20,8 +20,9 @@ async def link_contact(msg: Message, ctx: Context) -> None:
     if not phone:
         ctx.reply("link.refused", ask_contact=True)
         return
-    linked = await ctx.repos.people.link(ctx.sender.address, Address(AddressKind.SMS, phone),
-                                         ctx.now())
+    linked = await ctx.repos.people.link(
+        ctx.sender.address, Address(AddressKind.SMS, phone), ctx.now()
+    )
     record = await ctx.repos.people.resolve(ctx.sender.address)
     if not linked:
         ctx.reply("link.already", phone=phone)

@@ -17,6 +17,7 @@ async def my_record(msg: Message, ctx: Context) -> None:
             ctx.reply("record.stranger")
         return
     monday = week_start(ctx.local_day(grants[0]))
+    assert ctx.sender.person_id is not None  # a member has a person
     counts = {
         c.category: c for c in await ctx.repos.deeds.by_category(ctx.sender.person_id, monday)
     }

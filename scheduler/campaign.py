@@ -141,8 +141,8 @@ def load_campaign(path: str | Path | None = None, *, start: date | None = None) 
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise CampaignError(source, [Problem(line, "file", "not UTF-8 text")]) from None
+        bad_line = raw[: exc.start].count(b"\n") + 1
+        raise CampaignError(source, [Problem(bad_line, "file", "not UTF-8 text")]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

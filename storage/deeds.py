@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from storage.engine import Database, as_date
+from storage.engine import Database
 from storage.models import Category, CategoryCount, DayCount, DeedStats
 
 # A streak longer than this is shown as this; it bounds the rows read per report.
@@ -74,7 +74,11 @@ class DeedRepository:
             },
         )
         total = next(r["n"] for r in rows if r["local_day"] is None)
-        days = [DayCount(as_date(r["local_day"]), r["n"]) for r in rows if r["local_day"]]
+        days = [
+            DayCount(date.fromisoformat(str(r["local_day"])), r["n"])
+            for r in rows
+            if r["local_day"] is not None
+        ]
         streak, week = streak_and_week(days, local_day, week_start)
         return DeedStats(this_week=week, streak_days=streak, total=total)
 

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiosqlite
@@ -112,7 +112,8 @@ class _SqliteUnit(Executor):
         self._conn = conn
 
     async def fetch(self, sql: str, params: Params = None) -> list[Row]:
-        return list(await self._conn.execute_fetchall(sql, _sqlite_params(params)))
+        rows = await self._conn.execute_fetchall(sql, _sqlite_params(params))
+        return cast("list[Row]", list(rows))  # dicts, from _dict_row
 
     async def execute(self, sql: str, params: Params = None) -> None:
         await self._conn.execute_fetchall(sql, _sqlite_params(params))
@@ -145,7 +146,7 @@ class SqliteDatabase(Database):
         # before the first write after a commit, so a transaction is open only while
         # there is something to commit, and never idle-holds the lock other processes need.
         conn = await aiosqlite.connect(path or ":memory:", isolation_level="IMMEDIATE")
-        conn.row_factory = _dict_row
+        conn.row_factory = cast(type, _dict_row)  # aiosqlite types it narrower than sqlite3
         for pragma in (
             "PRAGMA journal_mode=WAL",
             # FULL: a commit survives a power cut, not only a crash. Group commit is what

@@ -104,12 +104,14 @@ class InboundRepository:
         attachments = tuple(
             Attachment(a["url"], a["content_type"]) for a in json.loads(row["attachments"] or "[]")
         )
+        received = as_datetime(row["received_at"])
+        assert received is not None  # a NOT NULL column
         return Inbound(
             channel=Channel(row["channel"]),
             provider_id=row["provider_id"],
             sender=Address(AddressKind(row["sender_kind"]), row["sender"]),
             body=row["body"],
-            received_at=as_datetime(row["received_at"]),
+            received_at=received,
             attachments=attachments,
             language=row["language"],
             contact=row["contact"],

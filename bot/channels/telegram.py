@@ -111,11 +111,11 @@ def command_text(text: str, language: str | None) -> str:
 def convert(update: Update, received_at: datetime) -> Conversion:
     if update.my_chat_member is not None:
         member = update.my_chat_member
-        chat = Address(AddressKind.TELEGRAM, str(member.chat.id))
+        address = Address(AddressKind.TELEGRAM, str(member.chat.id))
         if member.new_chat_member.status == "kicked":
-            return Blocked(chat)
+            return Blocked(address)
         if member.old_chat_member.status == "kicked" and member.chat.type == "private":
-            return Unblocked(chat)  # they came back: as START would
+            return Unblocked(address)  # they came back: as START would
         return Ignored("chat member change")
     if update.callback_query is not None:
         query = update.callback_query
