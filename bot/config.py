@@ -133,7 +133,7 @@ class TwilioSection(_Section):
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # as APScheduler's cron names them
 
 
 def parse_duration(text: str) -> timedelta:
@@ -160,8 +160,8 @@ def parse_weekly(text: str) -> tuple[int | None, time] | None:
     if not text.strip():
         return None
     parts = text.lower().split()
-    if len(parts) == 2 and parts[0] in _DAYS and _CLOCK.match(parts[1]):
-        return _DAYS.index(parts[0]), time.fromisoformat(parts[1])
+    if len(parts) == 2 and parts[0] in DAYS and _CLOCK.match(parts[1]):
+        return DAYS.index(parts[0]), time.fromisoformat(parts[1])
     if len(parts) == 1 and _CLOCK.match(parts[0]):
         return None, time.fromisoformat(parts[0])
     raise ValueError(f"{text!r} is not a time like 'fri 18:00' or '20:00'")

@@ -40,8 +40,12 @@ class Normalized:
 
     @property
     def has_words(self) -> bool:
-        """True when the text holds letters or digits, not only emoji or punctuation."""
-        return any(unicodedata.category(c)[0] in "LN" for c in self.folded)
+        return has_words(self.folded)
+
+
+def has_words(text: str) -> bool:
+    """True when the text holds letters or digits, not only emoji or punctuation."""
+    return any(unicodedata.category(c)[0] in "LN" for c in text)
 
 
 def clean(text: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from bot.clock import week_start
+from bot.normalize import has_words
 from handlers.base import MEMBER_ROLES, Context, Message, Route
 from storage.models import CATEGORIES, Category
 
@@ -57,7 +58,7 @@ async def report(msg: Message, ctx: Context) -> None:
         return
     category, lead = classify(msg.text.folded[msg.args_at :])
     body = msg.text.original_from(msg.args_at + lead)
-    if not any(ch.isalnum() for ch in body):
+    if not has_words(body):
         ctx.reply("deed.empty")
         return
     grant = grants[0]  # the branch of their first membership

@@ -3,6 +3,7 @@ and members turn the daily nudge off and on (不提醒 / 提醒)."""
 
 from __future__ import annotations
 
+from bot.normalize import has_words
 from bot.segments import count_segments
 from bot.texts import LANGUAGES, texts_for
 from handlers.base import MEMBER_ROLES, Context, Message, Route
@@ -16,7 +17,7 @@ async def notice(msg: Message, ctx: Context) -> None:
     if not grants:
         ctx.reply("broadcast.not_allowed")
         return
-    if not any(ch.isalnum() for ch in msg.args):
+    if not has_words(msg.args):
         ctx.reply("broadcast.empty")
         return
     branch = grants[0]

@@ -22,7 +22,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
-from bot.config import SchedulerSection, parse_duration, parse_weekly
+from bot.config import DAYS, SchedulerSection, parse_duration, parse_weekly
 from scheduler import jobs
 from scheduler.campaign import Campaign, Milestone
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 LOCK = "scheduler"
 LEASE = timedelta(seconds=90)
 RENEW = timedelta(seconds=30)
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 Job = Callable[[jobs.JobContext, datetime], Awaitable[int]]
 
@@ -87,7 +86,7 @@ class SchedulerService:
                 )
         for name, job, weekday, at in self.periodic:
             trigger = CronTrigger(
-                day_of_week=_DAYS[weekday] if weekday is not None else "*",
+                day_of_week=DAYS[weekday] if weekday is not None else "*",
                 hour=at.hour,
                 minute=at.minute,
                 timezone=self.ctx.zone,

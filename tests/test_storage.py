@@ -19,24 +19,18 @@ from storage.models import Category, DayCount, DeedStats, Role, SenderRecord
 from storage.orgs import upsert
 from storage.people import RosterEntry
 from storage.repositories import Repositories, open_repositories
+from tests.conftest import COUNTY
 
 NOW = datetime(2026, 11, 26, 2, 0, 0, 123456, tzinfo=UTC)  # Thursday, 10:00 in Beijing
 MONDAY = date(2026, 11, 23)
 INJECTION = '\'); DROP TABLE deeds; -- :now $1 "x"'
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 
+# The conftest county, with a second township.
 TREE = [
-    {"code": "HX", "name": "和兴县委", "kind": "county"},
-    {"code": "HX01", "name": "青山镇党委", "kind": "township", "parent_code": "HX"},
+    *COUNTY[:2],
     {"code": "HX02", "name": "白水镇党委", "kind": "township", "parent_code": "HX"},
-    {
-        "code": "HX0101",
-        "name": "东坡村党支部",
-        "kind": "branch",
-        "parent_code": "HX01",
-        "theme": "脱贫致富",
-    },
-    {"code": "HX0102", "name": "西岭村党支部", "kind": "branch", "parent_code": "HX01"},
+    *COUNTY[2:],
 ]
 
 

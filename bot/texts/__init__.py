@@ -47,9 +47,6 @@ class Texts:
         template = self._entries[key]
         return template.format(**params) if params else template
 
-    def has(self, key: str) -> bool:
-        return key in self._entries
-
 
 def texts_for(language: str | None) -> Texts:
     return _texts(language or DEFAULT_LANGUAGE)
