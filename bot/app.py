@@ -11,7 +11,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import AddressKind
 from bot.router import Router
-from handlers import default_routes, routes
+from handlers import default_routes, interceptors, resumers, routes
 from handlers.base import Settings
 from storage.repositories import Repositories, open_repositories
 
@@ -38,10 +38,27 @@ class App:
     async def open(cls, config: Config, clock: Clock | None = None) -> App:
         clock = clock or SystemClock()
         repos = await open_repositories(config.storage.url)
-        settings = Settings(language=config.bot.language, zone=config.zone)
+        part = config.participation
+        settings = Settings(
+            language=config.bot.language,
+            zone=config.zone,
+            secret_key=config.ensure_secret_key().encode(),
+            comments_per_hour=part.comments_per_hour,
+            hold_words=tuple(part.hold_words),
+            poll_days=part.poll_days,
+            notice_days=part.notice_days,
+        )
         report, fallback, contact = default_routes()
         router = Router(
-            repos, routes(), clock, settings, report=report, fallback=fallback, contact=contact
+            repos,
+            routes(),
+            clock,
+            settings,
+            report=report,
+            fallback=fallback,
+            contact=contact,
+            interceptors=interceptors(),
+            resumers=resumers(),
         )
         app = cls(config, repos, router, clock)
         if config.twilio.enabled:

@@ -242,6 +242,21 @@ class SchedulerSection(_Section):
         return value
 
 
+class ParticipationSection(_Section):
+    """How the public takes part: polls, comments, public notices."""
+
+    # A poll created from chat stays open this many days (the CLI sets its own times).
+    poll_days: int = Field(default=7, ge=1, le=90)
+    # A public notice (公示) lasts this many days unless the secretary says otherwise.
+    notice_days: int = Field(default=7, ge=1, le=60)
+    # Comments one sender may leave in an hour; more are answered politely, not stored.
+    comments_per_hour: int = Field(default=5, ge=1, le=100)
+    # A comment holding one of these words waits for the secretary's review.
+    hold_words: list[str] = []
+    # A sweep opens and closes polls, ends notice periods and sends due reminders.
+    sweep_seconds: int = Field(default=60, ge=5, le=3600)
+
+
 class TelegramSection(_Section):
     """Telegram through python-telegram-bot; off unless enabled. The bot token comes only from
     TELEGRAM_BOT_TOKEN, the webhook secret only from TELEGRAM_WEBHOOK_SECRET (or *_FILE)."""
@@ -273,6 +288,7 @@ class Config(_Section):
     telegram: TelegramSection = TelegramSection()
     outbox: OutboxSection = OutboxSection()
     scheduler: SchedulerSection = SchedulerSection()
+    participation: ParticipationSection = ParticipationSection()
     source: str = Field(default="built-in defaults", exclude=True)
     secret_key: str | None = Field(default=None, exclude=True, repr=False)
     twilio_auth_token: str | None = Field(default=None, exclude=True, repr=False)

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.clock import Clock
@@ -17,8 +18,9 @@ from bot.messages import Inbound, Outbound
 from bot.normalize import Normalized, normalize
 from bot.privacy import mask_phone, mask_phones_in
 from bot.texts import texts_for
-from handlers.base import Context, Message, Route, Sender, Settings
+from handlers.base import Context, Interceptor, Message, Resumer, Route, Sender, Settings
 from storage.models import Recorded
+from storage.pending import Pending
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,14 @@ class Router:
         report: Route,
         fallback: Route,
         contact: Route,
+        interceptors: Sequence[tuple[str, Interceptor]] = (),
+        resumers: Mapping[str, Resumer] | None = None,
     ) -> None:
         self.repos = repos
+        # For text no keyword claimed, before the default action: an answer to a question
+        # asked back (resumers, by the question's kind), then answers to open polls.
+        self.interceptors = list(interceptors)
+        self.resumers = dict(resumers or {})
         self.contact = contact  # a shared phone number (Telegram)
         self.report = report  # a member's free text
         self.fallback = fallback  # anything else nobody claimed
@@ -130,7 +138,14 @@ class Router:
         else:
             pick = self.pick(text, sender)
         language = record.language or pick.language or inbound.language or self.settings.language
-        ctx = Context(sender, self.repos, texts_for(language), self.clock, self.settings)
+        ctx = Context(
+            sender,
+            self.repos,
+            texts_for(language),
+            self.clock,
+            self.settings,
+            message_id=message_id,
+        )
         message = Message(
             id=message_id,
             inbound=inbound,
@@ -140,25 +155,46 @@ class Router:
             keyword=pick.keyword,
         )
         status, error = "handled", None
+        name = pick.route.name
         try:
-            await pick.route.handler(message, ctx)
+            # A question asked back is answered by the next message or not at all.
+            pending = await self.repos.pending.take(inbound.sender, self.clock.now())
+            taken = None
+            if pick.keyword is None and inbound.contact is None:
+                taken = await self._intercept(message, ctx, pending)
+            if taken is None:
+                await pick.route.handler(message, ctx)
+            else:
+                name = taken
         except Exception as exc:
             # The message stays recorded (status failed) for someone to look at; the sender
             # hears that it was kept.
-            log.exception("handler %s failed on message %s", pick.route.name, message_id)
+            log.exception("handler %s failed on message %s", name, message_id)
             ctx.replies[:] = []
             ctx.reply("error.apology")
             status, error = "failed", mask_phones_in(f"{type(exc).__name__}: {exc}")
         await self.repos.inbound.finish(
             message_id,
             status=status,
-            handler=pick.route.name,
+            handler=ctx.handled_as or name,
             person_id=record.person_id,
             replies=[r.body for r in ctx.replies],
             error=error,
             now=self.clock.now(),
         )
         return ctx.replies
+
+    async def _intercept(
+        self, message: Message, ctx: Context, pending: Pending | None
+    ) -> str | None:
+        """The name of whatever took a message no keyword claimed, or None."""
+        if pending is not None and (resume := self.resumers.get(pending.kind)):
+            if await resume(message, ctx, pending.payload):
+                return pending.kind
+        for name, intercept in self.interceptors:
+            if await intercept(message, ctx):
+                return name
+        return None
 
     async def recover(self) -> int:
         """Handle messages recorded by a run that stopped before handling them. Their

@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -108,7 +109,13 @@ async def start_scheduler(bot: App, poke: Callable[[], None]) -> SchedulerServic
         return None
     campaign = load_campaign(settings.campaign or None, start=settings.campaign_start)
     ctx = JobContext(bot.repos, bot.config.zone, bot.config.bot.language, poke)
-    service = SchedulerService(ctx, campaign, settings, bot.clock)
+    service = SchedulerService(
+        ctx,
+        campaign,
+        settings,
+        bot.clock,
+        sweep_every=timedelta(seconds=bot.config.participation.sweep_seconds),
+    )
     await service.start()
     return service
 

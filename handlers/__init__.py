@@ -1,8 +1,11 @@
-"""Channel-agnostic domain logic. Each module exposes ROUTES; `routes()` gathers them."""
+"""Channel-agnostic domain logic. Each module exposes ROUTES (and, if it waits for answers,
+INTERCEPTORS and RESUMERS); the functions below gather them for the router."""
 
 from __future__ import annotations
 
-from handlers.base import Route
+from types import ModuleType
+
+from handlers.base import Interceptor, Resumer, Route
 
 
 def default_routes() -> tuple[Route, Route, Route]:
@@ -17,15 +20,53 @@ def default_routes() -> tuple[Route, Route, Route]:
     )
 
 
-def routes() -> list[Route]:
-    from handlers import deeds, help, linking, notices, optout, record, registration
+def _modules() -> list[ModuleType]:
+    from handlers import (
+        commentary,
+        comments,
+        commitments,
+        deeds,
+        help,
+        linking,
+        notices,
+        optout,
+        polls,
+        public_notices,
+        recommendations,
+        record,
+        registration,
+    )
 
+    # Order matters only among prefix keywords of equal length; longer ones win anyway.
     return [
-        *optout.ROUTES,
-        *help.ROUTES,
-        *registration.ROUTES,
-        *deeds.ROUTES,
-        *record.ROUTES,
-        *notices.ROUTES,
-        *linking.ROUTES,
+        optout,
+        help,
+        registration,
+        deeds,
+        record,
+        notices,
+        linking,
+        polls,
+        comments,
+        commitments,
+        recommendations,
+        public_notices,
+        commentary,
     ]
+
+
+def routes() -> list[Route]:
+    return [route for module in _modules() for route in module.ROUTES]
+
+
+def interceptors() -> list[tuple[str, Interceptor]]:
+    return [pair for module in _modules() for pair in getattr(module, "INTERCEPTORS", [])]
+
+
+def resumers() -> dict[str, Resumer]:
+    found: dict[str, Resumer] = {}
+    for module in _modules():
+        for kind, resume in getattr(module, "RESUMERS", {}).items():
+            assert kind not in found, f"two resumers for {kind}"
+            found[kind] = resume
+    return found

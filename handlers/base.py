@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
@@ -17,6 +18,8 @@ from storage.repositories import Repositories
 
 # Roles of a Party member: they report deeds and have a record.
 MEMBER_ROLES = frozenset({Role.MEMBER, Role.SECRETARY})
+# A question asked back waits this long for its answer (DESIGN.md §4: state expires).
+ASK_BACK_TTL = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,11 @@ class Sender:
 class Settings:
     language: str
     zone: ZoneInfo
+    secret_key: bytes = b""  # keys the ballots' hashes (GRASSROOTS_SECRET_KEY)
+    comments_per_hour: int = 5
+    hold_words: tuple[str, ...] = ()  # a comment holding one waits for review
+    poll_days: int = 7  # how long a poll created from chat stays open
+    notice_days: int = 7  # a public notice (公示) period
 
 
 @dataclass(slots=True)
@@ -71,6 +79,9 @@ class Context:
     clock: Clock
     settings: Settings
     replies: list[Outbound] = field(default_factory=list)
+    message_id: int | None = None
+    # The name the message log files this message under, when not the route's own.
+    handled_as: str | None = None
 
     @property
     def outbox(self) -> OutboxRepository:
@@ -98,6 +109,13 @@ class Context:
             )
         )
 
+    async def ask_back(
+        self, kind: str, payload: dict[str, Any], ttl: timedelta = ASK_BACK_TTL
+    ) -> None:
+        """Wait for the sender's next message as the answer to a question just asked; the
+        resumer registered for `kind` gets it with `payload` (see Resumer)."""
+        await self.repos.pending.ask(self.sender.address, kind, payload, self.now() + ttl)
+
     def reply_joined(self, *keys: str) -> None:
         """One message made of several catalog entries (one SMS costs less than two)."""
         self.replies.append(Outbound(self.sender.address, "".join(self.texts.get(k) for k in keys)))
@@ -112,6 +130,10 @@ class Context:
 
 
 Handler = Callable[[Message, Context], Awaitable[None]]
+# Given a message no keyword claimed: True if it took it (an answer it was waiting for).
+Interceptor = Callable[[Message, Context], Awaitable[bool]]
+# Given a message and the payload of the question asked back: True if it answered it.
+Resumer = Callable[[Message, Context, dict[str, Any]], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)

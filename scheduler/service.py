@@ -25,6 +25,7 @@ from bot.clock import Clock
 from bot.config import DAYS, SchedulerSection, parse_duration, parse_weekly
 from scheduler import jobs
 from scheduler.campaign import Campaign, Milestone
+from scheduler.sweeps import run_sweeps
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,14 @@ def last_fire(now_local: datetime, weekday: int | None, at: time) -> datetime:
 
 class SchedulerService:
     def __init__(
-        self, ctx: jobs.JobContext, campaign: Campaign, settings: SchedulerSection, clock: Clock
+        self,
+        ctx: jobs.JobContext,
+        campaign: Campaign,
+        settings: SchedulerSection,
+        clock: Clock,
+        sweep_every: timedelta = timedelta(seconds=60),
     ) -> None:
+        self.sweep_every = sweep_every
         self.ctx = ctx
         self.campaign = campaign
         self.settings = settings
@@ -100,6 +107,13 @@ class SchedulerService:
                 coalesce=True,
             )
         scheduler.add_job(self._renew, IntervalTrigger(seconds=RENEW.total_seconds()), id="lease")
+        scheduler.add_job(
+            self._sweep,
+            IntervalTrigger(seconds=self.sweep_every.total_seconds()),
+            id="sweep",
+            coalesce=True,
+            max_instances=1,
+        )
         scheduler.start()
         self._scheduler = scheduler
         if await self.is_leader():
@@ -136,6 +150,7 @@ class SchedulerService:
                 # Run as of the missed instant, so its period (week, day) is the missed one.
                 ran += bool(await job(self.ctx, due))
                 log.info("caught up %s due at %s", name, due)
+        await run_sweeps(self.ctx, now)  # polls due to open or close while we were down
         return ran
 
     async def _renew(self) -> None:
@@ -147,6 +162,10 @@ class SchedulerService:
     async def _milestone(self, milestone: Milestone) -> None:
         if await self.is_leader():
             await jobs.push_milestone(self.ctx, self.campaign, milestone, self.clock.now())
+
+    async def _sweep(self) -> None:
+        if await self.is_leader():
+            await run_sweeps(self.ctx, self.clock.now())
 
     async def _periodic(self, name: str, job: Job) -> None:
         if await self.is_leader():

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.commentary import CommentaryRepository
+from storage.comments import CommentRepository
+from storage.commitments import CommitmentRepository
 from storage.deeds import DeedRepository
 from storage.engine import Database, open_database
 from storage.inbound import InboundRepository
 from storage.migrate import ensure_schema
 from storage.orgs import OrgRepository
 from storage.outbox import OutboxRepository
+from storage.pending import PendingRepository
 from storage.people import PeopleRepository
+from storage.polls import PollRepository
+from storage.public_notices import PublicNoticeRepository
+from storage.recommendations import RecommendationRepository
 from storage.reports import ReportRepository
 from storage.runs import RunRepository
 
@@ -25,6 +32,13 @@ class Repositories:
     outbox: OutboxRepository
     runs: RunRepository
     reports: ReportRepository
+    pending: PendingRepository
+    commitments: CommitmentRepository
+    commentary: CommentaryRepository
+    recommendations: RecommendationRepository
+    public_notices: PublicNoticeRepository
+    polls: PollRepository
+    comments: CommentRepository
 
     @classmethod
     def over(cls, db: Database) -> Repositories:
@@ -37,6 +51,13 @@ class Repositories:
             outbox=OutboxRepository(db),
             runs=RunRepository(db),
             reports=ReportRepository(db),
+            pending=PendingRepository(db),
+            commitments=CommitmentRepository(db),
+            commentary=CommentaryRepository(db),
+            recommendations=RecommendationRepository(db),
+            public_notices=PublicNoticeRepository(db),
+            polls=PollRepository(db),
+            comments=CommentRepository(db),
         )
 
 

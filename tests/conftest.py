@@ -123,6 +123,9 @@ async def repos(db_url: str) -> AsyncIterator[Repositories]:
 
 # --- the bot, a small county, and phones to talk to it ------------------------------------
 
+# The key of the ballots' hashes in tests (a deployment's comes from its environment).
+KEY = "test-secret-key-for-ballot-hashes"
+KEY_ENV = {"GRASSROOTS_SECRET_KEY": KEY}
 # Thursday 2026-11-26, 10:00 in Beijing.
 START = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 
@@ -134,7 +137,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 async def app(db_url: str, clock: FixedClock) -> AsyncIterator[App]:
-    config = load_config(env={"GRASSROOTS_DATABASE_URL": db_url})
+    config = load_config(env={"GRASSROOTS_DATABASE_URL": db_url, "GRASSROOTS_SECRET_KEY": KEY})
     opened = await App.open(config, clock)
     try:
         yield opened

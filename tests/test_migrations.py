@@ -27,6 +27,11 @@ TABLES = {
     "job_runs",
     "locks",
     "alembic_version",
+    "pending_questions",
+    "polls",
+    "ballots",
+    "poll_participants",
+    "comments",
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
 

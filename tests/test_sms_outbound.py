@@ -25,7 +25,7 @@ from bot.messages import Address, AddressKind, Outbound
 from bot.outbox import deliver
 from bot.web import create_web_app
 from storage.engine import as_datetime
-from tests.conftest import MEMBER, populate_roster
+from tests.conftest import KEY_ENV, MEMBER, populate_roster
 from tests.servers import serve_asgi
 from tests.test_sms_webhook import ACCOUNT, PUBLIC_URL, TOKEN
 
@@ -119,7 +119,8 @@ async def rig(tmp_path, db_url, clock) -> AsyncIterator[Rig]:
             f'public_url = "{PUBLIC_URL}"\napi_base_url = "{fake_url}"\n'
         )
         config = load_config(
-            config_file, env={"GRASSROOTS_DATABASE_URL": db_url, "TWILIO_AUTH_TOKEN": TOKEN}
+            config_file,
+            env={"GRASSROOTS_DATABASE_URL": db_url, "TWILIO_AUTH_TOKEN": TOKEN, **KEY_ENV},
         )
         web = create_web_app(config, clock)
         async with serve_asgi(web) as url, httpx.AsyncClient() as client:

@@ -17,7 +17,7 @@ from bot.app import App
 from bot.clock import FixedClock
 from bot.config import Config, load_config
 from bot.web import create_web_app
-from tests.conftest import MEMBER, STRANGER, VILLAGER, populate_roster
+from tests.conftest import KEY_ENV, MEMBER, STRANGER, VILLAGER, populate_roster
 from tests.servers import serve_asgi
 from tests.test_conversations import deeds_of
 
@@ -35,7 +35,9 @@ def sms_config(tmp_path: Path, db_url: str, validate: bool = True) -> Config:
         f'public_url = "{PUBLIC_URL}/"\napi_base_url = "http://127.0.0.1:9"\n'
         f"validate_signatures = {str(validate).lower()}\n"
     )
-    return load_config(path, env={"GRASSROOTS_DATABASE_URL": db_url, "TWILIO_AUTH_TOKEN": TOKEN})
+    return load_config(
+        path, env={"GRASSROOTS_DATABASE_URL": db_url, "TWILIO_AUTH_TOKEN": TOKEN, **KEY_ENV}
+    )
 
 
 @dataclass
@@ -208,7 +210,7 @@ async def test_validation_off_is_explicit_and_warned_on_every_start(
 
 
 async def test_sms_routes_exist_only_when_configured(tmp_path, db_url, clock):
-    config = load_config(env={"GRASSROOTS_DATABASE_URL": db_url})
+    config = load_config(env={"GRASSROOTS_DATABASE_URL": db_url, **KEY_ENV})
     async with serve_asgi(create_web_app(config, clock)) as url, httpx.AsyncClient() as client:
         assert (await client.post(url + "/sms/inbound", data={"Body": "x"})).status_code == 404
         health = (await client.get(url + "/healthz")).json()

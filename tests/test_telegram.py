@@ -42,7 +42,7 @@ from bot.texts import texts_for
 from bot.web import create_web_app
 from storage.engine import as_datetime
 from storage.models import Role
-from tests.conftest import MEMBER, MEMBER_2, START, VILLAGER, Phone, populate_roster
+from tests.conftest import KEY_ENV, MEMBER, MEMBER_2, START, VILLAGER, Phone, populate_roster
 from tests.servers import serve_asgi
 from tests.test_conversations import deeds_of
 
@@ -253,7 +253,7 @@ def telegram_config(
         f'[telegram]\nenabled = true\nmode = "{mode}"\npublic_url = "{PUBLIC_URL}"\n'
         f'api_base_url = "{api_url}"\n'
     )
-    env = {"GRASSROOTS_DATABASE_URL": db_url, "TELEGRAM_BOT_TOKEN": TOKEN}
+    env = {"GRASSROOTS_DATABASE_URL": db_url, "TELEGRAM_BOT_TOKEN": TOKEN, **KEY_ENV}
     if secret:
         env["TELEGRAM_WEBHOOK_SECRET"] = SECRET
     return load_config(path, env=env)
@@ -585,6 +585,7 @@ def set_webhook(tmp_path: Path, api_url: str) -> Any:
             "GRASSROOTS_DATABASE_URL": database,
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            **KEY_ENV,
         },
     )
 

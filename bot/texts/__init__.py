@@ -1,7 +1,9 @@
 """Text catalogs: every user-facing sentence, zh-CN first and English second.
 
-Catalogs are TOML files beside this module, one per language, with flat dotted keys
-grouped in tables. `Texts.get(key, **params)` formats with named placeholders.
+Catalogs are directories beside this module, one per language, holding one TOML file per
+capability (core, polls, commitments...) with flat dotted keys grouped in tables; a key
+defined in two files of one language is an error. `Texts.get(key, **params)` formats with
+named placeholders.
 """
 
 from __future__ import annotations
@@ -30,8 +32,16 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, str]:
 def catalog(language: str) -> dict[str, str]:
     if language not in LANGUAGES:
         raise KeyError(f"no catalog for language {language!r}")
-    raw = resources.files(__package__).joinpath(f"{language}.toml").read_text("utf-8")
-    return _flatten(tomllib.loads(raw))
+    entries: dict[str, str] = {}
+    folder = resources.files(__package__).joinpath(language)
+    for part in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not part.name.endswith(".toml"):
+            continue
+        flat = _flatten(tomllib.loads(part.read_text("utf-8")))
+        if twice := entries.keys() & flat.keys():
+            raise ValueError(f"{language}/{part.name}: keys defined twice: {sorted(twice)}")
+        entries.update(flat)
+    return entries
 
 
 class Texts:

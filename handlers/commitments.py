@@ -1,0 +1,10 @@
+"""Public commitments (承诺 / CN): made by members and branches, published, listed, reminded."""
+
+from __future__ import annotations
+
+from handlers.base import Interceptor, Resumer, Route
+
+ROUTES: list[Route] = []
+# Hooks for text no keyword claimed (see Router): answers this module waits for.
+INTERCEPTORS: list[tuple[str, Interceptor]] = []
+RESUMERS: dict[str, Resumer] = {}

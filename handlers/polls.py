@@ -1,0 +1,10 @@
+"""Polls (评议 / PY): created by secretaries, answered by replying a digit or a word."""
+
+from __future__ import annotations
+
+from handlers.base import Interceptor, Resumer, Route
+
+ROUTES: list[Route] = []
+# Hooks for text no keyword claimed (see Router): answers this module waits for.
+INTERCEPTORS: list[tuple[str, Interceptor]] = []
+RESUMERS: dict[str, Resumer] = {}

@@ -1,0 +1,37 @@
+"""Sweeps: what comes due by stored time rather than by the calendar (polls opening and
+closing, commitments coming due, notice periods ending). The scheduler runs them every
+`participation.sweep_seconds` and once at start; each is idempotent, so a double run or a
+catch-up after downtime sends nothing twice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from scheduler import commitment_jobs, notice_jobs, poll_jobs
+from scheduler.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+Sweep = Callable[[JobContext, datetime], Awaitable[int]]
+
+SWEEPS: list[tuple[str, Sweep]] = [
+    ("polls", poll_jobs.sweep),
+    ("commitments", commitment_jobs.sweep),
+    ("public_notices", notice_jobs.sweep),
+]
+
+
+async def run_sweeps(ctx: JobContext, now: datetime) -> int:
+    """Run every sweep; one failing does not stop the others (it is logged and retried at
+    the next sweep)."""
+    queued = 0
+    for name, sweep in SWEEPS:
+        try:
+            queued += await sweep(ctx, now)
+        except Exception:
+            log.exception("sweep %s failed; it runs again at the next sweep", name)
+    if queued:
+        ctx.poke()
+    return queued
