@@ -9,7 +9,8 @@ import re
 
 from bot.clock import week_start
 from bot.normalize import has_words
-from handlers.base import MEMBER_ROLES, Context, Message, Route
+from handlers.base import Context, Message, Route
+from handlers.permissions import Action, home_grants
 from storage.models import CATEGORIES, Category
 
 # Tags and keywords are matched on the folded (NFKC, case-folded) text.
@@ -52,9 +53,9 @@ def classify(folded: str) -> tuple[Category | None, int]:
 
 
 async def report(msg: Message, ctx: Context) -> None:
-    grants = ctx.sender.grants_with(*MEMBER_ROLES)
+    grants = home_grants(ctx, Action.REPORT)
     if not grants:
-        ctx.reply("deed.not_member")
+        ctx.reply("deed.not_member")  # names the role needed: Party member
         return
     category, lead = classify(msg.text.folded[msg.args_at :])
     body = msg.text.original_from(msg.args_at + lead)

@@ -6,16 +6,17 @@ from __future__ import annotations
 from bot.normalize import has_words
 from bot.segments import count_segments
 from bot.texts import LANGUAGES, texts_for
-from handlers.base import MEMBER_ROLES, Context, Message, Route
+from handlers.base import Context, Message, Route
+from handlers.permissions import Action, home_grants
 from storage.models import Role
 
 NOTICE_AUDIENCE = (Role.MEMBER, Role.SECRETARY, Role.PUBLIC)
 
 
 async def notice(msg: Message, ctx: Context) -> None:
-    grants = ctx.sender.grants_with(Role.SECRETARY)
+    grants = home_grants(ctx, Action.NOTICE)
     if not grants:
-        ctx.reply("broadcast.not_allowed")
+        ctx.reply("broadcast.not_allowed")  # names the role needed: secretary
         return
     if not has_words(msg.args):
         ctx.reply("broadcast.empty")
@@ -44,7 +45,8 @@ async def notice(msg: Message, ctx: Context) -> None:
         texts=signed,
         default_language=ctx.settings.language,
         now=now,
-        include_subtree=False,
+        # A secretary speaks to the branch; a leader to the organisations they lead.
+        include_subtree=branch.role != Role.SECRETARY,
         exclude_person=ctx.sender.person_id,
     )
     if count == 0:
@@ -67,7 +69,7 @@ async def nudges_on(msg: Message, ctx: Context) -> None:
 
 
 async def _set_nudges(ctx: Context, on: bool) -> None:
-    if not ctx.sender.grants_with(*MEMBER_ROLES) or ctx.sender.person_id is None:
+    if not home_grants(ctx, Action.NUDGES) or ctx.sender.person_id is None:
         ctx.reply("deed.not_member")
         return
     await ctx.repos.people.set_nudges(ctx.sender.person_id, on)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bot.clock import week_start
-from handlers.base import MEMBER_ROLES, Context, Message, Route
+from handlers.base import Context, Message, Route
+from handlers.permissions import Action, home_grants
 from storage.models import CATEGORIES, Role
 
 
 async def my_record(msg: Message, ctx: Context) -> None:
-    grants = ctx.sender.grants_with(*MEMBER_ROLES)
+    grants = home_grants(ctx, Action.RECORD)
     if not grants:
         public = ctx.sender.grants_with(Role.PUBLIC)
         if public:
