@@ -109,6 +109,10 @@ class Context:
             )
         )
 
+    def say(self, body: str, *, choices: tuple[Choice, ...] = ()) -> None:
+        """Answer with a text already composed from catalog entries."""
+        self.replies.append(Outbound(self.sender.address, body, choices=choices))
+
     async def ask_back(
         self, kind: str, payload: dict[str, Any], ttl: timedelta = ASK_BACK_TTL
     ) -> None:

@@ -1,10 +1,97 @@
-"""Comments (评论 / PL) on a branch, and their moderation by the secretary."""
+"""Comments (评论 / PL) on a branch, and their moderation by the secretary.
+
+A comment is stored without its author and its text leaves the message log (see
+storage/comments.py). A secretary lists them (评论列表 / PLL), hides one (隐藏 / YC) and
+publishes one held for review (公开 / GK); a leader may do so anywhere in their subtree.
+"""
 
 from __future__ import annotations
 
-from handlers.base import Interceptor, Resumer, Route
+from bot.normalize import has_words
+from handlers.base import Context, Interceptor, Message, Resumer, Route
+from handlers.permissions import Action, check, home_grants, require_home
+from handlers.polls import held
+from storage.polls import NewComment
 
-ROUTES: list[Route] = []
-# Hooks for text no keyword claimed (see Router): answers this module waits for.
+LIST_LIMIT = 5  # a secretary's phone shows a few at a time; the CLI shows all
+
+
+async def comment(msg: Message, ctx: Context) -> None:
+    grants = home_grants(ctx, Action.COMMENT)
+    if not grants:
+        require_home(ctx, Action.COMMENT)  # answers the refusal
+        return
+    if not has_words(msg.args):
+        ctx.reply("comment.empty")
+        return
+    if (
+        await ctx.repos.comments.recent_from(ctx.sender.address, ctx.now())
+        >= ctx.settings.comments_per_hour
+    ):
+        ctx.reply("poll.comment_limit", limit=ctx.settings.comments_per_hour)
+        return
+    grant = grants[0]
+    is_held = held(ctx, msg.args)
+    await ctx.repos.comments.add(
+        NewComment(grant.org_id, msg.args, is_held, ctx.local_day(grant)),
+        message_id=msg.id,
+        marker="[comment]",
+        poll_id=None,
+    )
+    ctx.reply("comment.held" if is_held else "comment.kept")
+
+
+async def listing(msg: Message, ctx: Context) -> None:
+    grant = require_home(ctx, Action.MODERATE_COMMENTS)
+    if grant is None:
+        return
+    orgs = await ctx.repos.orgs.subtree_ids(grant.org_id)
+    found = await ctx.repos.comments.for_orgs(orgs, limit=LIST_LIMIT)
+    if not found:
+        ctx.reply("comment.none", org=grant.org_name)
+        return
+    items = " ".join(
+        ctx.texts.get(
+            "comment.item",
+            code=c.code,
+            mark=ctx.texts.get("comment.mark_held") if c.status == "held" else "",
+            body=c.body,
+        )
+        for c in found
+    )
+    ctx.reply("comment.listing", org=grant.org_name, count=len(found), items=items)
+
+
+async def hide(msg: Message, ctx: Context) -> None:
+    await _moderate(msg, ctx, "hidden", "comment.hidden")
+
+
+async def publish(msg: Message, ctx: Context) -> None:
+    await _moderate(msg, ctx, "published", "comment.published")
+
+
+async def _moderate(msg: Message, ctx: Context, status: str, done: str) -> None:
+    code = msg.args.strip().upper()
+    if not code:
+        ctx.reply("comment.code_usage")
+        return
+    found = await ctx.repos.comments.get(code)
+    if found is None:
+        ctx.reply("comment.unknown", code=code)
+        return
+    org = await ctx.repos.orgs.by_id(found.org_id)
+    if not await check(ctx, Action.MODERATE_COMMENTS, found.org_id, org.name if org else None):
+        return
+    await ctx.repos.comments.set_status(found.code, status)
+    ctx.reply(done, code=found.code)
+
+
+ROUTES: list[Route] = [
+    Route("comment.list", listing, zh=("评论列表", "pll"), en=("comments",), whole=True),
+    Route("comment", comment, zh=("评论", "pl"), en=("comment",)),
+    # Not touching: "公开承诺..." is a report; a code in Latin letters may touch ("隐藏K7Q2").
+    Route("comment.hide", hide, zh=("隐藏", "yc"), en=("hide",), touching=False),
+    Route("comment.publish", publish, zh=("公开", "gk"), en=("publish",), touching=False),
+]
 INTERCEPTORS: list[tuple[str, Interceptor]] = []
 RESUMERS: dict[str, Resumer] = {}

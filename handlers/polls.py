@@ -1,10 +1,426 @@
-"""Polls (评议 / PY): created by secretaries, answered by replying a digit or a word."""
+"""Polls (评议 / PY / POLL): created by secretaries, answered by replying a digit or a word.
+
+A secretary (or a leader, over their subtree) writes `评议 question/option/option`; the bot
+answers with a preview (who it reaches on each channel, what an SMS costs) and waits for
+确认. Villagers answer with the interceptor below, which sees text no keyword claimed
+before the default action; a member's free text that is not an answer stays a report.
+"""
 
 from __future__ import annotations
 
-from handlers.base import Interceptor, Resumer, Route
+import re
+from datetime import timedelta
 
-ROUTES: list[Route] = []
+from bot.channels.base import plain_text
+from bot.messages import Address, AddressKind, Choice, Outbound
+from bot.normalize import has_words
+from bot.polls import (
+    MAX_OPTIONS,
+    ask_text,
+    choices_for,
+    looks_like_answer,
+    open_poll,
+    parse_answer,
+    parse_code,
+    summary,
+    turnout,
+    voter_hash,
+    when,
+)
+from bot.segments import count_segments
+from bot.texts import texts_for
+from handlers.base import Context, Interceptor, Message, Resumer, Route
+from handlers.permissions import Action, check, require_home
+from storage.models import Grant, Role
+from storage.polls import AUDIENCE_ROLES, Cast, NewComment, Poll
+
+# Tags that choose who a poll asks: "评议 #党员 ..." asks the members.
+_AUDIENCE_TAGS = {
+    "#群众": "public",
+    "#public": "public",
+    "#党员": "members",
+    "#members": "members",
+    "#全体": "all",
+    "#all": "all",
+}
+_FIVE_GOODS = {"五个好", "5g", "wgh", "five goods"}
+_CONFIRM = {"确认", "qr", "ok", "yes", "1"}
+_CANCEL = {"取消", "qx", "cancel", "no", "2"}
+_OPTION_SPLIT = re.compile(r"\s*(?:\n|/|／)\s*")
+_VOTER_ROLES = (Role.PUBLIC, Role.MEMBER, Role.SECRETARY)
+RECENTLY_CLOSED = timedelta(days=7)
+
+
+def _audience(ctx: Context, audience: str) -> str:
+    return ctx.texts.get(f"poll.audience.{audience}")
+
+
+async def create(msg: Message, ctx: Context) -> None:
+    grant = require_home(ctx, Action.CREATE_POLL)
+    if grant is None:
+        return
+    text = msg.args
+    audience = "public"
+    for tag, value in _AUDIENCE_TAGS.items():
+        if text.casefold().startswith(tag):
+            audience, text = value, text[len(tag) :].strip()
+            break
+    now = ctx.now()
+    closes = now + timedelta(days=ctx.settings.poll_days)
+    source = f"message:{msg.id}"
+    if text.casefold() in _FIVE_GOODS:
+        polls = await _five_goods(ctx, grant, audience, closes, source)
+    else:
+        parts = [p for p in _OPTION_SPLIT.split(text) if p]
+        if not parts or not has_words(parts[0]):
+            ctx.reply("poll.empty")
+            return
+        question, options = parts[0], parts[1:]
+        options_en: list[str] | None = None
+        if not options:  # 满意 / 基本满意 / 不满意, in both languages
+            options = texts_for("zh-CN").get("poll.default_options").split("/")
+            options_en = texts_for("en").get("poll.default_options").split("/")
+        if not 2 <= len(options) <= MAX_OPTIONS:
+            ctx.reply("poll.options_count", max=MAX_OPTIONS)
+            return
+        polls = [
+            await ctx.repos.polls.create(
+                org_id=grant.org_id,
+                question=question,
+                options=options,
+                options_en=options_en,
+                audience=audience,
+                opens_at=now,
+                closes_at=closes,
+                status="draft",
+                now=now,
+                created_by=ctx.sender.person_id,
+                source=source,
+            )
+        ]
+    await _preview(ctx, grant, polls)
+
+
+async def _five_goods(
+    ctx: Context, grant: Grant, audience: str, closes: object, source: str
+) -> list[Poll]:
+    """The five goods (五个好), one question each, asked in turn."""
+    zh, en = texts_for("zh-CN"), texts_for("en")
+    now = ctx.now()
+    polls = []
+    for i in range(1, 6):
+        polls.append(
+            await ctx.repos.polls.create(
+                org_id=grant.org_id,
+                question=zh.get(f"poll.five_goods.q{i}"),
+                question_en=en.get(f"poll.five_goods.q{i}"),
+                options=zh.get("poll.default_options").split("/"),
+                options_en=en.get("poll.default_options").split("/"),
+                audience=audience,
+                opens_at=now,
+                closes_at=closes,  # type: ignore[arg-type]
+                status="draft",
+                now=now,
+                created_by=ctx.sender.person_id,
+                series=source,
+                position=i - 1,
+                source=f"{source}:{i}",
+            )
+        )
+    return polls
+
+
+async def _preview(ctx: Context, grant: Grant, polls: list[Poll]) -> None:
+    first = polls[0]
+    reach = await ctx.repos.polls.reach(grant.org_id, first.audience)
+    people = sum(reach.values())
+    audience = _audience(ctx, first.audience)
+    if people == 0:
+        for poll in polls:
+            await ctx.repos.polls.move(poll.id, "draft", "cancelled")
+        ctx.reply("poll.nobody", org=grant.org_name, audience=audience)
+        return
+    # What a basic phone receives: the question and its numbered options.
+    zh = texts_for(ctx.settings.language)
+    body = ask_text(zh, first, grant.org_name, ctx.zone_of(grant))
+    sms_text = plain_text(
+        Outbound(Address(AddressKind.SMS, ""), body, choices_for(first, zh.language))
+    )
+    segments = count_segments(sms_text).segments
+    params: dict[str, object] = dict(
+        audience=audience,
+        sms=reach.get("sms", 0),
+        telegram=reach.get("telegram", 0),
+        segments=segments,
+        closes=when(first.closes_at, ctx.zone_of(grant)),
+    )
+    buttons = (
+        Choice(ctx.texts.get("poll.confirm"), ctx.texts.get("poll.confirm")),
+        Choice(ctx.texts.get("poll.cancel"), ctx.texts.get("poll.cancel")),
+    )
+    if len(polls) > 1:
+        text = ctx.texts.get(
+            "poll.series_preview", first=first.code, count=len(polls), people=people, **params
+        )
+    else:
+        text = ctx.texts.get(
+            "poll.preview",
+            code=first.code,
+            question=first.question,
+            options="/".join(first.options_in(ctx.texts.language)),
+            count=people,
+            **params,
+        )
+    ctx.say(text, choices=buttons)
+    await ctx.ask_back("poll.confirm", {"polls": [p.id for p in polls]})
+
+
+async def confirm(msg: Message, ctx: Context, payload: dict[str, object]) -> bool:
+    """The secretary's answer to a preview: 确认 sends the poll, 取消 drops it."""
+    word = msg.text.folded.strip(" 。.!！")
+    if word not in _CONFIRM and word not in _CANCEL:
+        return False  # anything else goes its normal way; the draft is left unsent
+    ids = [int(i) for i in payload.get("polls", [])]  # type: ignore[attr-defined]
+    polls = [p for p in [await ctx.repos.polls.get(i) for i in ids] if p is not None]
+    if not polls:
+        return False
+    first = polls[0]
+    if first.created_by != ctx.sender.person_id:
+        ctx.reply("poll.not_yours")
+        return True
+    if word in _CANCEL:
+        for poll in polls:
+            await ctx.repos.polls.move(poll.id, "draft", "cancelled")
+        ctx.reply("poll.cancelled", code=first.code)
+        return True
+    now = ctx.now()
+    count = 0
+    for poll in polls:
+        await ctx.repos.polls.move(poll.id, "draft", "scheduled", opens_at=now)
+        scheduled = await ctx.repos.polls.get(poll.id)
+        assert scheduled is not None
+        if scheduled.status == "scheduled":
+            reached = await open_poll(
+                ctx.repos, scheduled, now, ctx.settings.zone, ctx.settings.language
+            )
+            count = count or reached
+    ctx.reply("poll.opened", code=first.code, count=count)
+    return True
+
+
+async def results(msg: Message, ctx: Context) -> None:
+    """结果 P7: a secretary's or leader's view, per branch within a subtree."""
+    code, _ = parse_code(msg.text.folded[msg.args_at :])
+    poll = await ctx.repos.polls.get(code) if code is not None else None
+    if code is None:
+        ctx.reply("poll.results_usage")
+        return
+    if poll is None or poll.status in ("draft", "cancelled"):
+        ctx.reply("poll.unknown", code=f"P{code}")
+        return
+    org = await ctx.repos.orgs.by_id(poll.org_id)
+    if not await check(ctx, Action.POLL_RESULTS, poll.org_id, org.name if org else None):
+        return
+    tally = await ctx.repos.polls.tally(poll)
+    text = ctx.texts.get(
+        "poll.results",
+        code=poll.code,
+        summary=summary(ctx.texts, poll, tally),
+        turnout=turnout(ctx.texts, poll, tally),
+    )
+    for org_id, counts in sorted(tally.by_org.items()):
+        branch = await ctx.repos.orgs.by_id(org_id)
+        part = type(tally)(sum(counts), counts, {}, sum(counts))
+        text += ctx.texts.get(
+            "poll.results_org",
+            org=branch.name if branch else org_id,
+            summary=summary(ctx.texts, poll, part),
+        )
+    ctx.say(text)
+
+
+async def answer(msg: Message, ctx: Context) -> bool:
+    """Take a reply as an answer to an open poll the sender is asked, if it is one."""
+    person = ctx.sender.person_id
+    voters = [g for g in ctx.sender.grants if g.role in _VOTER_ROLES]
+    if person is None or not voters:
+        return False
+    folded = msg.text.folded
+    code, at = parse_code(folded)
+    if code is None and not await ctx.repos.polls.any_open():
+        return await _late(msg, ctx, voters)
+    reachable = await ctx.repos.polls.reachable([g.org_id for g in voters], ["open"])
+    eligible = {poll.id: (poll, via) for poll, via in reachable if _asked(poll, via, voters)}
+    if code is not None:
+        if code not in eligible:
+            return await _not_open(ctx, code, voters)
+        poll, via = eligible[code]
+    else:
+        current = await _current(ctx, [pv for pv in eligible.values()], person)
+        if not current:
+            return await _late(msg, ctx, voters)
+        if len(current) > 1:
+            if ctx.sender.is_member and not looks_like_answer(folded):
+                return False
+            codes = "、".join(p.code for p, _ in current)
+            ctx.reply(
+                "poll.which",
+                count=len(current),
+                codes=codes,
+                example=f"{current[0][0].code} 1",
+            )
+            return True
+        poll, via = current[0]
+    parsed = parse_answer(folded, at, poll)
+    if parsed is None:
+        if code is None and ctx.sender.is_member and not looks_like_answer(folded):
+            return False  # a member's report, not an answer
+        ctx.handled_as = "poll.unmatched"
+        await _ask(ctx, poll, prefix=ctx.texts.get("poll.again"))
+        return True
+    await _cast(msg, ctx, poll, via, person, parsed.choice, parsed.comment_at)
+    return True
+
+
+def _asked(poll: Poll, via: int, grants: list[Grant]) -> bool:
+    roles = AUDIENCE_ROLES[poll.audience]
+    return any(g.org_id == via and g.role in roles for g in grants)
+
+
+async def _current(
+    ctx: Context, eligible: list[tuple[Poll, int]], person: int
+) -> list[tuple[Poll, int]]:
+    """The polls a reply without a code could answer: each lone poll, and of a template's
+    questions the first this person has not answered."""
+    found: list[tuple[Poll, int]] = []
+    series_seen: set[str] = set()
+    for poll, via in sorted(eligible, key=lambda pv: (pv[0].series or "", pv[0].position)):
+        if poll.series is None:
+            found.append((poll, via))
+            continue
+        if poll.series in series_seen:
+            continue
+        voter = voter_hash(ctx.settings.secret_key, poll.id, person)
+        if not await ctx.repos.polls.has_ballot(poll.id, voter):
+            series_seen.add(poll.series)
+            found.append((poll, via))
+    return sorted(found, key=lambda pv: pv[0].id)
+
+
+async def _late(msg: Message, ctx: Context, voters: list[Grant]) -> bool:
+    """An answer to a poll that has closed: say so, rather than take it as anything else.
+    A member's text with more than an answer in it stays a report."""
+    folded = msg.text.folded
+    if not looks_like_answer(folded):
+        return False
+    since = ctx.now() - RECENTLY_CLOSED
+    closed = [
+        (p, via)
+        for p, via in await ctx.repos.polls.reachable(
+            [g.org_id for g in voters], ["closed"], closed_since=since
+        )
+        if _asked(p, via, voters)
+    ]
+    if not closed:
+        return False
+    code, at = parse_code(folded)
+    poll = next((p for p, _ in closed if p.id == code), closed[-1][0])
+    parsed = parse_answer(folded, at, poll)
+    if parsed is None or (ctx.sender.is_member and parsed.comment_at < len(folded)):
+        return False
+    ctx.reply("poll.closed", code=poll.code, closed=when(poll.closes_at, ctx.settings.zone))
+    return True
+
+
+async def _not_open(ctx: Context, code: int, voters: list[Grant]) -> bool:
+    poll = await ctx.repos.polls.get(code)
+    if poll is None or poll.status in ("draft", "scheduled", "cancelled"):
+        ctx.reply("poll.unknown", code=f"P{code}")
+        return True
+    asked = any(
+        _asked(p, via, voters)
+        for p, via in await ctx.repos.polls.reachable([g.org_id for g in voters], [poll.status])
+        if p.id == poll.id
+    )
+    org = await ctx.repos.orgs.by_id(poll.org_id)
+    if poll.status == "closed" and asked:
+        ctx.reply("poll.closed", code=poll.code, closed=when(poll.closes_at, ctx.settings.zone))
+    else:
+        ctx.reply(
+            "poll.not_audience",
+            code=poll.code,
+            org=org.name if org else "",
+            audience=_audience(ctx, poll.audience),
+        )
+    return True
+
+
+async def _ask(ctx: Context, poll: Poll, prefix: str = "") -> None:
+    """The poll's question and options again (a button each on Telegram)."""
+    org = await ctx.repos.orgs.by_id(poll.org_id)
+    body = prefix + ask_text(ctx.texts, poll, org.name if org else "", ctx.settings.zone)
+    ctx.say(body, choices=choices_for(poll, ctx.texts.language))
+
+
+async def _cast(
+    msg: Message, ctx: Context, poll: Poll, via: int, person: int, choice: int, comment_at: int
+) -> None:
+    comment_text = msg.text.original_from(comment_at) if comment_at < len(msg.text.folded) else ""
+    comment: NewComment | None = None
+    over_limit = False
+    if has_words(comment_text):
+        recent = await ctx.repos.comments.recent_from(ctx.sender.address, ctx.now())
+        if recent >= ctx.settings.comments_per_hour:
+            over_limit = True
+        else:
+            comment = NewComment(
+                org_id=via,
+                body=comment_text,
+                held=held(ctx, comment_text),
+                day=ctx.now().astimezone(ctx.settings.zone).date(),
+            )
+    result = await ctx.repos.polls.cast(
+        poll,
+        voter=voter_hash(ctx.settings.secret_key, poll.id, person),
+        person_id=person,
+        choice=choice,
+        voter_org=via if via != poll.org_id else None,
+        message_id=msg.id,
+        marker=f"[{poll.code}]",
+        comment=comment,
+    )
+    if comment is not None and result is not Cast.LOCKED:
+        ctx.handled_as = "poll.comment"
+    else:
+        ctx.handled_as = "poll.answer"
+    if result is Cast.LOCKED:
+        ctx.reply("poll.locked", code=poll.code)
+        return
+    body = ctx.texts.get("poll.thanks" if result is Cast.NEW else "poll.changed", code=poll.code)
+    if comment is not None:
+        body += ctx.texts.get("poll.comment_kept")
+    elif over_limit:
+        body += ctx.texts.get("poll.comment_limit", limit=ctx.settings.comments_per_hour)
+    ctx.say(body)
+    if poll.series is not None:  # the next of a template's questions, in turn
+        for later in await ctx.repos.polls.series(poll.series):
+            if later.position <= poll.position or later.status != "open":
+                continue
+            voter = voter_hash(ctx.settings.secret_key, later.id, person)
+            if not await ctx.repos.polls.has_ballot(later.id, voter):
+                await _ask(ctx, later)
+                break
+
+
+def held(ctx: Context, text: str) -> bool:
+    folded = text.casefold()
+    return any(word.casefold() in folded for word in ctx.settings.hold_words if word)
+
+
+ROUTES: list[Route] = [
+    Route("poll.create", create, zh=("评议", "py"), en=("poll",), touching=False),
+    Route("poll.results", results, zh=("结果", "jg"), en=("results",)),
+]
 # Hooks for text no keyword claimed (see Router): answers this module waits for.
-INTERCEPTORS: list[tuple[str, Interceptor]] = []
-RESUMERS: dict[str, Resumer] = {}
+INTERCEPTORS: list[tuple[str, Interceptor]] = [("poll.answer", answer)]
+RESUMERS: dict[str, Resumer] = {"poll.confirm": confirm}

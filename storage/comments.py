@@ -1,10 +1,116 @@
-"""Comments from the public on a poll or a branch, stored without their author."""
+"""Comments from the public on a poll or a branch, stored without their author.
+
+A comment row holds the organisation, the poll if any, the text, its status and the day:
+no person, no address, no time of day, and a random id, so it cannot be matched to the
+message that carried it (whose text the log no longer holds). How many comments an address
+left in the last hour is read from the message log, which knows that a message was a
+comment but no longer what it said.
+"""
 
 from __future__ import annotations
 
-from storage.engine import Database
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from bot.messages import Address
+from storage.engine import Database, Row, as_date
+from storage.polls import NewComment, forget_body, insert_comment
+
+# Names the message log files comments under (the router's handler column).
+COMMENT_HANDLERS = ("comment", "poll.comment")
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    code: str
+    org_id: int
+    poll_id: int | None
+    body: str
+    status: str  # published, held, hidden
+    day: date
 
 
 class CommentRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def add(
+        self, comment: NewComment, *, message_id: int | None, marker: str, poll_id: int | None
+    ) -> str:
+        """Store a comment and take its text out of the message log, together."""
+        async with self.db.transaction() as tx:
+            code = await insert_comment(tx, comment, poll_id)
+            if message_id is not None:
+                await forget_body(tx, message_id, marker)
+        return code
+
+    async def recent_from(self, address: Address, now: datetime) -> int:
+        """Comments this address left in the hour before `now`."""
+        return (
+            await self.db.fetchval(
+                "SELECT COUNT(*) FROM inbound_messages WHERE sender_kind = :k AND sender = :a "
+                "AND received_at > :since AND handler IN (:h0, :h1)",
+                {
+                    "k": address.kind.value,
+                    "a": address.value,
+                    "since": now - timedelta(hours=1),
+                    "h0": COMMENT_HANDLERS[0],
+                    "h1": COMMENT_HANDLERS[1],
+                },
+            )
+            or 0
+        )
+
+    async def for_orgs(
+        self, org_ids: Sequence[int], *, limit: int, include_hidden: bool = False
+    ) -> list[Comment]:
+        """Newest days first; within a day held ones first, then by code (no order)."""
+        if not org_ids:
+            return []
+        params = {f"o{i}": org for i, org in enumerate(org_ids)}
+        orgs = ", ".join(f":{name}" for name in params)
+        hidden = "" if include_hidden else "AND status <> 'hidden'"
+        rows = await self.db.fetch(
+            f"""
+            SELECT code, org_id, poll_id, body, status, day FROM comments
+            WHERE org_id IN ({orgs}) {hidden}
+            ORDER BY day DESC, CASE status WHEN 'held' THEN 0 ELSE 1 END, code
+            LIMIT :limit
+            """,
+            {**params, "limit": limit},
+        )
+        return [_comment(r) for r in rows]
+
+    async def for_poll(self, poll_id: int, *, limit: int) -> list[Comment]:
+        rows = await self.db.fetch(
+            "SELECT code, org_id, poll_id, body, status, day FROM comments "
+            "WHERE poll_id = :p AND status = 'published' ORDER BY day DESC, code LIMIT :limit",
+            {"p": poll_id, "limit": limit},
+        )
+        return [_comment(r) for r in rows]
+
+    async def get(self, code: str) -> Comment | None:
+        row = await self.db.fetchrow(
+            "SELECT code, org_id, poll_id, body, status, day FROM comments WHERE code = :c",
+            {"c": code.strip().upper()},
+        )
+        return _comment(row) if row else None
+
+    async def set_status(self, code: str, status: str) -> None:
+        await self.db.write(
+            "UPDATE comments SET status = :s WHERE code = :c", {"c": code, "s": status}
+        )
+
+
+def _comment(row: Row) -> Comment:
+    day = as_date(row["day"])
+    assert day is not None
+    return Comment(
+        code=row["code"],
+        org_id=row["org_id"],
+        poll_id=row["poll_id"],
+        body=row["body"],
+        status=row["status"],
+        day=day,
+    )

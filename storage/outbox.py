@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.messages import Address, AddressKind, Outbound
+from bot.messages import Address, AddressKind, Choice, Outbound
 from storage.engine import Database
 from storage.models import Role
 
@@ -64,11 +64,13 @@ class BroadcastStatus:
 
 
 def _choices(message: Outbound) -> str | None:
-    if not message.choices:
+    return _choice_json(message.choices)
+
+
+def _choice_json(choices: Sequence[Choice]) -> str | None:
+    if not choices:
         return None
-    return json.dumps(
-        [{"key": c.key, "label": c.label} for c in message.choices], ensure_ascii=False
-    )
+    return json.dumps([{"key": c.key, "label": c.label} for c in choices], ensure_ascii=False)
 
 
 _INSERT = """
@@ -162,6 +164,7 @@ class OutboxRepository:
         urgent: bool = False,
         include_subtree: bool = True,
         exclude_person: int | None = None,
+        choices: dict[str, tuple[Choice, ...]] | None = None,
     ) -> int:
         """Queue one message per person holding one of `roles` in the subtree of
         `root_org_id` (everywhere if None), to their preferred usable address (Telegram
@@ -182,12 +185,50 @@ class OutboxRepository:
             """
         else:
             subtree = "WITH sub(id) AS (SELECT id FROM organisations WHERE id = :root)"
+        who = f"""EXISTS (SELECT 1 FROM roles r
+                          WHERE r.person_id = a.person_id AND r.role IN ({role_list})
+                            AND r.org_id IN (SELECT id FROM sub))"""
+        params: dict[str, Any] = {**role_params}
+        if root_org_id is not None:
+            params["root"] = root_org_id
+        return await self.enqueue_people(
+            broadcast_id=broadcast_id,
+            key_prefix=key_prefix,
+            who=who,
+            who_params=params,
+            preamble=subtree,
+            texts=texts,
+            default_language=default_language,
+            now=now,
+            urgent=urgent,
+            exclude_person=exclude_person,
+            choices=choices,
+        )
+
+    async def enqueue_people(
+        self,
+        *,
+        broadcast_id: int,
+        key_prefix: str,
+        who: str,
+        who_params: dict[str, Any],
+        texts: dict[str, str],
+        default_language: str,
+        now: datetime,
+        preamble: str = "",
+        urgent: bool = False,
+        exclude_person: int | None = None,
+        choices: dict[str, tuple[Choice, ...]] | None = None,
+    ) -> int:
+        """Queue one message per person for whom the SQL condition `who` (on
+        `a.person_id`, after an optional WITH `preamble`) holds; see enqueue_audience."""
         statement = f"""
-            {subtree}
-            INSERT INTO outbox (idempotency_key, address_kind, address, body, not_before,
-                                created_at, updated_at, urgent, broadcast_id)
+            {preamble}
+            INSERT INTO outbox (idempotency_key, address_kind, address, body, choices,
+                                not_before, created_at, updated_at, urgent, broadcast_id)
             SELECT :prefix || ':person:' || chosen.person_id, chosen.kind, chosen.value,
                    CASE WHEN chosen.language = 'en' THEN :body_en ELSE :body_zh END,
+                   CASE WHEN chosen.language = 'en' THEN :choices_en ELSE :choices_zh END,
                    :now, :now, :now, :urgent, :broadcast_id
             FROM (
                 SELECT a.person_id, a.kind, a.value,
@@ -199,28 +240,26 @@ class OutboxRepository:
                 FROM addresses a JOIN people p ON p.id = a.person_id
                 WHERE a.person_id > :after AND a.person_id <= :upto AND a.person_id <> :exclude
                   AND a.opted_out_at IS NULL AND a.invalid_at IS NULL
-                  AND EXISTS (SELECT 1 FROM roles r
-                              WHERE r.person_id = a.person_id AND r.role IN ({role_list})
-                                AND r.org_id IN (SELECT id FROM sub))
+                  AND {who}
             ) chosen
             WHERE chosen.preference = 1
             ON CONFLICT (idempotency_key) DO NOTHING
         """
         last = await self.db.fetchval("SELECT MAX(id) AS m FROM people") or 0
+        choices = choices or {}
         params: dict[str, Any] = {
-            **role_params,
-            "root": root_org_id,
+            **who_params,
             "prefix": key_prefix,
             "body_zh": texts["zh-CN"],
             "body_en": texts["en"],
+            "choices_zh": _choice_json(choices.get("zh-CN", ())),
+            "choices_en": _choice_json(choices.get("en", ())),
             "default_language": default_language,
             "now": now,
             "urgent": urgent,
             "broadcast_id": broadcast_id,
             "exclude": exclude_person if exclude_person is not None else -1,
         }
-        if root_org_id is None:
-            del params["root"]
         for after in range(0, last, AUDIENCE_CHUNK):
             await self.db.write(
                 statement, {**params, "after": after, "upto": after + AUDIENCE_CHUNK}

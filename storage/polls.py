@@ -1,10 +1,401 @@
-"""Polls (群众评议): creation, anonymous ballots, turnout and results."""
+"""Polls (群众评议): creation, anonymous ballots, turnout and results.
+
+A ballot is stored under `voter`, an HMAC of the poll and the person made by the caller with
+the deployment's secret key; the person is recorded apart, in poll_participants, so turnout
+is counted per person and results reach those who answered, but no row says who chose what.
+Counting an answer also replaces the message's body in the log, in the same transaction.
+"""
 
 from __future__ import annotations
 
-from storage.engine import Database
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from storage.engine import Database, Row, as_datetime
+from storage.models import Role
+
+# Who a poll asks, within the subtree of its organisation.
+AUDIENCE_ROLES: dict[str, tuple[Role, ...]] = {
+    "public": (Role.PUBLIC,),
+    "members": (Role.MEMBER, Role.SECRETARY),
+    "all": (Role.PUBLIC, Role.MEMBER, Role.SECRETARY),
+}
+# A process notices a poll another process opened within this many seconds.
+OPEN_CACHE_SECONDS = 2.0
+_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud, typed on keypads
+
+
+class Cast(StrEnum):
+    NEW = "new"
+    CHANGED = "changed"
+    LOCKED = "locked"  # answered before, and this poll does not allow a change
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    id: int
+    org_id: int
+    question: str
+    question_en: str | None
+    options: tuple[str, ...]
+    options_en: tuple[str, ...] | None
+    audience: str
+    opens_at: datetime
+    closes_at: datetime
+    status: str
+    allow_change: bool
+    series: str | None
+    position: int
+    subject: str | None
+    audience_size: int | None
+    created_by: int | None
+    results_sent_at: datetime | None
+
+    @property
+    def code(self) -> str:
+        return f"P{self.id}"
+
+    def question_in(self, language: str) -> str:
+        return self.question_en if language == "en" and self.question_en else self.question
+
+    def options_in(self, language: str) -> tuple[str, ...]:
+        return self.options_en if language == "en" and self.options_en else self.options
+
+
+@dataclass(frozen=True, slots=True)
+class NewComment:
+    org_id: int
+    body: str
+    held: bool
+    day: date
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Answers per option, overall and per branch (for a poll over a subtree)."""
+
+    total: int
+    counts: tuple[int, ...]
+    by_org: dict[int, tuple[int, ...]]
+    participants: int
+
+
+def _poll(row: Row) -> Poll:
+    opens, closes = as_datetime(row["opens_at"]), as_datetime(row["closes_at"])
+    assert opens is not None and closes is not None
+    return Poll(
+        id=row["id"],
+        org_id=row["org_id"],
+        question=row["question"],
+        question_en=row["question_en"],
+        options=tuple(json.loads(row["options"])),
+        options_en=tuple(json.loads(row["options_en"])) if row["options_en"] else None,
+        audience=row["audience"],
+        opens_at=opens,
+        closes_at=closes,
+        status=row["status"],
+        allow_change=bool(row["allow_change"]),
+        series=row["series"],
+        position=row["position"],
+        subject=row["subject"],
+        audience_size=row["audience_size"],
+        created_by=row["created_by"],
+        results_sent_at=as_datetime(row["results_sent_at"]),
+    )
+
+
+def _in_list(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{name}" for name in params), params
 
 
 class PollRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._open_known: tuple[float, bool] | None = None
+
+    async def create(
+        self,
+        *,
+        org_id: int,
+        question: str,
+        options: Sequence[str],
+        audience: str,
+        opens_at: datetime,
+        closes_at: datetime,
+        status: str,
+        now: datetime,
+        question_en: str | None = None,
+        options_en: Sequence[str] | None = None,
+        allow_change: bool = True,
+        series: str | None = None,
+        position: int = 0,
+        subject: str | None = None,
+        created_by: int | None = None,
+        source: str | None = None,
+    ) -> Poll:
+        """A new poll, or the one already made for `source` (a message handled again)."""
+        rows = await self.db.write(
+            """
+            INSERT INTO polls (org_id, question, question_en, options, options_en, audience,
+                               opens_at, closes_at, status, allow_change, series, position,
+                               subject, created_by, created_at, source)
+            VALUES (:org, :q, :q_en, :options, :options_en, :audience, :opens, :closes,
+                    :status, :allow_change, :series, :position, :subject, :by, :now, :source)
+            ON CONFLICT (source) DO NOTHING
+            RETURNING *
+            """,
+            {
+                "org": org_id,
+                "q": question,
+                "q_en": question_en,
+                "options": json.dumps(list(options), ensure_ascii=False),
+                "options_en": json.dumps(list(options_en)) if options_en else None,
+                "audience": audience,
+                "opens": opens_at,
+                "closes": closes_at,
+                "status": status,
+                "allow_change": allow_change,
+                "series": series,
+                "position": position,
+                "subject": subject,
+                "by": created_by,
+                "now": now,
+                "source": source,
+            },
+        )
+        if not rows:
+            rows = await self.db.fetch("SELECT * FROM polls WHERE source = :s", {"s": source})
+        self._open_known = None
+        return _poll(rows[0])
+
+    async def get(self, poll_id: int) -> Poll | None:
+        row = await self.db.fetchrow("SELECT * FROM polls WHERE id = :id", {"id": poll_id})
+        return _poll(row) if row else None
+
+    async def by_code(self, code: str) -> Poll | None:
+        code = code.strip().upper()
+        if not (code.startswith("P") and code[1:].isdigit()):
+            return None
+        return await self.get(int(code[1:]))
+
+    async def series(self, series: str) -> list[Poll]:
+        rows = await self.db.fetch(
+            "SELECT * FROM polls WHERE series = :s ORDER BY position", {"s": series}
+        )
+        return [_poll(r) for r in rows]
+
+    async def move(self, poll_id: int, from_status: str, to_status: str, **changes: Any) -> bool:
+        """Change a poll's status if it still has `from_status` (one process wins)."""
+        sets = "".join(f", {column} = :{column}" for column in changes)
+        rows = await self.db.write(
+            f"UPDATE polls SET status = :to{sets} WHERE id = :id AND status = :from RETURNING id",
+            {"id": poll_id, "from": from_status, "to": to_status, **changes},
+        )
+        self._open_known = None
+        return bool(rows)
+
+    async def mark_results_sent(self, poll_id: int, now: datetime) -> None:
+        await self.db.write(
+            "UPDATE polls SET results_sent_at = :now WHERE id = :id", {"id": poll_id, "now": now}
+        )
+
+    async def due(self, now: datetime) -> tuple[list[Poll], list[Poll]]:
+        """Polls whose opening has come, and polls to close or whose results are unsent."""
+        opening = await self.db.fetch(
+            "SELECT * FROM polls WHERE status = 'scheduled' AND opens_at <= :now ORDER BY id",
+            {"now": now},
+        )
+        closing = await self.db.fetch(
+            "SELECT * FROM polls WHERE (status = 'open' AND closes_at <= :now) "
+            "OR (status = 'closed' AND results_sent_at IS NULL) ORDER BY id",
+            {"now": now},
+        )
+        return [_poll(r) for r in opening], [_poll(r) for r in closing]
+
+    async def any_open(self) -> bool:
+        """Whether any poll is open anywhere: most messages arrive when none is, and this
+        spares them a query (cached briefly; see OPEN_CACHE_SECONDS)."""
+        known = self._open_known
+        if known is not None and time.monotonic() - known[0] < OPEN_CACHE_SECONDS:
+            return known[1]
+        found = bool(await self.db.fetch("SELECT 1 FROM polls WHERE status = 'open' LIMIT 1"))
+        self._open_known = (time.monotonic(), found)
+        return found
+
+    async def reachable(
+        self, org_ids: Sequence[int], statuses: Sequence[str], closed_since: datetime | None = None
+    ) -> list[tuple[Poll, int]]:
+        """Polls with one of `statuses` on the given organisations or any above them, each
+        with the organisation (of `org_ids`) through which it reaches the person."""
+        if not org_ids:
+            return []
+        orgs, org_params = _in_list("o", org_ids)
+        states, state_params = _in_list("s", statuses)
+        since = "AND p.closes_at >= :since" if closed_since is not None else ""
+        rows = await self.db.fetch(
+            f"""
+            WITH RECURSIVE up(origin, id, parent_id, depth) AS (
+                SELECT id, id, parent_id, 0 FROM organisations WHERE id IN ({orgs})
+                UNION ALL
+                SELECT up.origin, o.id, o.parent_id, up.depth + 1
+                FROM organisations o JOIN up ON o.id = up.parent_id
+                WHERE up.depth < 64
+            )
+            SELECT p.*, up.origin AS via FROM polls p JOIN up ON p.org_id = up.id
+            WHERE p.status IN ({states}) {since}
+            ORDER BY p.id
+            """,
+            {**org_params, **state_params, "since": closed_since},
+        )
+        return [(_poll(r), r["via"]) for r in rows]
+
+    async def has_ballot(self, poll_id: int, voter: str) -> bool:
+        return bool(
+            await self.db.fetch(
+                "SELECT 1 FROM ballots WHERE poll_id = :p AND voter = :v",
+                {"p": poll_id, "v": voter},
+            )
+        )
+
+    async def cast(
+        self,
+        poll: Poll,
+        *,
+        voter: str,
+        person_id: int,
+        choice: int,
+        voter_org: int | None,
+        message_id: int | None,
+        marker: str,
+        comment: NewComment | None = None,
+    ) -> Cast:
+        """Count one answer, and in the same transaction take its text out of the message
+        log and store any comment without its author. A repeat replaces the answer if the
+        poll allows it."""
+        async with self.db.transaction() as tx:
+            before = await tx.fetchval(
+                "SELECT choice FROM ballots WHERE poll_id = :p AND voter = :v",
+                {"p": poll.id, "v": voter},
+            )
+            if before is not None and not poll.allow_change:
+                return Cast.LOCKED
+            if before is None:
+                await tx.execute(
+                    "INSERT INTO ballots (poll_id, voter, choice, org_id) VALUES (:p, :v, :c, :o)",
+                    {"p": poll.id, "v": voter, "c": choice, "o": voter_org},
+                )
+                await tx.execute(
+                    "INSERT INTO poll_participants (poll_id, person_id) VALUES (:p, :person) "
+                    "ON CONFLICT DO NOTHING",
+                    {"p": poll.id, "person": person_id},
+                )
+            else:
+                await tx.execute(
+                    "UPDATE ballots SET choice = :c WHERE poll_id = :p AND voter = :v",
+                    {"p": poll.id, "v": voter, "c": choice},
+                )
+            if comment is not None:
+                await insert_comment(tx, comment, poll.id)
+            if message_id is not None:
+                await forget_body(tx, message_id, marker)
+        return Cast.NEW if before is None else Cast.CHANGED
+
+    async def tally(self, poll: Poll) -> Tally:
+        rows = await self.db.fetch(
+            "SELECT org_id, choice, COUNT(*) AS n FROM ballots WHERE poll_id = :p "
+            "GROUP BY org_id, choice",
+            {"p": poll.id},
+        )
+        width = len(poll.options)
+        counts = [0] * width
+        by_org: dict[int, list[int]] = {}
+        for row in rows:
+            if not 0 <= row["choice"] < width:
+                continue
+            counts[row["choice"]] += row["n"]
+            if row["org_id"] is not None:
+                by_org.setdefault(row["org_id"], [0] * width)[row["choice"]] += row["n"]
+        participants = await self.db.fetchval(
+            "SELECT COUNT(*) FROM poll_participants WHERE poll_id = :p", {"p": poll.id}
+        )
+        return Tally(
+            total=sum(counts),
+            counts=tuple(counts),
+            by_org={org: tuple(c) for org, c in by_org.items()},
+            participants=participants or 0,
+        )
+
+    async def reach(self, org_id: int, audience: str) -> dict[str, int]:
+        """How many people a poll would reach, per channel (each at their preferred
+        usable address, as the outbox will choose)."""
+        roles, role_params = _in_list("r", [r.value for r in AUDIENCE_ROLES[audience]])
+        rows = await self.db.fetch(
+            f"""
+            WITH RECURSIVE sub(id) AS (
+                SELECT id FROM organisations WHERE id = :root
+                UNION
+                SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
+            )
+            SELECT chosen.kind, COUNT(*) AS n FROM (
+                SELECT a.kind, ROW_NUMBER() OVER (
+                           PARTITION BY a.person_id
+                           ORDER BY CASE a.kind WHEN 'telegram' THEN 0 ELSE 1 END, a.id
+                       ) AS preference
+                FROM addresses a
+                WHERE a.opted_out_at IS NULL AND a.invalid_at IS NULL
+                  AND EXISTS (SELECT 1 FROM roles r
+                              WHERE r.person_id = a.person_id AND r.role IN ({roles})
+                                AND r.org_id IN (SELECT id FROM sub))
+            ) chosen
+            WHERE chosen.preference = 1
+            GROUP BY chosen.kind
+            """,
+            {"root": org_id, **role_params},
+        )
+        return {row["kind"]: row["n"] for row in rows}
+
+    async def secretaries(self, org_id: int) -> list[int]:
+        rows = await self.db.fetch(
+            "SELECT person_id FROM roles WHERE org_id = :o AND role = :r",
+            {"o": org_id, "r": Role.SECRETARY.value},
+        )
+        return [r["person_id"] for r in rows]
+
+
+async def forget_body(tx: Any, message_id: int, marker: str) -> None:
+    """Replace a counted message's text in the log: the answer lives only in its ballot."""
+    await tx.execute(
+        "UPDATE inbound_messages SET body = :marker, attachments = NULL WHERE id = :id",
+        {"id": message_id, "marker": marker},
+    )
+
+
+async def insert_comment(tx: Any, comment: NewComment, poll_id: int | None) -> str:
+    """Store a comment under a random id and code: neither an order nor a time that could
+    be matched against the message log. Returns its code."""
+    while True:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(4))
+        taken = await tx.fetchval("SELECT 1 FROM comments WHERE code = :c", {"c": code})
+        if taken is None:
+            break
+    await tx.execute(
+        "INSERT INTO comments (id, code, org_id, poll_id, body, status, day) "
+        "VALUES (:id, :code, :org, :poll, :body, :status, :day)",
+        {
+            "id": secrets.randbelow(2**62) + 1,
+            "code": code,
+            "org": comment.org_id,
+            "poll": poll_id,
+            "body": comment.body,
+            "status": "held" if comment.held else "published",
+            "day": comment.day,
+        },
+    )
+    return code

@@ -1,0 +1,247 @@
+"""Poll logic shared by the chat handlers, the scheduler and the CLI: reading an answer,
+hashing a voter, rendering a question and its results, opening and closing a poll.
+
+Answers a villager may send (after NFKC folding): `1`, `１`, `一`, `A`/`a`, the option's
+word (`满意`), a number or word followed by a comment (`1 路灯修好了`, `2，水渠还没修`), and
+any of these after a poll code (`P7 1`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.messages import Choice
+from bot.texts import LANGUAGES, Texts, texts_for
+from storage.polls import AUDIENCE_ROLES, Poll, Tally
+from storage.repositories import Repositories
+
+# No breakdown of fewer answers is shown anywhere (DESIGN.md §4).
+MIN_BREAKDOWN = 5
+MAX_OPTIONS = 9
+_SEPARATORS = set(" \t\n,，、.。:：;；!！-—~")
+_CODE = re.compile(r"p(\d{1,9})(?!\d)")
+_NUMBER = re.compile(r"\d+")
+_NUMERALS = "一二三四五六七八九"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    choice: int  # 0-based
+    comment_at: int  # where a comment would start in the folded text (len if none)
+
+
+def voter_hash(key: bytes, poll_id: int, person_id: int) -> str:
+    """The ballot's key: the same person always hashes the same within a poll (so a second
+    answer replaces the first, whichever channel it came from), and without the secret key
+    nobody can tell whose ballot it is."""
+    assert key, "a secret key is needed to hash ballots"
+    return hmac.new(key, f"ballot:{poll_id}:{person_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def _skip(text: str, at: int) -> int:
+    while at < len(text) and text[at] in _SEPARATORS:
+        at += 1
+    return at
+
+
+def _ends_word(text: str, at: int) -> bool:
+    """A one-character answer ("a", "一") must stand alone: "all good" and "一般" are words."""
+    return at >= len(text) or text[at] in _SEPARATORS
+
+
+def parse_code(folded: str) -> tuple[int | None, int]:
+    """A leading poll code ("p7 1"): the poll id and where the answer starts."""
+    match = _CODE.match(folded)
+    if match is None:
+        return None, 0
+    end = match.end()
+    if end < len(folded) and folded[end].isascii() and folded[end].isalpha():
+        return None, 0  # "p7abc" is not a code
+    return int(match[1]), _skip(folded, end)
+
+
+def parse_answer(folded: str, at: int, poll: Poll) -> Answer | None:
+    """The option the text at `at` picks, and where its comment starts; None if none."""
+    rest = folded[at:]
+    if not rest:
+        return None
+    count = len(poll.options)
+    number = _NUMBER.match(rest)
+    choice: int | None = None
+    end = 0
+    if number is not None:
+        choice, end = int(number[0]) - 1, number.end()
+    elif rest[0] in _NUMERALS and _ends_word(rest, 1):
+        choice, end = _NUMERALS.index(rest[0]), 1
+    elif rest[0].isascii() and rest[0].isalpha() and _ends_word(rest, 1):
+        choice, end = ord(rest[0]) - ord("a"), 1
+    else:
+        labels = [(label.casefold(), i) for i, label in enumerate(poll.options)]
+        labels += [(label.casefold(), i) for i, label in enumerate(poll.options_en or ())]
+        for label, i in sorted(labels, key=lambda item: -len(item[0])):
+            if rest.startswith(label):
+                after = rest[len(label) : len(label) + 1]
+                if label.isascii() and after.isascii() and after.isalnum():
+                    continue  # "satisfied" is not "satisfiedly"
+                choice, end = i, len(label)
+                break
+    if choice is None or not 0 <= choice < count:
+        return None
+    return Answer(choice, _skip(folded, at + end))
+
+
+def looks_like_answer(folded: str) -> bool:
+    """Starts as an answer would (a number, a lone letter or numeral, a poll code)."""
+    code, at = parse_code(folded)
+    rest = folded[at:]
+    if code is not None:
+        return True
+    return bool(rest) and (
+        rest[0].isdigit()
+        or (rest[0] in _NUMERALS and _ends_word(rest, 1))
+        or (rest[0].isascii() and rest[0].isalpha() and _ends_word(rest, 1))
+    )
+
+
+def when(moment: datetime, zone: ZoneInfo) -> str:
+    """A time as a basic phone shows it well in either language: 12-03 18:00."""
+    return moment.astimezone(zone).strftime("%m-%d %H:%M")
+
+
+def choices_for(poll: Poll, language: str) -> tuple[Choice, ...]:
+    """One button per option on Telegram; a numbered list on SMS. The key carries the poll
+    code, so a press is an answer to this poll whatever else is open."""
+    return tuple(
+        Choice(f"{poll.code} {i}", label)
+        for i, label in enumerate(poll.options_in(language), start=1)
+    )
+
+
+def ask_text(texts: Texts, poll: Poll, org_name: str, zone: ZoneInfo) -> str:
+    return texts.get(
+        "poll.ask",
+        code=poll.code,
+        org=org_name,
+        question=poll.question_in(texts.language),
+        count=len(poll.options),
+        closes=when(poll.closes_at, zone),
+    )
+
+
+def share(count: int, total: int) -> int:
+    return round(100 * count / total) if total else 0
+
+
+def summary(texts: Texts, poll: Poll, tally: Tally) -> str:
+    """Counts and shares per option, or the reason they are not shown."""
+    if tally.total < MIN_BREAKDOWN:
+        return texts.get("poll.too_few", answered=tally.total, minimum=MIN_BREAKDOWN)
+    lines = texts.get("poll.separator").join(
+        texts.get("poll.line", option=label, count=count, share=share(count, tally.total))
+        for label, count in zip(poll.options_in(texts.language), tally.counts, strict=True)
+    )
+    return lines
+
+
+def turnout(texts: Texts, poll: Poll, tally: Tally) -> str:
+    audience = poll.audience_size or 0
+    return texts.get(
+        "poll.turnout",
+        answered=tally.participants,
+        audience=audience,
+        rate=share(tally.participants, audience),
+    )
+
+
+async def open_poll(
+    repos: Repositories, poll: Poll, now: datetime, zone: ZoneInfo, default_language: str
+) -> int:
+    """Send a scheduled poll to its audience and mark it open. Safe to repeat: the
+    broadcast and its messages are keyed, and only one caller moves the status. A later
+    question of a template is not broadcast: each person gets it after answering the one
+    before. Returns the number of people it reaches."""
+    org = await repos.orgs.by_id(poll.org_id)
+    assert org is not None
+    count = 0
+    if poll.position == 0:
+        broadcast = await repos.outbox.create_broadcast(
+            kind="poll",
+            body=poll.question,
+            org_id=poll.org_id,
+            role=poll.audience,
+            created_by=poll.created_by,
+            now=now,
+            source=f"poll:{poll.id}:open",
+        )
+        texts = {lang: ask_text(texts_for(lang), poll, org.name, zone) for lang in LANGUAGES}
+        count = await repos.outbox.enqueue_audience(
+            broadcast_id=broadcast,
+            key_prefix=f"poll:{poll.id}",
+            root_org_id=poll.org_id,
+            roles=AUDIENCE_ROLES[poll.audience],
+            texts=texts,
+            default_language=default_language,
+            now=now,
+            choices={lang: choices_for(poll, lang) for lang in LANGUAGES},
+            # A poll that closes before the morning must not arrive after it closed.
+            urgent=False,
+        )
+    else:
+        first = (await repos.polls.series(poll.series or ""))[0]
+        count = first.audience_size or 0
+    await repos.polls.move(poll.id, "scheduled", "open", audience_size=count)
+    return count
+
+
+async def close_poll(
+    repos: Repositories, poll: Poll, now: datetime, zone: ZoneInfo, default_language: str
+) -> int:
+    """Close a poll and send its results to everyone who answered and to the branch's
+    secretaries, each in their language. Safe to repeat. Returns messages queued."""
+    if poll.status == "open":
+        await repos.polls.move(poll.id, "open", "closed")
+    org = await repos.orgs.by_id(poll.org_id)
+    assert org is not None
+    tally = await repos.polls.tally(poll)
+    texts = {}
+    for lang in LANGUAGES:
+        t = texts_for(lang)
+        texts[lang] = t.get(
+            "poll.results_message",
+            code=poll.code,
+            org=org.name,
+            question=poll.question_in(lang),
+            summary=summary(t, poll, tally),
+            turnout=turnout(t, poll, tally),
+        )
+    broadcast = await repos.outbox.create_broadcast(
+        kind="poll_results",
+        body=texts[default_language],
+        org_id=poll.org_id,
+        created_by=poll.created_by,
+        now=now,
+        source=f"poll:{poll.id}:results",
+    )
+    secretaries = await repos.polls.secretaries(poll.org_id)
+    if poll.created_by is not None:
+        secretaries.append(poll.created_by)
+    ids = ", ".join(str(int(p)) for p in secretaries) or "NULL"
+    count = await repos.outbox.enqueue_people(
+        broadcast_id=broadcast,
+        key_prefix=f"poll:{poll.id}:results",
+        who=(
+            "(EXISTS (SELECT 1 FROM poll_participants pp WHERE pp.poll_id = :poll "
+            f"AND pp.person_id = a.person_id) OR a.person_id IN ({ids}))"
+        ),
+        who_params={"poll": poll.id},
+        texts=texts,
+        default_language=default_language,
+        now=now,
+    )
+    await repos.polls.mark_results_sent(poll.id, now)
+    return count
