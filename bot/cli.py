@@ -469,3 +469,9 @@ def inbound_retry(ctx: click.Context, message_id: int) -> None:
     if not _run(_with_app(config, work)):
         raise click.BadParameter(f"no failed message {message_id}", param_hint="MESSAGE_ID")
     click.echo(f"message {message_id} handled again; replies queued (`grassroots serve` sends)")
+
+
+# Subcommand groups kept in their own modules; imported last, as they use the helpers above.
+from bot.cli_polls import poll  # noqa: E402
+
+main.add_command(poll)

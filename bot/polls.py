@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.messages import Choice
+from bot.channels.base import plain_text
+from bot.messages import Address, AddressKind, Choice, Outbound
+from bot.segments import count_segments
 from bot.texts import LANGUAGES, Texts, texts_for
 from storage.polls import AUDIENCE_ROLES, Poll, Tally
 from storage.repositories import Repositories
@@ -205,20 +208,45 @@ async def close_poll(
     secretaries, each in their language. Safe to repeat. Returns messages queued."""
     if poll.status == "open":
         await repos.polls.move(poll.id, "open", "closed")
+    if poll.series is not None and poll.position > 0:
+        # A template's results go out once, all questions together, with its first poll.
+        await repos.polls.mark_results_sent(poll.id, now)
+        return 0
     org = await repos.orgs.by_id(poll.org_id)
     assert org is not None
     tally = await repos.polls.tally(poll)
     texts = {}
-    for lang in LANGUAGES:
-        t = texts_for(lang)
-        texts[lang] = t.get(
-            "poll.results_message",
-            code=poll.code,
-            org=org.name,
-            question=poll.question_in(lang),
-            summary=summary(t, poll, tally),
-            turnout=turnout(t, poll, tally),
-        )
+    if poll.series is None:
+        for lang in LANGUAGES:
+            t = texts_for(lang)
+            texts[lang] = t.get(
+                "poll.results_message",
+                code=poll.code,
+                org=org.name,
+                question=poll.question_in(lang),
+                summary=summary(t, poll, tally),
+                turnout=turnout(t, poll, tally),
+            )
+    else:
+        questions = [(p, await repos.polls.tally(p)) for p in await repos.polls.series(poll.series)]
+        for lang in LANGUAGES:
+            t = texts_for(lang)
+            parts = t.get("poll.separator").join(
+                t.get(
+                    "poll.results_org",
+                    org=t.get(f"poll.five_goods.s{p.position + 1}"),
+                    summary=summary(t, p, pt),
+                )
+                for p, pt in questions
+            )
+            texts[lang] = t.get(
+                "poll.results_message",
+                code=f"{questions[0][0].code}-{questions[-1][0].code}",
+                org=org.name,
+                question=t.get("poll.five_goods.name"),
+                summary=parts,
+                turnout=turnout(t, poll, tally),
+            )
     broadcast = await repos.outbox.create_broadcast(
         kind="poll_results",
         body=texts[default_language],
@@ -245,3 +273,71 @@ async def close_poll(
     )
     await repos.polls.mark_results_sent(poll.id, now)
     return count
+
+
+FIVE_GOODS = 5  # 五个好: one question for each
+
+
+def default_options() -> tuple[list[str], list[str]]:
+    """满意 / 基本满意 / 不满意, and their English."""
+    zh, en = texts_for("zh-CN"), texts_for("en")
+    return zh.get("poll.default_options").split("/"), en.get("poll.default_options").split("/")
+
+
+async def create_polls(
+    repos: Repositories,
+    *,
+    org_id: int,
+    question: str | None,
+    options: Sequence[str],
+    audience: str,
+    opens_at: datetime,
+    closes_at: datetime,
+    status: str,
+    now: datetime,
+    created_by: int | None,
+    source: str,
+    allow_change: bool = True,
+) -> list[Poll]:
+    """One poll, or with `question` None the five-goods template: one question per 好,
+    asked in turn. Without options, the default three in both languages."""
+    zh_default, en_default = default_options()
+    options_en = None if options else en_default
+    common = dict(
+        org_id=org_id,
+        options=list(options) or zh_default,
+        options_en=options_en if question is not None else en_default,
+        audience=audience,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        status=status,
+        now=now,
+        created_by=created_by,
+        allow_change=allow_change,
+    )
+    if question is not None:
+        return [await repos.polls.create(question=question, source=source, **common)]  # type: ignore[arg-type]
+    zh, en = texts_for("zh-CN"), texts_for("en")
+    return [
+        await repos.polls.create(
+            question=zh.get(f"poll.five_goods.q{i}"),
+            question_en=en.get(f"poll.five_goods.q{i}"),
+            series=source,
+            position=i - 1,
+            source=f"{source}:{i}",
+            **common,  # type: ignore[arg-type]
+        )
+        for i in range(1, FIVE_GOODS + 1)
+    ]
+
+
+async def reach_and_cost(
+    repos: Repositories, poll: Poll, org_name: str, zone: ZoneInfo, language: str
+) -> tuple[dict[str, int], int]:
+    """Who a poll will reach per channel, and the SMS segments its question costs as a
+    basic phone receives it (question, then the numbered options)."""
+    reach = await repos.polls.reach(poll.org_id, poll.audience)
+    texts = texts_for(language)
+    body = ask_text(texts, poll, org_name, zone)
+    shown = plain_text(Outbound(Address(AddressKind.SMS, ""), body, choices_for(poll, language)))
+    return reach, count_segments(shown).segments
