@@ -11,24 +11,23 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.channels.base import plain_text
-from bot.messages import Address, AddressKind, Choice, Outbound
+from bot.messages import Choice
 from bot.normalize import has_words
 from bot.polls import (
     MAX_OPTIONS,
     ask_text,
     choices_for,
+    create_polls,
     looks_like_answer,
     open_poll,
     parse_answer,
     parse_code,
+    reach_and_cost,
     summary,
     turnout,
     voter_hash,
     when,
 )
-from bot.segments import count_segments
-from bot.texts import texts_for
 from handlers.base import Context, Interceptor, Message, Resumer, Route
 from handlers.permissions import Action, check, require_home
 from storage.models import Grant, Role
@@ -66,73 +65,38 @@ async def create(msg: Message, ctx: Context) -> None:
             audience, text = value, text[len(tag) :].strip()
             break
     now = ctx.now()
-    closes = now + timedelta(days=ctx.settings.poll_days)
-    source = f"message:{msg.id}"
-    if text.casefold() in _FIVE_GOODS:
-        polls = await _five_goods(ctx, grant, audience, closes, source)
-    else:
+    question: str | None = None
+    options: list[str] = []
+    if text.casefold() not in _FIVE_GOODS:
         parts = [p for p in _OPTION_SPLIT.split(text) if p]
         if not parts or not has_words(parts[0]):
             ctx.reply("poll.empty")
             return
         question, options = parts[0], parts[1:]
-        options_en: list[str] | None = None
-        if not options:  # 满意 / 基本满意 / 不满意, in both languages
-            options = texts_for("zh-CN").get("poll.default_options").split("/")
-            options_en = texts_for("en").get("poll.default_options").split("/")
-        if not 2 <= len(options) <= MAX_OPTIONS:
+        if options and not 2 <= len(options) <= MAX_OPTIONS:
             ctx.reply("poll.options_count", max=MAX_OPTIONS)
             return
-        polls = [
-            await ctx.repos.polls.create(
-                org_id=grant.org_id,
-                question=question,
-                options=options,
-                options_en=options_en,
-                audience=audience,
-                opens_at=now,
-                closes_at=closes,
-                status="draft",
-                now=now,
-                created_by=ctx.sender.person_id,
-                source=source,
-            )
-        ]
+    polls = await create_polls(
+        ctx.repos,
+        org_id=grant.org_id,
+        question=question,
+        options=options,
+        audience=audience,
+        opens_at=now,
+        closes_at=now + timedelta(days=ctx.settings.poll_days),
+        status="draft",
+        now=now,
+        created_by=ctx.sender.person_id,
+        source=f"message:{msg.id}",
+    )
     await _preview(ctx, grant, polls)
-
-
-async def _five_goods(
-    ctx: Context, grant: Grant, audience: str, closes: object, source: str
-) -> list[Poll]:
-    """The five goods (五个好), one question each, asked in turn."""
-    zh, en = texts_for("zh-CN"), texts_for("en")
-    now = ctx.now()
-    polls = []
-    for i in range(1, 6):
-        polls.append(
-            await ctx.repos.polls.create(
-                org_id=grant.org_id,
-                question=zh.get(f"poll.five_goods.q{i}"),
-                question_en=en.get(f"poll.five_goods.q{i}"),
-                options=zh.get("poll.default_options").split("/"),
-                options_en=en.get("poll.default_options").split("/"),
-                audience=audience,
-                opens_at=now,
-                closes_at=closes,  # type: ignore[arg-type]
-                status="draft",
-                now=now,
-                created_by=ctx.sender.person_id,
-                series=source,
-                position=i - 1,
-                source=f"{source}:{i}",
-            )
-        )
-    return polls
 
 
 async def _preview(ctx: Context, grant: Grant, polls: list[Poll]) -> None:
     first = polls[0]
-    reach = await ctx.repos.polls.reach(grant.org_id, first.audience)
+    reach, segments = await reach_and_cost(
+        ctx.repos, first, grant.org_name, ctx.zone_of(grant), ctx.settings.language
+    )
     people = sum(reach.values())
     audience = _audience(ctx, first.audience)
     if people == 0:
@@ -140,13 +104,6 @@ async def _preview(ctx: Context, grant: Grant, polls: list[Poll]) -> None:
             await ctx.repos.polls.move(poll.id, "draft", "cancelled")
         ctx.reply("poll.nobody", org=grant.org_name, audience=audience)
         return
-    # What a basic phone receives: the question and its numbered options.
-    zh = texts_for(ctx.settings.language)
-    body = ask_text(zh, first, grant.org_name, ctx.zone_of(grant))
-    sms_text = plain_text(
-        Outbound(Address(AddressKind.SMS, ""), body, choices_for(first, zh.language))
-    )
-    segments = count_segments(sms_text).segments
     params: dict[str, object] = dict(
         audience=audience,
         sms=reach.get("sms", 0),
@@ -419,7 +376,8 @@ def held(ctx: Context, text: str) -> bool:
 
 ROUTES: list[Route] = [
     Route("poll.create", create, zh=("评议", "py"), en=("poll",), touching=False),
-    Route("poll.results", results, zh=("结果", "jg"), en=("results",)),
+    # Not touching: "结果很好..." is a report; a code may touch ("结果P7").
+    Route("poll.results", results, zh=("结果", "jg"), en=("results",), touching=False),
 ]
 # Hooks for text no keyword claimed (see Router): answers this module waits for.
 INTERCEPTORS: list[tuple[str, Interceptor]] = [("poll.answer", answer)]
