@@ -158,7 +158,9 @@ class Router:
         name = pick.route.name
         try:
             # A question asked back is answered by the next message or not at all.
-            pending = await self.repos.pending.take(inbound.sender, self.clock.now())
+            pending = None
+            if record.has_pending or record.address_id is None:  # else nothing to read
+                pending = await self.repos.pending.take(inbound.sender, self.clock.now())
             taken = None
             if pick.keyword is None and inbound.contact is None:
                 taken = await self._intercept(message, ctx, pending)

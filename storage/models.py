@@ -76,6 +76,7 @@ class SenderRecord:
     language: str | None
     opted_out_at: datetime | None
     grants: tuple[Grant, ...] = field(default=())
+    has_pending: bool = False  # a question asked back awaits this address's answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,9 @@ class PeopleRepository:
         rows = await self.db.fetch(
             """
             SELECT a.id AS address_id, a.person_id, a.opted_out_at, p.name, p.language,
-                   r.role, o.id AS org_id, o.code, o.name AS org_name, o.kind, o.timezone
+                   r.role, o.id AS org_id, o.code, o.name AS org_name, o.kind, o.timezone,
+                   EXISTS (SELECT 1 FROM pending_questions q
+                           WHERE q.address_kind = a.kind AND q.address = a.value) AS pending
             FROM addresses a
             LEFT JOIN people p ON p.id = a.person_id
             LEFT JOIN roles r ON r.person_id = a.person_id
@@ -53,6 +55,7 @@ class PeopleRepository:
             language=first["language"],
             opted_out_at=as_datetime(first["opted_out_at"]),
             grants=grants,
+            has_pending=bool(first["pending"]),
         )
 
     async def opt_out(self, address: Address, now: datetime) -> bool:
