@@ -91,7 +91,7 @@ ROUTES: list[Route] = [
     Route("comment", comment, zh=("评论", "pl"), en=("comment",)),
     # Not touching: "公开承诺..." is a report; a code in Latin letters may touch ("隐藏K7Q2").
     Route("comment.hide", hide, zh=("隐藏", "yc"), en=("hide",), touching=False),
-    Route("comment.publish", publish, zh=("公开", "gk"), en=("publish",), touching=False),
+    Route("comment.publish", publish, zh=("公开", "gk"), en=("approve",), touching=False),
 ]
 INTERCEPTORS: list[tuple[str, Interceptor]] = []
 RESUMERS: dict[str, Resumer] = {}

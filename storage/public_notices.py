@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.messages import Address, AddressKind
 from storage.engine import Database, Row, as_date, as_datetime
-from storage.recommendations import _in_list
+from storage.recommendations import in_list
 from storage.reports import PREFERRED_ADDRESS
 
 
@@ -206,6 +206,10 @@ class PublicNoticeRepository:
         assert notice is not None
         return notice
 
+    async def by_source(self, source: str) -> Notice | None:
+        row = await self.db.fetchrow(f"{_NOTICE} WHERE n.source = :s", {"s": source})
+        return _notice(row) if row else None
+
     async def set_broadcast(self, notice_id: int, broadcast_id: int) -> None:
         await self.db.write(
             "UPDATE public_notices SET broadcast_id = :b WHERE id = :id",
@@ -226,7 +230,7 @@ class PublicNoticeRepository:
         """Notices of these organisations whose period is running."""
         if not org_ids:
             return []
-        orgs, params = _in_list("org", org_ids)
+        orgs, params = in_list("org", org_ids)
         rows = await self.db.fetch(
             f"{_NOTICE} WHERE n.org_id IN ({orgs}) AND n.ends_at > :now ORDER BY n.id",
             {**params, "now": now},
@@ -272,7 +276,7 @@ class PublicNoticeRepository:
         if person_ids is None:
             which = "AND outcome IS NULL"
         else:
-            people, extra = _in_list("p", person_ids)
+            people, extra = in_list("p", person_ids)
             which = f"AND person_id IN ({people})"
             params.update(extra)
         rows = await self.db.write(
@@ -311,7 +315,7 @@ class PublicNoticeRepository:
             """
             INSERT INTO outbox (idempotency_key, address_kind, address, body, not_before,
                                 created_at, updated_at, urgent, broadcast_id)
-            SELECT DISTINCT :prefix || ':person:' || a.person_id, a.kind, a.value,
+            SELECT :prefix || ':person:' || a.person_id, a.kind, a.value,
                    CASE WHEN COALESCE(p.language, :default_language) = 'en'
                         THEN :body_en ELSE :body_zh END,
                    :now, :now, :now, :urgent, :broadcast_id
@@ -425,8 +429,8 @@ class PublicNoticeRepository:
         """People holding one of `roles` in one of these organisations, once each."""
         if not org_ids:
             return []
-        orgs, org_params = _in_list("org", org_ids)
-        role_list, role_params = _in_list("role", roles)
+        orgs, org_params = in_list("org", org_ids)
+        role_list, role_params = in_list("role", roles)
         rows = await self.db.fetch(
             f"""
             SELECT p.id AS person_id, p.name, p.language, pa.kind, pa.value
@@ -442,7 +446,7 @@ class PublicNoticeRepository:
     async def reachable(self, person_ids: Sequence[int]) -> list[Reachable]:
         if not person_ids:
             return []
-        people, params = _in_list("p", person_ids)
+        people, params = in_list("p", person_ids)
         rows = await self.db.fetch(
             f"""
             SELECT p.id AS person_id, p.name, p.language, pa.kind, pa.value

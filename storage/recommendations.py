@@ -36,7 +36,7 @@ class Tally:
     count: int
 
 
-def _in_list(prefix: str, values: Sequence[object]) -> tuple[str, dict[str, object]]:
+def in_list(prefix: str, values: Sequence[object]) -> tuple[str, dict[str, object]]:
     """`:p0, :p1, ...` and their parameters, for an IN (...) list."""
     params = {f"{prefix}{i}": value for i, value in enumerate(values)}
     return ", ".join(f":{name}" for name in params), params
@@ -51,7 +51,7 @@ class RecommendationRepository:
         organisation in roster order."""
         if not org_ids:
             return []
-        orgs, params = _in_list("org", org_ids)
+        orgs, params = in_list("org", org_ids)
         rows = await self.db.fetch(
             f"""
             SELECT r.org_id, o.name AS org_name, p.id AS person_id, p.name,

@@ -32,6 +32,11 @@ TABLES = {
     "ballots",
     "poll_participants",
     "comments",
+    "recommendations",
+    "public_notices",
+    "notice_candidates",
+    "objections",
+    "objectors",
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
 
