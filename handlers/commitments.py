@@ -1,10 +1,445 @@
-"""Public commitments (承诺 / CN): made by members and branches, published, listed, reminded."""
+"""Public commitments (公开承诺): 承诺 / CN / PLEDGE makes one, 承诺列表 / CNL / PLEDGES lists
+a branch's, 完成 / WC / DONE marks one done, 承诺公示 / CNGS / PUBLISH publishes or sets
+when they are published. A commitment is known as C<id> (`汇报 #C3 ...` reports progress).
+
+    承诺 本月帮扶两户困难户 到 12-31      a member's own (due dates: 12-31, 12月31日,
+                                         2027-01-15, 月底, 年底; a day already past this
+                                         year means next year)
+    承诺 支部 年底前修通村道 到 年底        the branch's own (its secretary, or a leader
+    承诺 支部 HX0101 ...                  above it naming the branch)
+    承诺公示 [HX0101]                      publish what is held, now
+    承诺公示 周五 18:00 | 即时 | 手动        publish weekly / as soon as made (the default) /
+                                         only when the secretary says so
+
+The sweep (scheduler/commitment_jobs.py) does the sending; the rendering helpers here are
+shared with it, so a commitment reads the same in a reply, a publication and a reminder.
+"""
 
 from __future__ import annotations
 
-from handlers.base import Interceptor, Resumer, Route
+import calendar
+import dataclasses
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-ROUTES: list[Route] = []
-# Hooks for text no keyword claimed (see Router): answers this module waits for.
-INTERCEPTORS: list[tuple[str, Interceptor]] = []
-RESUMERS: dict[str, Resumer] = {}
+from bot.messages import Outbound
+from bot.normalize import has_words
+from bot.segments import count_segments
+from bot.texts import Texts
+from handlers import deeds, help
+from handlers.base import Context, Message, Route
+from handlers.permissions import Action, allowed, check, home_grants, require_home
+from storage.commitments import Commitment, PublishMode, Schedule, code_of
+from storage.models import Org
+
+# A reply or a publication listing commitments stays within this many SMS segments.
+LIST_SEGMENTS = 2
+EXCERPT_CHARS = 16  # of a commitment's text, in a list or a reminder
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_PUBLISH_TIME = time(18, 0)  # when a weekly schedule names a day only
+
+_SEP = r"[\s,，:：、;；]"
+# An organisation code: letters then at least one digit (HX0101), ending at a separator.
+_CODE = re.compile(rf"([a-z][a-z0-9_-]*\d[a-z0-9_-]*)(?:{_SEP}+|$)")
+_BRANCH = re.compile(rf"(?:支部|zb|branch)(?:{_SEP}+|$)")
+# A commitment's code as typed: C3, c3, #C3, 承诺3, 3.
+_COMMITMENT_CODE = re.compile(r"#?\s*(?:承诺\s*)?c?\s*(\d{1,12})")
+# A due date closing the text: "到 12-31", "到12月31日前", "by 2027-01-15", "到年底".
+_DUE = re.compile(
+    r"(?:截止到|截止|截至|到|至|(?<![a-z])by|(?<![a-z])due)\s*:?\s*"
+    r"(?:(?:(?P<y>\d{4})\s*[-/.年]\s*)?(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*[日号]?"
+    r"|(?:本|今)?(?P<end>年底|年末|月底|月末))"
+    r"\s*(?:之前|前|止|为止|完成)?\s*[。.!]*$"
+)
+_WEEKDAY = re.compile(
+    r"(?:每)?(?:周|星期|礼拜)(?P<zh>[一二三四五六日天1-7])"
+    r"|(?<![a-z])(?P<en>mon|tue|wed|thu|fri|sat|sun)[a-z]*"
+)
+_ZH_DAYS = (
+    {c: i for i, c in enumerate("一二三四五六日")} | {"天": 6} | {str(i + 1): i for i in range(7)}
+)
+_TIME = re.compile(
+    r"(?P<part>上午|早上|中午|下午|晚上)?\s*(?P<h>\d{1,2})"
+    r"(?::(?P<m>\d{2})|点(?:(?P<half>半)|(?P<zm>\d{1,2})分?)?)"
+)
+_NOW = frozenset({"", "立即", "马上", "现在", "now"})  # publish what is held, now
+_AT_ONCE = frozenset({"即时", "随时", "js", "instant", "at once"})  # from now on, as made
+_HELD = frozenset({"手动", "暂缓", "暂停", "sd", "manual", "hold"})
+
+
+# --- reading what was typed ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """The organisation a command acts on."""
+
+    id: int
+    name: str
+    zone: ZoneInfo
+
+
+def _zone(ctx: Context, name: str | None) -> ZoneInfo:
+    return ZoneInfo(name) if name else ctx.settings.zone
+
+
+async def _named_org(ctx: Context, code: str) -> Org | None:
+    org = await ctx.repos.orgs.by_code(code)
+    if org is None:
+        ctx.reply("commitment.unknown_org", code=code.upper())
+    return org
+
+
+def parse_commitment_code(text: str) -> int | None:
+    """The id in "C3", "#c3", "承诺3" or "3" (the whole text), else None."""
+    match = _COMMITMENT_CODE.fullmatch(text.strip())
+    return int(match.group(1)) if match else None
+
+
+def parse_due(text: str, today: date) -> tuple[int, date | None, str | None]:
+    """Where a closing due date begins in folded `text` (len(text) if none), the date, and
+    what was typed if it is no date or one already past."""
+    match = _DUE.search(text)
+    if match is None:
+        return len(text), None, None
+    typed = text[match.start() :].strip()
+    if match.group("end"):
+        if match.group("end") in ("年底", "年末"):
+            return match.start(), date(today.year, 12, 31), None
+        last = calendar.monthrange(today.year, today.month)[1]
+        return match.start(), date(today.year, today.month, last), None
+    year = int(match.group("y")) if match.group("y") else today.year
+    try:
+        due = date(year, int(match.group("m")), int(match.group("d")))
+    except ValueError:
+        return match.start(), None, typed
+    if due < today:
+        if match.group("y"):
+            return match.start(), None, typed
+        try:  # "到 1-15" written in November: next January
+            due = due.replace(year=due.year + 1)
+        except ValueError:  # 02-29
+            return match.start(), None, typed
+    return match.start(), due, None
+
+
+def parse_weekly(text: str) -> Schedule | None:
+    """A weekly schedule from what follows 承诺公示: 周五 18:00, 每周五18点半, fri 18:00."""
+    day = _WEEKDAY.search(text)
+    if day is None:
+        return None
+    weekday = _ZH_DAYS[day.group("zh")] if day.group("zh") else WEEKDAYS.index(day.group("en"))
+    at = _TIME.search(text, day.end())
+    if at is None:
+        when = DEFAULT_PUBLISH_TIME
+    else:
+        hour = int(at.group("h"))
+        minute = 30 if at.group("half") else int(at.group("m") or at.group("zm") or 0)
+        if at.group("part") in ("下午", "晚上") and hour < 12:
+            hour += 12
+        if hour > 23 or minute > 59:
+            return None
+        when = time(hour, minute)
+    return Schedule(PublishMode.WEEKLY, weekday, when.hour * 60 + when.minute)
+
+
+def next_publication(schedule: Schedule, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """When a commitment made `now` goes to the public; None while held."""
+    if schedule.mode is PublishMode.NOW:
+        return now
+    if schedule.mode is PublishMode.MANUAL or schedule.weekday is None:
+        return None
+    local = now.astimezone(zone)
+    minute = schedule.minute or 0
+    day = local.date() + timedelta(days=(schedule.weekday - local.weekday()) % 7)
+    at = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone)
+    return at if at >= local else at + timedelta(days=7)
+
+
+def _original(msg: Message, start: int, end: int) -> str:
+    """What the person wrote between two positions of the folded text."""
+    whole = msg.text.original_from(start)
+    rest = msg.text.original_from(end)
+    body = whole[: len(whole) - len(rest)] if rest else whole
+    return body.rstrip(" \t\n,，、;；:：")  # "帮扶两户，到12月31日" leaves no comma behind
+
+
+# --- how a commitment reads -----------------------------------------------------------------
+
+
+def date_text(texts: Texts, day: date, today: date) -> str:
+    key = "commitment.date" if day.year == today.year else "commitment.date_year"
+    month = texts.get(f"commitment.month.{day.month}")
+    return texts.get(key, year=day.year, month=month, day=day.day)
+
+
+def excerpt(texts: Texts, body: str, limit: int = EXCERPT_CHARS) -> str:
+    return body if len(body) <= limit else body[:limit] + texts.get("commitment.ellipsis")
+
+
+def when_text(texts: Texts, schedule: Schedule) -> str:
+    minute = schedule.minute or 0
+    return texts.get(
+        "commitment.when",
+        weekday=texts.get(f"commitment.weekday.{WEEKDAYS[schedule.weekday or 0]}"),
+        time=f"{minute // 60:02d}:{minute % 60:02d}",
+    )
+
+
+def item_text(texts: Texts, c: Commitment, today: date, held: bool = False) -> str:
+    """One commitment in a list: C3李秀英：本月帮扶两户困难户（12月31日前，进展2次）."""
+    notes = []
+    if c.due_on is not None:
+        key = "commitment.note.overdue" if c.due_on < today and c.is_open else "commitment.note.due"
+        notes.append(texts.get(key, date=date_text(texts, c.due_on, today)))
+    if c.progress:
+        notes.append(texts.get("commitment.note.progress", count=c.progress))
+    if not c.is_open:
+        notes.append(texts.get("commitment.note.done"))
+    if held and c.published_at is None:
+        notes.append(texts.get("commitment.note.held"))
+    return texts.get(
+        "commitment.item",
+        code=c.code,
+        who=c.author if c.author and not c.is_branch else texts.get("commitment.branch_who"),
+        body=excerpt(texts, c.body),
+        notes=texts.get("commitment.notes", notes=texts.get("list.separator").join(notes))
+        if notes
+        else "",
+    )
+
+
+def fit(texts: Texts, key: str, lines: list[str], **params: object) -> str:
+    """`key` with as many of `lines` as fit LIST_SEGMENTS, then "等共N项"."""
+    sep = texts.get("commitment.item_sep")
+    for shown in range(len(lines), 0, -1):
+        more = texts.get("commitment.more", count=len(lines)) if shown < len(lines) else ""
+        body = texts.get(key, items=sep.join(lines[:shown]) + more, **params)
+        if count_segments(body).segments <= LIST_SEGMENTS or shown == 1:
+            return body
+    return texts.get(key, items="", **params)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+async def commit(msg: Message, ctx: Context) -> None:
+    folded = msg.text.folded[msg.args_at :]
+    if branch := _BRANCH.match(folded):
+        await _branch_commitment(msg, ctx, msg.args_at + branch.end())
+        return
+    grant = require_home(ctx, Action.COMMIT)
+    if grant is None:
+        return
+    place = Place(grant.org_id, grant.org_name, _zone(ctx, grant.org_timezone))
+    await _make(msg, ctx, msg.args_at, place, ctx.sender.person_id, "commitment.made")
+
+
+async def _branch_commitment(msg: Message, ctx: Context, at: int) -> None:
+    if code := _CODE.match(msg.text.folded[at:]):
+        org = await _named_org(ctx, code.group(1))
+        if org is None or not await check(ctx, Action.BRANCH_COMMITMENT, org.id, org.name):
+            return
+        place = Place(org.id, org.name, _zone(ctx, org.timezone))
+        at += code.end()
+    else:
+        grant = require_home(ctx, Action.BRANCH_COMMITMENT)
+        if grant is None:
+            return
+        place = Place(grant.org_id, grant.org_name, _zone(ctx, grant.org_timezone))
+    await _make(msg, ctx, at, place, None, "commitment.branch_made")
+
+
+async def _make(
+    msg: Message, ctx: Context, at: int, place: Place, person_id: int | None, made: str
+) -> None:
+    now = ctx.now()
+    today = now.astimezone(place.zone).date()
+    text = msg.text.folded[at:]
+    cut, due, bad = parse_due(text, today)
+    if bad is not None:
+        ctx.reply("commitment.bad_date", date=bad)
+        return
+    body = _original(msg, at, at + cut)
+    if not has_words(body):
+        ctx.reply("commitment.branch_usage" if person_id is None else "commitment.usage")
+        return
+    schedule = await ctx.repos.commitments.schedule(place.id)
+    c = await ctx.repos.commitments.create(
+        org_id=place.id,
+        person_id=person_id,
+        body=body,
+        due_on=due,
+        created_by=ctx.sender.person_id,
+        publish_at=next_publication(schedule, now, place.zone),
+        now=now,
+        source=f"message:{msg.id}",  # handled again after a crash: the same commitment
+    )
+    if schedule.mode is PublishMode.NOW:
+        publication = ctx.texts.get("commitment.publish.soon")
+    elif schedule.mode is PublishMode.WEEKLY:
+        publication = ctx.texts.get("commitment.publish.at", when=when_text(ctx.texts, schedule))
+    else:
+        publication = ctx.texts.get("commitment.publish.held")
+    due_text = (
+        ctx.texts.get("commitment.due", date=date_text(ctx.texts, c.due_on, today))
+        if c.due_on
+        else ""
+    )
+    ctx.reply(made, code=c.code, org=place.name, due=due_text, publication=publication)
+
+
+async def list_commitments(msg: Message, ctx: Context) -> None:
+    words = msg.text.folded[msg.args_at :].split()
+    if words:
+        org = await _named_org(ctx, words[0])
+        if org is None:
+            return
+        place = Place(org.id, org.name, _zone(ctx, org.timezone))
+    else:
+        # One's own branch (any role there), else the organisation a leader leads.
+        grants = home_grants(ctx, Action.ANSWER_POLL) or home_grants(ctx, Action.BRANCH_COMMITMENT)
+        if not grants:
+            ctx.reply("commitment.list_need_code")
+            return
+        g = grants[0]
+        place = Place(g.org_id, g.org_name, _zone(ctx, g.org_timezone))
+    # Published commitments are the public's to see; those still held, their makers' and
+    # the people who run the branch.
+    everyone = await allowed(ctx, Action.BRANCH_COMMITMENT, place.id)
+    items, done = await ctx.repos.commitments.listing(place.id, ctx.sender.person_id, everyone)
+    if not items and not done:
+        ctx.reply("commitment.list_empty", org=place.name)
+        return
+    if not items:
+        ctx.reply("commitment.list_only_done", org=place.name, count=done)
+        return
+    today = ctx.now().astimezone(place.zone).date()
+    lines = [item_text(ctx.texts, c, today, held=True) for c in items]
+    done_text = ctx.texts.get("commitment.list_done", count=done) if done else ""
+    body = fit(ctx.texts, "commitment.list", lines, org=place.name, done=done_text)
+    ctx.replies.append(Outbound(ctx.sender.address, body))
+
+
+async def mark_done(msg: Message, ctx: Context) -> None:
+    args = msg.text.folded[msg.args_at :]
+    if not args:
+        await _done_without_code(ctx)
+        return
+    commitment_id = parse_commitment_code(args)
+    if commitment_id is None:
+        # "完成了村道硬化" is a member's report, not a code: take it as the default would.
+        whole = dataclasses.replace(msg, args=msg.text.original_from(0), args_at=0, keyword=None)
+        if ctx.sender.is_member:
+            ctx.handled_as = "deed.free_text"
+            await deeds.report(whole, ctx)
+        else:
+            ctx.handled_as = "help.default"
+            await help.not_understood(whole, ctx)
+        return
+    c = await ctx.repos.commitments.get(commitment_id)
+    if c is None:
+        ctx.reply("commitment.not_found", code=code_of(commitment_id))
+        return
+    own = c.person_id is not None and c.person_id == ctx.sender.person_id
+    if not (own and await allowed(ctx, Action.COMMIT, c.org_id)):
+        # Anyone else's: the secretary (or a leader above) answers for the branch.
+        if not c.is_branch and not await allowed(ctx, Action.BRANCH_COMMITMENT, c.org_id):
+            ctx.reply("commitment.not_yours", code=c.code)
+            return
+        org = await ctx.repos.orgs.by_id(c.org_id)
+        name = org.name if org else None
+        if not await check(ctx, Action.BRANCH_COMMITMENT, c.org_id, name):
+            return
+    await _complete(ctx, c)
+
+
+async def _done_without_code(ctx: Context) -> None:
+    if require_home(ctx, Action.COMMIT) is None:
+        return
+    assert ctx.sender.person_id is not None  # a member has a person
+    mine = await ctx.repos.commitments.open_of(ctx.sender.person_id)
+    if not mine:
+        ctx.reply("commitment.none_open")
+    elif len(mine) == 1:
+        await _complete(ctx, mine[0])
+    else:
+        ctx.reply(
+            "commitment.which",
+            count=len(mine),
+            codes=ctx.texts.get("list.separator").join(c.code for c in mine[:5]),
+            first=mine[0].code,
+        )
+
+
+async def _complete(ctx: Context, c: Commitment) -> None:
+    if await ctx.repos.commitments.complete(c.id, ctx.sender.person_id, ctx.now()):
+        ctx.reply("commitment.done", code=c.code)
+        return
+    done_on = (c.done_at or ctx.now()).astimezone(ctx.settings.zone).date()
+    today = ctx.now().astimezone(ctx.settings.zone).date()
+    ctx.reply("commitment.already_done", code=c.code, date=date_text(ctx.texts, done_on, today))
+
+
+async def publish(msg: Message, ctx: Context) -> None:
+    rest = msg.text.folded[msg.args_at :]
+    if code := _CODE.match(rest):
+        org = await _named_org(ctx, code.group(1))
+        if org is None or not await check(ctx, Action.BRANCH_COMMITMENT, org.id, org.name):
+            return
+        place = Place(org.id, org.name, _zone(ctx, org.timezone))
+        rest = rest[code.end() :]
+    else:
+        grant = require_home(ctx, Action.BRANCH_COMMITMENT)
+        if grant is None:
+            return
+        place = Place(grant.org_id, grant.org_name, _zone(ctx, grant.org_timezone))
+    rest = rest.strip()
+    now = ctx.now()
+    repos = ctx.repos.commitments
+    if rest in _NOW:
+        count = await repos.release(place.id, now)
+        if count:
+            ctx.reply("commitment.released", count=count)
+        else:
+            ctx.reply("commitment.nothing_held", org=place.name)
+        return
+    if rest in _AT_ONCE:
+        schedule, key = Schedule(PublishMode.NOW), "commitment.schedule.now"
+    elif rest in _HELD:
+        schedule, key = Schedule(PublishMode.MANUAL), "commitment.schedule.manual"
+    elif weekly := parse_weekly(rest):
+        schedule, key = weekly, "commitment.schedule.weekly"
+    else:
+        ctx.reply("commitment.schedule.bad")
+        return
+    count = await repos.set_schedule(
+        place.id, schedule, next_publication(schedule, now, place.zone), ctx.sender.person_id, now
+    )
+    when = when_text(ctx.texts, schedule) if schedule.mode is PublishMode.WEEKLY else ""
+    ctx.reply(key, org=place.name, count=count, when=when)
+
+
+ROUTES = [
+    # Not touching: "承诺的事都办好了" is a member's report; nothing a member writes should
+    # reach the public by accident.
+    Route("commitment", commit, zh=("承诺", "cn"), en=("pledge", "commit"), touching=False),
+    Route(
+        "commitment.list",
+        list_commitments,
+        zh=("承诺列表", "cnl"),
+        en=("pledges", "commitments"),
+        touching=False,
+    ),
+    Route(
+        "commitment.publish",
+        publish,
+        zh=("承诺公示", "cngs"),
+        en=("publish",),
+        touching=False,
+    ),
+    # Touching, because anything but a code falls back to a report: "完成了村道硬化".
+    Route("commitment.done", mark_done, zh=("完成", "wc"), en=("done",)),
+]

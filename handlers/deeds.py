@@ -1,6 +1,7 @@
 """Deed reports, the main daily action: 汇报 <text> / HB / REPORT, or a member's free text.
 
-The category (五带头) comes from a #tag, a leading number 1-5, or keywords in the text.
+The category (五带头) comes from a #tag, a leading number 1-5, or keywords in the text. A
+tag #C3 (or #承诺3) says which of the member's commitments (公开承诺) the deed advances.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from bot.clock import week_start
 from bot.normalize import has_words
 from handlers.base import Context, Message, Route
 from handlers.permissions import Action, home_grants
-from storage.models import CATEGORIES, Category
+from storage.commitments import code_of
+from storage.models import CATEGORIES, Category, Grant
 
 # Tags and keywords are matched on the folded (NFKC, case-folded) text.
 TAGS: dict[str, Category] = {
@@ -32,6 +34,21 @@ _TAG = re.compile(r"#\s*([^\s#,.;:!?，。；：！？]+)")
 # A leading 1-5 followed by a separator: "3 看望老人", "3、看望老人" but not "3户" or "30".
 _LEADING_NUMBER = re.compile(r"^([1-5])(?:[\s.,:、:)]+|$)")
 _LEADING_TAG = re.compile(r"^#\s*([^\s#,.;:!?，。；：！？]+)[\s,，:：、]*")
+# A commitment's code as a tag: "#C3", "#承诺3", "# c 3"; not "#c3d" or "#cx".
+_COMMITMENT_TAG = re.compile(r"#\s*(?:承诺\s*c?|c)\s*(\d{1,12})(?![0-9a-z])")
+
+
+def commitment_tag(folded: str) -> tuple[int | None, int]:
+    """The commitment a report names, and how many leading chars only said so (to strip)."""
+    match = _COMMITMENT_TAG.search(folded)
+    if match is None:
+        return None, 0
+    if match.start() > 0:
+        return int(match.group(1)), 0
+    end = match.end()
+    while end < len(folded) and (folded[end].isspace() or folded[end] in ",，:：、"):
+        end += 1
+    return int(match.group(1)), end
 
 
 def classify(folded: str) -> tuple[Category | None, int]:
@@ -57,13 +74,20 @@ async def report(msg: Message, ctx: Context) -> None:
     if not grants:
         ctx.reply("deed.not_member")  # names the role needed: Party member
         return
-    category, lead = classify(msg.text.folded[msg.args_at :])
-    body = msg.text.original_from(msg.args_at + lead)
+    text = msg.text.folded[msg.args_at :]
+    commitment_id, tag = commitment_tag(text)
+    category, lead = classify(text[tag:])
+    body = msg.text.original_from(msg.args_at + tag + lead)
     if not has_words(body):
         ctx.reply("deed.empty")
         return
     grant = grants[0]  # the branch of their first membership
     assert ctx.sender.person_id is not None  # a member has a person
+    linked = None
+    if commitment_id is not None:
+        linked = await _commitment_of(ctx, commitment_id, grants)
+        if linked is not None:
+            grant = linked  # the deed counts in the branch the commitment was made in
     day = ctx.local_day(grant)
     monday = week_start(day)
     stats = await ctx.repos.deeds.add(
@@ -75,16 +99,31 @@ async def report(msg: Message, ctx: Context) -> None:
         local_day=day,
         week_start=monday,
         now=ctx.now(),
+        commitment_id=commitment_id if linked is not None else None,
     )
-    if category is None:
-        ctx.reply("deed.recorded_plain", week=stats.this_week, streak=stats.streak_days)
+    week, streak = stats.this_week, stats.streak_days
+    label = ctx.texts.get(f"category.{category.value}") if category else None
+    if commitment_id is not None:
+        code = code_of(commitment_id)
+        if linked is None:
+            ctx.reply("commitment.deed_unlinked", code=code, week=week, streak=streak)
+        elif label is None:
+            ctx.reply("commitment.deed_linked_plain", code=code, week=week, streak=streak)
+        else:
+            ctx.reply("commitment.deed_linked", code=code, category=label, week=week, streak=streak)
+    elif label is None:
+        ctx.reply("deed.recorded_plain", week=week, streak=streak)
     else:
-        ctx.reply(
-            "deed.recorded",
-            category=ctx.texts.get(f"category.{category.value}"),
-            week=stats.this_week,
-            streak=stats.streak_days,
-        )
+        ctx.reply("deed.recorded", category=label, week=week, streak=streak)
+
+
+async def _commitment_of(ctx: Context, commitment_id: int, grants: list[Grant]) -> Grant | None:
+    """The member's grant in the branch of a commitment they may report on (their own, or
+    their branch's own), else None."""
+    c = await ctx.repos.commitments.get(commitment_id)
+    if c is None or (c.person_id is not None and c.person_id != ctx.sender.person_id):
+        return None
+    return next((g for g in grants if g.org_id == c.org_id), None)
 
 
 ROUTES = [Route("deed", report, zh=("汇报", "hb"), en=("report",))]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import week_start
 from bot.messages import Outbound
 from bot.segments import count_segments
-from bot.texts import texts_for
+from bot.texts import Texts, texts_for
 from scheduler.campaign import Campaign, Milestone
 from storage.models import CATEGORIES, Role
 from storage.outbox import Queued
@@ -147,6 +147,9 @@ async def weekly_digest(ctx: JobContext, now: datetime) -> int:
     key = f"digest:{week_of(last_monday)}"
     if await ctx.repos.runs.has_run(key):
         return 0
+    # Commentary since the previous digest went out (or since last Monday, if it did not).
+    previous = await ctx.repos.reports.ran_at(f"digest:{week_of(last_monday - timedelta(7))}")
+    commentary_since = previous or datetime.combine(last_monday, time(0, 0), tzinfo=ctx.zone)
     items = []
     for role in (Role.SECRETARY, Role.LEADER):
         for person in await ctx.repos.reports.holders(role):
@@ -174,11 +177,52 @@ async def weekly_digest(ctx: JobContext, now: datetime) -> int:
                     members=digest.members,
                     top=top if digest.top else "",
                 )
+            body += await _digest_extras(
+                ctx, person, role is Role.LEADER, texts, this_monday, commentary_since, now
+            )
             items.append(_to(person, f"{key}:{role.value}:org:{person.org_id}", body))
     await ctx.repos.outbox.enqueue_many(items, now)
     await ctx.repos.runs.record(key, now)
     ctx.poke()
     return len(items)
+
+
+async def _digest_extras(
+    ctx: JobContext,
+    person: Recipient,
+    subtree: bool,
+    texts: Texts,
+    this_monday: date,
+    commentary_since: datetime,
+    now: datetime,
+) -> str:
+    """Commitments due, done and overdue, and the commentary received since the last
+    digest; nothing when there is nothing to show."""
+    reports = ctx.repos.reports
+    midnight = time(0, 0)
+    figures = await reports.commitment_figures(
+        person.org_id,
+        subtree,
+        this_monday,
+        datetime.combine(this_monday - timedelta(days=7), midnight, tzinfo=ctx.zone),
+        datetime.combine(this_monday, midnight, tzinfo=ctx.zone),
+    )
+    sep = texts.get("list.separator")
+    extras = ""
+    if figures.any:
+        codes = sep.join(figures.overdue_codes)
+        extras += texts.get(
+            "commitment.digest",
+            due=figures.due,
+            done=figures.done,
+            overdue=figures.overdue,
+            codes=texts.get("commitment.digest_codes", codes=codes) if codes else "",
+        )
+    authors = await reports.commentary_received(person.org_id, subtree, commentary_since, now)
+    if authors:
+        names = sep.join(dict.fromkeys(authors))  # each author once, in order
+        extras += texts.get("commentary.digest", count=len(authors), names=names)
+    return extras
 
 
 def _to(recipient: Recipient, key: str, body: str, expires_at: datetime | None = None) -> Queued:

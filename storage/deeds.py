@@ -40,16 +40,19 @@ class DeedRepository:
         local_day: date,
         week_start: date,
         now: datetime,
+        commitment_id: int | None = None,
     ) -> DeedStats:
-        """Store a deed (once per inbound message) and return the member's figures."""
+        """Store a deed (once per inbound message) and return the member's figures.
+        `commitment_id`: the public commitment (公开承诺) it advances, if any."""
         await self.db.write(
             """
             INSERT INTO deeds (person_id, org_id, inbound_id, category, body, local_day,
-                               created_at)
-            VALUES (:person, :org, :inbound, :category, :body, :day, :now)
+                               created_at, commitment_id)
+            VALUES (:person, :org, :inbound, :category, :body, :day, :now, :commitment)
             ON CONFLICT (inbound_id) DO NOTHING
             """,
             {
+                "commitment": commitment_id,
                 "person": person_id,
                 "org": org_id,
                 "inbound": inbound_id,
@@ -102,7 +105,7 @@ class DeedRepository:
         return [
             dict(r)
             for r in await self.db.fetch(
-                "SELECT id, category, body, local_day, inbound_id FROM deeds "
+                "SELECT id, category, body, local_day, inbound_id, commitment_id FROM deeds "
                 "WHERE person_id = :person ORDER BY id DESC LIMIT :limit",
                 {"person": person_id, "limit": limit},
             )

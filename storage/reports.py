@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from bot.messages import Address, AddressKind
-from storage.engine import Database, Row
+from storage.engine import Database, Row, as_datetime
 from storage.models import Category, Role
 
 # Each person's preferred usable address: Telegram before SMS, never an opted-out or
@@ -61,6 +61,20 @@ class Digest:
     @property
     def total(self) -> int:
         return sum(self.by_category.values())
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentFigures:
+    """Public commitments (公开承诺) for a digest."""
+
+    due: int  # open, due in the week that begins
+    done: int  # done in the week reported
+    overdue: int  # open, due before the week that begins
+    overdue_codes: list[str]  # the first few, as C<id>
+
+    @property
+    def any(self) -> bool:
+        return bool(self.due or self.done or self.overdue)
 
 
 def _recipient(row: Row) -> Recipient:
@@ -130,11 +144,7 @@ class ReportRepository:
         """Reports made in [since, until) in an organisation (and below it if `subtree`),
         for a weekly digest. The subtree is walked in the database: a province's leader has
         tens of thousands of organisations below them."""
-        scope = (
-            _SUBTREE
-            if subtree
-            else "WITH sub(id) AS (SELECT id FROM organisations WHERE id = :root)"
-        )
+        scope = _scope(subtree)
         window = {"root": root_org_id, "since": since, "until": until}
         categories = await self.db.fetch(
             f"""{scope}
@@ -170,3 +180,76 @@ class ReportRepository:
             members=int(people["members"]),
             reporters=int(people["reporters"]),
         )
+
+    async def commitment_figures(
+        self,
+        root_org_id: int,
+        subtree: bool,
+        week: date,
+        done_since: datetime,
+        done_until: datetime,
+        codes: int = 3,
+    ) -> CommitmentFigures:
+        """Commitments due in the week beginning `week`, done in [done_since, done_until),
+        and overdue (open, due before `week`), in an organisation (and below if `subtree`)."""
+        scope = _scope(subtree)
+        row = await self.db.fetchrow(
+            f"""{scope}
+            SELECT
+              SUM(CASE WHEN status = 'open' AND due_on >= :week AND due_on < :next
+                  THEN 1 ELSE 0 END) AS due,
+              SUM(CASE WHEN status = 'done' AND done_at >= :since AND done_at < :until
+                  THEN 1 ELSE 0 END) AS done,
+              SUM(CASE WHEN status = 'open' AND due_on < :week THEN 1 ELSE 0 END) AS overdue
+            FROM commitments WHERE org_id IN (SELECT id FROM sub)""",
+            {
+                "root": root_org_id,
+                "week": week,
+                "next": week + timedelta(days=7),
+                "since": done_since,
+                "until": done_until,
+            },
+        )
+        overdue = await self.db.fetch(
+            f"""{scope}
+            SELECT id FROM commitments
+            WHERE org_id IN (SELECT id FROM sub) AND status = 'open' AND due_on < :week
+            ORDER BY due_on, id LIMIT :codes""",
+            {"root": root_org_id, "week": week, "codes": codes},
+        )
+        assert row is not None
+        return CommitmentFigures(
+            due=int(row["due"] or 0),
+            done=int(row["done"] or 0),
+            overdue=int(row["overdue"] or 0),
+            overdue_codes=[f"C{r['id']}" for r in overdue],
+        )
+
+    async def commentary_received(
+        self, root_org_id: int, subtree: bool, since: datetime, until: datetime
+    ) -> list[str]:
+        """Who commented (点评) on the organisation (and below if `subtree`) in
+        [since, until): one entry per commentary, oldest first."""
+        rows = await self.db.fetch(
+            f"""{_scope(subtree)}
+            SELECT COALESCE(p.name, o.name, '?') AS author FROM commentary c
+            LEFT JOIN people p ON p.id = c.author_id
+            LEFT JOIN organisations o ON o.id = c.author_org_id
+            WHERE c.org_id IN (SELECT id FROM sub)
+              AND c.created_at >= :since AND c.created_at < :until
+            ORDER BY c.created_at, c.id""",
+            {"root": root_org_id, "since": since, "until": until},
+        )
+        return [r["author"] for r in rows]
+
+    async def ran_at(self, key: str) -> datetime | None:
+        """When a job ran for a period (the previous digest, say), if it did."""
+        return as_datetime(
+            await self.db.fetchval("SELECT ran_at FROM job_runs WHERE key = :k", {"k": key})
+        )
+
+
+def _scope(subtree: bool) -> str:
+    return (
+        _SUBTREE if subtree else "WITH sub(id) AS (SELECT id FROM organisations WHERE id = :root)"
+    )

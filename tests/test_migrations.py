@@ -37,6 +37,10 @@ TABLES = {
     "notice_candidates",
     "objections",
     "objectors",
+    "commitments",
+    "commitment_schedules",
+    "commentary",
+    "briefings",
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
 

@@ -59,9 +59,13 @@ def upgrade() -> None:
         sa.Column("updated_by", Id, sa.ForeignKey("people.id"), nullable=True),
         sa.Column("updated_at", Stamp, nullable=False),
     )
-    with op.batch_alter_table("deeds") as batch:
-        batch.add_column(
-            sa.Column("commitment_id", Id, sa.ForeignKey("commitments.id"), nullable=True)
+    # SQLite adds a column with a reference in place; batch mode would copy every deed.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE deeds ADD COLUMN commitment_id INTEGER REFERENCES commitments (id)")
+    else:
+        op.add_column(
+            "deeds",
+            sa.Column("commitment_id", Id, sa.ForeignKey("commitments.id"), nullable=True),
         )
     op.create_index("ix_deeds_commitment", "deeds", ["commitment_id"])
 
