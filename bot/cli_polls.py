@@ -21,6 +21,7 @@ from bot.polls import (
     open_poll,
     reach_and_cost,
     share,
+    visible_branches,
     when,
 )
 from storage.polls import AUDIENCE_ROLES, Poll, Tally
@@ -199,8 +200,12 @@ def poll_results(ctx: click.Context, code: str, csv_path: Path | None) -> None:
     found, tally, names, status, comments = _run(_with_app(config, work))
     labels = found.options
     rows = _rows(names[found.org_id], labels, tally.counts)
+    shown = visible_branches(tally)
     for org_id, counts in sorted(tally.by_org.items(), key=lambda item: names[item[0]]):
-        rows += _rows(names[org_id], labels, counts)
+        if org_id in shown:
+            rows += _rows(names[org_id], labels, counts)
+        else:  # too few, or would give away another branch's few by subtraction
+            rows += [_Row(names[org_id], label, None, None) for label in labels]
     audience = found.audience_size or 0
     click.echo(f"{found.code} ({status}) {names[found.org_id]}: {found.question}")
     click.echo(

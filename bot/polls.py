@@ -57,6 +57,14 @@ def _ends_word(text: str, at: int) -> bool:
     return at >= len(text) or text[at] in _SEPARATORS
 
 
+def _letter_alone(text: str) -> bool:
+    """ "a" or "a，很好" answers; "a lot of potholes" is an English sentence."""
+    if not _ends_word(text, 1):
+        return False
+    after = _skip(text, 1)
+    return after >= len(text) or not (text[after].isascii() and text[after].isalpha())
+
+
 def parse_code(folded: str) -> tuple[int | None, int]:
     """A leading poll code ("p7 1"): the poll id and where the answer starts."""
     match = _CODE.match(folded)
@@ -81,7 +89,7 @@ def parse_answer(folded: str, at: int, poll: Poll) -> Answer | None:
         choice, end = int(number[0]) - 1, number.end()
     elif rest[0] in _NUMERALS and _ends_word(rest, 1):
         choice, end = _NUMERALS.index(rest[0]), 1
-    elif rest[0].isascii() and rest[0].isalpha() and _ends_word(rest, 1):
+    elif rest[0].isascii() and rest[0].isalpha() and _letter_alone(rest):
         choice, end = ord(rest[0]) - ord("a"), 1
     else:
         labels = [(label.casefold(), i) for i, label in enumerate(poll.options)]
@@ -107,7 +115,7 @@ def looks_like_answer(folded: str) -> bool:
     return bool(rest) and (
         rest[0].isdigit()
         or (rest[0] in _NUMERALS and _ends_word(rest, 1))
-        or (rest[0].isascii() and rest[0].isalpha() and _ends_word(rest, 1))
+        or (rest[0].isascii() and rest[0].isalpha() and _letter_alone(rest))
     )
 
 
@@ -151,8 +159,20 @@ def summary(texts: Texts, poll: Poll, tally: Tally) -> str:
     return lines
 
 
+def visible_branches(tally: Tally) -> set[int]:
+    """Branches whose breakdown may be shown: each with at least MIN_BREAKDOWN answers, and
+    only if the hidden ones together are none or at least MIN_BREAKDOWN too; else the
+    overall figures minus the shown ones would give the hidden ones away."""
+    shown = {org for org, counts in tally.by_org.items() if sum(counts) >= MIN_BREAKDOWN}
+    hidden = sum(sum(c) for org, c in tally.by_org.items() if org not in shown)
+    if 0 < hidden < MIN_BREAKDOWN or (hidden == 0 and tally.total < MIN_BREAKDOWN):
+        return set()
+    return shown
+
+
 def turnout(texts: Texts, poll: Poll, tally: Tally) -> str:
-    audience = poll.audience_size or 0
+    # Counted at opening (and again at closing); someone who joined since may have answered.
+    audience = max(poll.audience_size or 0, tally.participants)
     return texts.get(
         "poll.turnout",
         answered=tally.participants,
@@ -207,7 +227,10 @@ async def close_poll(
     """Close a poll and send its results to everyone who answered and to the branch's
     secretaries, each in their language. Safe to repeat. Returns messages queued."""
     if poll.status == "open":
-        await repos.polls.move(poll.id, "open", "closed")
+        reach = sum((await repos.polls.reach(poll.org_id, poll.audience)).values())
+        size = max(poll.audience_size or 0, reach)
+        await repos.polls.move(poll.id, "open", "closed", audience_size=size)
+        poll = await repos.polls.get(poll.id) or poll
     if poll.series is not None and poll.position > 0:
         # A template's results go out once, all questions together, with its first poll.
         await repos.polls.mark_results_sent(poll.id, now)
@@ -243,7 +266,7 @@ async def close_poll(
                 "poll.results_message",
                 code=f"{questions[0][0].code}-{questions[-1][0].code}",
                 org=org.name,
-                question=t.get("poll.five_goods.name"),
+                question=t.get("poll.five_goods.title"),
                 summary=parts,
                 turnout=turnout(t, poll, tally),
             )

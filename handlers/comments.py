@@ -25,7 +25,7 @@ async def comment(msg: Message, ctx: Context) -> None:
         ctx.reply("comment.empty")
         return
     if (
-        await ctx.repos.comments.recent_from(ctx.sender.address, ctx.now())
+        await ctx.repos.comments.recent_from(ctx.sender, ctx.now())
         >= ctx.settings.comments_per_hour
     ):
         ctx.reply("poll.comment_limit", limit=ctx.settings.comments_per_hour)

@@ -15,6 +15,7 @@ from bot.messages import Choice
 from bot.normalize import has_words
 from bot.polls import (
     MAX_OPTIONS,
+    MIN_BREAKDOWN,
     ask_text,
     choices_for,
     create_polls,
@@ -25,13 +26,14 @@ from bot.polls import (
     reach_and_cost,
     summary,
     turnout,
+    visible_branches,
     voter_hash,
     when,
 )
 from handlers.base import Context, Interceptor, Message, Resumer, Route
 from handlers.permissions import Action, check, require_home
 from storage.models import Grant, Role
-from storage.polls import AUDIENCE_ROLES, Cast, NewComment, Poll
+from storage.polls import AUDIENCE_ROLES, Cast, NewComment, Poll, Tally
 
 # Tags that choose who a poll asks: "评议 #党员 ..." asks the members.
 _AUDIENCE_TAGS = {
@@ -185,14 +187,18 @@ async def results(msg: Message, ctx: Context) -> None:
         summary=summary(ctx.texts, poll, tally),
         turnout=turnout(ctx.texts, poll, tally),
     )
+    shown = visible_branches(tally)
     for org_id, counts in sorted(tally.by_org.items()):
         branch = await ctx.repos.orgs.by_id(org_id)
-        part = type(tally)(sum(counts), counts, {}, sum(counts))
+        part = Tally(sum(counts), counts, {}, sum(counts))
+        if org_id in shown or part.total < MIN_BREAKDOWN:
+            figures = summary(ctx.texts, poll, part)
+        else:  # enough answers, but shown it would give a smaller branch's away
+            figures = ctx.texts.get("poll.withheld", answered=part.total)
         text += ctx.texts.get(
-            "poll.results_org",
-            org=branch.name if branch else org_id,
-            summary=summary(ctx.texts, poll, part),
+            "poll.results_org", org=branch.name if branch else org_id, summary=figures
         )
+        text += ctx.texts.get("poll.separator")
     ctx.say(text)
 
 
@@ -207,7 +213,13 @@ async def answer(msg: Message, ctx: Context) -> bool:
     if code is None and not await ctx.repos.polls.any_open():
         return await _late(msg, ctx, voters)
     reachable = await ctx.repos.polls.reachable([g.org_id for g in voters], ["open"])
-    eligible = {poll.id: (poll, via) for poll, via in reachable if _asked(poll, via, voters)}
+    now = ctx.now()
+    # A poll past its closing time is closed, whether or not the sweep has come by yet.
+    eligible = {
+        poll.id: (poll, via)
+        for poll, via in reachable
+        if _asked(poll, via, voters) and poll.closes_at > now
+    }
     if code is not None:
         if code not in eligible:
             return await _not_open(ctx, code, voters)
@@ -271,12 +283,13 @@ async def _late(msg: Message, ctx: Context, voters: list[Grant]) -> bool:
     if not looks_like_answer(folded):
         return False
     since = ctx.now() - RECENTLY_CLOSED
+    now = ctx.now()
     closed = [
         (p, via)
         for p, via in await ctx.repos.polls.reachable(
-            [g.org_id for g in voters], ["closed"], closed_since=since
+            [g.org_id for g in voters], ["closed", "open"], closed_since=since
         )
-        if _asked(p, via, voters)
+        if _asked(p, via, voters) and p.closes_at <= now
     ]
     if not closed:
         return False
@@ -300,7 +313,7 @@ async def _not_open(ctx: Context, code: int, voters: list[Grant]) -> bool:
         if p.id == poll.id
     )
     org = await ctx.repos.orgs.by_id(poll.org_id)
-    if poll.status == "closed" and asked:
+    if (poll.status == "closed" or poll.closes_at <= ctx.now()) and asked:
         ctx.reply("poll.closed", code=poll.code, closed=when(poll.closes_at, ctx.settings.zone))
     else:
         ctx.reply(
@@ -326,7 +339,7 @@ async def _cast(
     comment: NewComment | None = None
     over_limit = False
     if has_words(comment_text):
-        recent = await ctx.repos.comments.recent_from(ctx.sender.address, ctx.now())
+        recent = await ctx.repos.comments.recent_from(ctx.sender, ctx.now())
         if recent >= ctx.settings.comments_per_hour:
             over_limit = True
         else:

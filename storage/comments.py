@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from bot.messages import Address
 from storage.engine import Database, Row, as_date
@@ -19,6 +20,16 @@ from storage.polls import NewComment, forget_body, insert_comment
 
 # Names the message log files comments under (the router's handler column).
 COMMENT_HANDLERS = ("comment", "poll.comment")
+
+
+class Author(Protocol):
+    """Who sent a message, as the comment limit needs it (handlers' Sender fits)."""
+
+    @property
+    def address(self) -> Address: ...
+
+    @property
+    def person_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,22 +56,26 @@ class CommentRepository:
                 await forget_body(tx, message_id, marker)
         return code
 
-    async def recent_from(self, address: Address, now: datetime) -> int:
-        """Comments this address left in the hour before `now`."""
-        return (
-            await self.db.fetchval(
-                "SELECT COUNT(*) FROM inbound_messages WHERE sender_kind = :k AND sender = :a "
-                "AND received_at > :since AND handler IN (:h0, :h1)",
-                {
-                    "k": address.kind.value,
-                    "a": address.value,
-                    "since": now - timedelta(hours=1),
-                    "h0": COMMENT_HANDLERS[0],
-                    "h1": COMMENT_HANDLERS[1],
-                },
-            )
-            or 0
+    async def recent_from(self, sender: Author, now: datetime) -> int:
+        """Comments this person (on any of their addresses) or, for a stranger, this
+        address left in the hour before `now`."""
+        params: dict[str, object] = {
+            "since": now - timedelta(hours=1),
+            "h0": COMMENT_HANDLERS[0],
+            "h1": COMMENT_HANDLERS[1],
+        }
+        if sender.person_id is not None:
+            who = "person_id = :person"
+            params["person"] = sender.person_id
+        else:
+            who = "sender_kind = :k AND sender = :a"
+            params.update(k=sender.address.kind.value, a=sender.address.value)
+        count = await self.db.fetchval(
+            f"SELECT COUNT(*) FROM inbound_messages WHERE {who} "
+            "AND received_at > :since AND handler IN (:h0, :h1)",
+            params,
         )
+        return count or 0
 
     async def for_orgs(
         self, org_ids: Sequence[int], *, limit: int, include_hidden: bool = False
