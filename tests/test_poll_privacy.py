@@ -252,10 +252,11 @@ def known_leak_on_postgresql(request: pytest.FixtureRequest, app: App) -> None:
 
 async def test_storage_order_does_not_replay_who_answered_what(county: App, request):
     """Known leak on PostgreSQL (xfail there, strict): a heap table keeps rows in the order
-    they were written (ctid) and stamps each with its transaction (xmin). Reading ballots in that order gives
-    the answers in the order the message log shows people answering, and so who chose what;
-    the same for comments and their authors. (SQLite: ballots are WITHOUT ROWID, keyed by
-    the hash, and comments by a random id, so their order says nothing.)"""
+    they were written (ctid) and stamps each with its transaction (xmin). Reading ballots
+    in that order gives the answers in the order the message log shows people answering,
+    and so who chose what; the same for comments and their authors. (SQLite: ballots are
+    WITHOUT ROWID, keyed by the hash, and comments by a random id: their order says
+    nothing.)"""
     known_leak_on_postgresql(request, county)
     in_turn = await eight_villagers_answer_in_turn(county)
     db = county.repos.db
@@ -272,8 +273,8 @@ async def test_storage_order_does_not_replay_who_answered_what(county: App, requ
 
 async def test_transaction_ids_do_not_pair_participants_with_ballots(county: App, request):
     """Known leak on PostgreSQL (xfail there, strict): a ballot and its poll_participants
-    row (and its comment) are written in one transaction, so they carry the same xmin, and one join names each
-    voter's choice and each commenter's comment."""
+    row (and its comment) are written in one transaction, so they carry the same xmin, and
+    one join names each voter's choice and each commenter's comment."""
     db = county.repos.db
     if db.dialect != "postgresql":
         pytest.skip("SQLite rows carry no transaction id")
