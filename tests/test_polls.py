@@ -18,6 +18,7 @@ from bot.clock import FixedClock
 from bot.messages import Address, AddressKind, Channel, Choice, Inbound, Outbound
 from bot.polls import open_poll
 from bot.segments import count_segments
+from bot.texts import texts_for
 from scheduler import poll_jobs
 from scheduler.jobs import JobContext
 from storage.models import Role
@@ -36,10 +37,7 @@ THANKS = "已收到您对{code}的评议，谢谢参与！截止后把结果发�
 CHANGED = "已更新您对{code}的评议。"
 COMMENT_KEPT = "评论已收到。"
 NEEDS_SECRETARY = "此操作需要支部书记或上级党委负责人身份。回复“帮助”查看您能做的事。"
-VILLAGER_HELP = (
-    "没看懂这条。【创先争优】收到评议时回复数字即可参与。"
-    "加入+代码（JR）换支部；查询（CX）看身份；退订（TD）停止通知。"
-)
+VILLAGER_HELP = texts_for("zh-CN").get("help.unknown") + texts_for("zh-CN").get("help.public")
 
 
 # --- helpers -------------------------------------------------------------------------------
