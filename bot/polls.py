@@ -86,6 +86,8 @@ def parse_answer(folded: str, at: int, poll: Poll) -> Answer | None:
     choice: int | None = None
     end = 0
     if number is not None:
+        if not _ends_word(rest, number.end()):
+            return None  # "3户已脱贫" is a count in a report, not answer 3
         choice, end = int(number[0]) - 1, number.end()
     elif rest[0] in _NUMERALS and _ends_word(rest, 1):
         choice, end = _NUMERALS.index(rest[0]), 1
@@ -164,7 +166,8 @@ def visible_branches(tally: Tally) -> set[int]:
     only if the hidden ones together are none or at least MIN_BREAKDOWN too; else the
     overall figures minus the shown ones would give the hidden ones away."""
     shown = {org for org, counts in tally.by_org.items() if sum(counts) >= MIN_BREAKDOWN}
-    hidden = sum(sum(c) for org, c in tally.by_org.items() if org not in shown)
+    # Everything not shown, including answers from the poll's own organisation (no branch).
+    hidden = tally.total - sum(sum(tally.by_org[org]) for org in shown)
     if 0 < hidden < MIN_BREAKDOWN or (hidden == 0 and tally.total < MIN_BREAKDOWN):
         return set()
     return shown

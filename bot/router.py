@@ -93,6 +93,7 @@ class Router:
             if (
                 tail
                 and not route.touching
+                and not word.isascii()  # "TJ王志强": pinyin touching Chinese is unambiguous
                 and not (
                     tail.isspace() or tail in _SEPARATORS or (tail.isascii() and tail.isalnum())
                 )

@@ -7,6 +7,8 @@ publishes one held for review (公开 / GK); a leader may do so anywhere in thei
 
 from __future__ import annotations
 
+import unicodedata
+
 from bot.normalize import has_words
 from handlers.base import Context, Interceptor, Message, Resumer, Route
 from handlers.permissions import Action, check, home_grants, require_home
@@ -71,7 +73,7 @@ async def publish(msg: Message, ctx: Context) -> None:
 
 
 async def _moderate(msg: Message, ctx: Context, status: str, done: str) -> None:
-    code = msg.args.strip().upper()
+    code = unicodedata.normalize("NFKC", msg.args).strip().upper()  # "Ｋ７Ｑ２" too
     if not code:
         ctx.reply("comment.code_usage")
         return
@@ -87,7 +89,7 @@ async def _moderate(msg: Message, ctx: Context, status: str, done: str) -> None:
 
 
 ROUTES: list[Route] = [
-    Route("comment.list", listing, zh=("评论列表", "pll"), en=("comments",), whole=True),
+    Route("comment.list", listing, zh=("评论列表", "pll"), en=("comments",)),
     Route("comment", comment, zh=("评论", "pl"), en=("comment",)),
     # Not touching: "公开承诺..." is a report; a code in Latin letters may touch ("隐藏K7Q2").
     Route("comment.hide", hide, zh=("隐藏", "yc"), en=("hide",), touching=False),

@@ -125,6 +125,12 @@ async def allowed(ctx: Context, action: Action, org_id: int) -> bool:
     leading = {g.org_id for g in grants if g.role in _BELOW}
     if not leading:
         return False
+    if level is Level.LEADER:
+        # Above the organisation, strictly, and not its secretary too: who objected must
+        # stay unknown to the people they object to.
+        if any(g.org_id == org_id and g.role == Role.SECRETARY for g in grants):
+            return False
+        return bool(leading.intersection((await ctx.repos.orgs.ancestor_ids(org_id))[1:]))
     if org_id in leading:
         return True
     return bool(leading.intersection(await ctx.repos.orgs.ancestor_ids(org_id)))

@@ -45,8 +45,9 @@ _AUDIENCE_TAGS = {
     "#all": "all",
 }
 _FIVE_GOODS = {"五个好", "5g", "wgh", "five goods"}
-_CONFIRM = {"确认", "qr", "ok", "yes", "1"}
-_CANCEL = {"取消", "qx", "cancel", "no", "2"}
+# No bare digits: "1" may be an answer to a poll that arrived meanwhile.
+_CONFIRM = {"确认", "qr", "ok", "yes"}
+_CANCEL = {"取消", "qx", "cancel", "no"}
 _OPTION_SPLIT = re.compile(r"\s*(?:\n|/|／)\s*")
 _VOTER_ROLES = (Role.PUBLIC, Role.MEMBER, Role.SECRETARY)
 RECENTLY_CLOSED = timedelta(days=7)
@@ -61,15 +62,18 @@ async def create(msg: Message, ctx: Context) -> None:
     if grant is None:
         return
     text = msg.args
+    folded = msg.text.folded[msg.args_at :]  # "＃党员" from a phone's Chinese keyboard
     audience = "public"
     for tag, value in _AUDIENCE_TAGS.items():
-        if text.casefold().startswith(tag):
-            audience, text = value, text[len(tag) :].strip()
+        if folded.startswith(tag):
+            audience = value
+            text = msg.text.original_from(msg.args_at + len(tag))
+            folded = folded[len(tag) :].strip()
             break
     now = ctx.now()
     question: str | None = None
     options: list[str] = []
-    if text.casefold() not in _FIVE_GOODS:
+    if folded not in _FIVE_GOODS:
         parts = [p for p in _OPTION_SPLIT.split(text) if p]
         if not parts or not has_words(parts[0]):
             ctx.reply("poll.empty")
@@ -181,6 +185,15 @@ async def results(msg: Message, ctx: Context) -> None:
     if not await check(ctx, Action.POLL_RESULTS, poll.org_id, org.name if org else None):
         return
     tally = await ctx.repos.polls.tally(poll)
+    if poll.status == "open" and poll.closes_at > ctx.now():
+        # Figures asked for before and after one person answers would show their answer.
+        ctx.reply(
+            "poll.results_open",
+            code=poll.code,
+            turnout=turnout(ctx.texts, poll, tally),
+            closes=when(poll.closes_at, ctx.zone_of(None)),
+        )
+        return
     text = ctx.texts.get(
         "poll.results",
         code=poll.code,
@@ -229,8 +242,8 @@ async def answer(msg: Message, ctx: Context) -> bool:
         if not current:
             return await _late(msg, ctx, voters)
         if len(current) > 1:
-            if ctx.sender.is_member and not looks_like_answer(folded):
-                return False
+            if ctx.sender.is_member and parse_answer(folded, at, current[0][0]) is None:
+                return False  # a member's report
             codes = "、".join(p.code for p, _ in current)
             ctx.reply(
                 "poll.which",
@@ -242,7 +255,7 @@ async def answer(msg: Message, ctx: Context) -> bool:
         poll, via = current[0]
     parsed = parse_answer(folded, at, poll)
     if parsed is None:
-        if code is None and ctx.sender.is_member and not looks_like_answer(folded):
+        if code is None and ctx.sender.is_member:
             return False  # a member's report, not an answer
         ctx.handled_as = "poll.unmatched"
         await _ask(ctx, poll, prefix=ctx.texts.get("poll.again"))
@@ -280,8 +293,8 @@ async def _late(msg: Message, ctx: Context, voters: list[Grant]) -> bool:
     """An answer to a poll that has closed: say so, rather than take it as anything else.
     A member's text with more than an answer in it stays a report."""
     folded = msg.text.folded
-    if not looks_like_answer(folded):
-        return False
+    if ctx.sender.is_member and not looks_like_answer(folded):
+        return False  # a member's report (a villager's "满意" may still be a late answer)
     since = ctx.now() - RECENTLY_CLOSED
     now = ctx.now()
     closed = [

@@ -212,9 +212,14 @@ def _who(texts: Texts, name: str | None, phone: str) -> str:
 
 async def _forward(ctx: Context, notice: Notice, objection_id: int, text: str) -> None:
     repo = ctx.repos.public_notices
-    above = await ctx.repos.orgs.ancestor_ids(notice.org_id)
-    leaders = await repo.holders(above, [Role.LEADER.value])
+    above = (await ctx.repos.orgs.ancestor_ids(notice.org_id))[1:]  # strictly above
     secretaries = await repo.holders([notice.org_id], [Role.SECRETARY.value])
+    # Someone who is both the branch's secretary and a leader above it hears it unnamed.
+    leaders = [
+        p
+        for p in await repo.holders(above, [Role.LEADER.value])
+        if p.person_id not in {s.person_id for s in secretaries}
+    ]
     seen = {p.person_id for p in leaders} | {ctx.sender.person_id}
     items = []
 
@@ -395,7 +400,10 @@ async def _announce(ctx: Context, notice: Notice, candidates: list[Candidate]) -
 ROUTES = [
     # Not touching: "公示了入党积极分子名单" is a secretary's report, not a command.
     Route("public_notice", publish, zh=("公示", "gs"), en=("public notice",), touching=False),
-    Route("public_notice.outcome", outcome, zh=("公示结果", "gsjg"), en=("outcome",)),
+    # Not touching: "公示结果已张贴" is a report.
+    Route(
+        "public_notice.outcome", outcome, zh=("公示结果", "gsjg"), en=("outcome",), touching=False
+    ),
     Route("public_notice.object", object_to, zh=("异议", "yy"), en=("object",)),
     Route(
         "public_notice.objections", objections, zh=("异议列表", "yyl", "yylb"), en=("objections",)

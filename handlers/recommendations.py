@@ -308,7 +308,8 @@ async def shortlist(msg: Message, ctx: Context) -> None:
 
 ROUTES = [
     Route("recommend.list", listing, zh=("推荐列表", "tjl", "tjlb"), en=("recs",)),
-    Route("recommend", recommend, zh=("推荐", "tj"), en=("recommend",)),
+    # Not touching: "推荐2名入党积极分子" is a member's report, not a recommendation.
+    Route("recommend", recommend, zh=("推荐", "tj"), en=("recommend",), touching=False),
     # Not touching: "入围了县优秀党员..." is a member's report, not a shortlist.
     Route("recommend.shortlist", shortlist, zh=("入围", "rw"), en=("shortlist",), touching=False),
 ]

@@ -15,6 +15,7 @@ from tests.conftest import MEMBER, SECRETARY, VILLAGER
 
 LEADER = "+8613700000001"  # 青山镇党委 (HX01): leads both branches
 COUNTY_ADMIN = "+8613700000002"
+BRANCH_LEADER = "+8613700000003"  # a leader role held on 东坡村 itself: not "above" it
 
 
 async def context(app: App, number: str) -> Context:
@@ -39,6 +40,12 @@ async def tree(county: App) -> App:
         [
             RosterEntry(township, "镇书记", Address(AddressKind.SMS, LEADER), Role.LEADER),
             RosterEntry(top, "县管理员", Address(AddressKind.SMS, COUNTY_ADMIN), Role.ADMIN),
+            RosterEntry(
+                await org_id(county, "HX0101"),
+                "村主任",
+                Address(AddressKind.SMS, BRANCH_LEADER),
+                Role.LEADER,
+            ),
         ],
         now,
     )
@@ -62,6 +69,8 @@ async def tree(county: App) -> App:
         (SECRETARY, Action.COMMENTARY, "HX0101", False),  # commentary is a leader's
         (LEADER, Action.SEE_OBJECTORS, "HX0101", True),
         (SECRETARY, Action.SEE_OBJECTORS, "HX0101", False),  # objectors stay safe from them
+        (BRANCH_LEADER, Action.SEE_OBJECTORS, "HX0101", False),  # not above the branch
+        (BRANCH_LEADER, Action.COMMENTARY, "HX0101", False),
         (LEADER, Action.REPORT, "HX0101", False),  # a leader is not a branch member
         (COUNTY_ADMIN, Action.PUBLIC_NOTICE, "HX0102", True),
         (COUNTY_ADMIN, Action.COMMENT, "HX0102", False),  # the public speaks for itself

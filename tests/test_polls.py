@@ -407,11 +407,16 @@ async def test_results_hide_a_breakdown_of_fewer_than_five(phone, county: App):
         await phone(number).says(answer)
     secretary = phone(SECRETARY)
     assert await secretary.says(f"结果 {poll.code}") == [
+        "P1进行中，参与4/6人（67%）。为保护匿名，分项在12-03 10:00截止后公布。"
+    ]
+    county.clock.advance(timedelta(days=7))  # closing time: the figures may be shown
+    assert await secretary.says(f"结果 {poll.code}") == [
         "P1结果：作答4人，不足5人不公布分项。参与4/6人（67%）。"
     ]
-    await phone(VILLAGER).says("满意")
+    # A fifth answer after the close is not counted, so the breakdown stays hidden.
+    assert (await phone(VILLAGER).says("满意"))[0].startswith("评议P1已于")
     assert await secretary.says("JG P1") == [
-        "P1结果：满意3票（60%）；基本满意1票（20%）；不满意1票（20%）。参与5/6人（83%）。"
+        "P1结果：作答4人，不足5人不公布分项。参与4/6人（67%）。"
     ]
 
 
@@ -485,6 +490,7 @@ async def test_a_leaders_township_poll_reaches_both_branches_with_results_per_br
 
     for number, answer in zip(numbers, ["1", "1", "2", "3", "1", "1", "2", "2"], strict=True):
         assert await phone(number).says(answer) == [THANKS.format(code="P1")]
+    county.clock.advance(timedelta(days=7))  # closed: figures may be shown
     [result] = await leader.says("结果 P1")
     assert result.startswith(
         "P1结果：满意4票（50%）；基本满意3票（38%）；不满意1票（12%）。参与8/9人（89%）。"
@@ -509,6 +515,7 @@ async def test_branches_with_five_answers_each_show_their_breakdowns(phone, coun
     answers = ["1", "1", "2", "3", "1", "2", "2", "2", "3", "1"]
     for number, answer in zip(numbers, answers, strict=True):
         await phone(number).says(answer)
+    county.clock.advance(timedelta(days=7))  # closed: figures may be shown
     [result] = await leader.says("结果 P1")
     assert "东坡村党支部：满意3票（60%）；基本满意1票（20%）；不满意1票（20%）" in result
     assert "西岭村党支部：满意1票（20%）；基本满意3票（60%）；不满意1票（20%）" in result
@@ -524,6 +531,7 @@ async def test_a_hidden_branch_breakdown_cannot_be_worked_out_from_the_others(ph
     await leader.says("确认")
     for number, answer in zip(numbers, ["1", "1", "2", "3", "1", "1", "2", "2"], strict=True):
         await phone(number).says(answer)
+    county.clock.advance(timedelta(days=7))  # closed: figures may be shown
     [result] = await leader.says("结果 P1")
     overall, _, branches = result.partition("参与")
     overall_shown = "票" in overall
