@@ -300,20 +300,18 @@ def broadcast_send(
         if org is None:
             raise click.BadParameter(f"no organisation {org_code}", param_hint="--org")
         now = app.clock.now()
-        broadcast_id = await app.repos.outbox.create_broadcast(
-            kind="broadcast", body=text, org_id=org.id, role=",".join(roles), now=now
-        )
-        count = await app.repos.outbox.enqueue_audience(
-            broadcast_id=broadcast_id,
-            key_prefix=f"broadcast:{broadcast_id}",
-            root_org_id=org.id,
-            roles=[Role(r) for r in roles],
+        return await app.repos.outbox.broadcast_to_audience(
+            kind="broadcast",
             texts={"zh-CN": text, "en": text_en or text},
             default_language=config.bot.language,
             now=now,
+            root_org_id=org.id,
+            roles=[Role(r) for r in roles],
+            source=None,  # each call of the command is a new broadcast
+            body=text,
+            role=",".join(roles),
             urgent=urgent,
         )
-        return broadcast_id, count
 
     broadcast_id, count = _run(_with_app(config, work))
     cost = count_segments(text)

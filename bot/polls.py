@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.channels.base import plain_text
@@ -195,27 +196,20 @@ async def open_poll(
     assert org is not None
     count = 0
     if poll.position == 0:
-        broadcast = await repos.outbox.create_broadcast(
-            kind="poll",
-            body=poll.question,
-            org_id=poll.org_id,
-            role=poll.audience,
-            created_by=poll.created_by,
-            now=now,
-            source=f"poll:{poll.id}:open",
-        )
         texts = {lang: ask_text(texts_for(lang), poll, org.name, zone) for lang in LANGUAGES}
-        count = await repos.outbox.enqueue_audience(
-            broadcast_id=broadcast,
-            key_prefix=f"poll:{poll.id}",
-            root_org_id=poll.org_id,
-            roles=AUDIENCE_ROLES[poll.audience],
+        _, count = await repos.outbox.broadcast_to_audience(
+            kind="poll",
             texts=texts,
             default_language=default_language,
             now=now,
+            root_org_id=poll.org_id,
+            roles=AUDIENCE_ROLES[poll.audience],
+            source=f"poll:{poll.id}:open",
+            key_prefix=f"poll:{poll.id}",
+            body=poll.question,
+            role=poll.audience,
+            created_by=poll.created_by,
             choices={lang: choices_for(poll, lang) for lang in LANGUAGES},
-            # A poll that closes before the morning must not arrive after it closed.
-            urgent=False,
         )
     else:
         first = (await repos.polls.series(poll.series or ""))[0]
@@ -324,34 +318,42 @@ async def create_polls(
     created_by: int | None,
     source: str,
     allow_change: bool = True,
+    question_en: str | None = None,
+    subject: str | None = None,
 ) -> list[Poll]:
     """One poll, or with `question` None the five-goods template: one question per 好,
     asked in turn. Without options, the default three in both languages."""
     zh_default, en_default = default_options()
-    options_en = None if options else en_default
-    common = dict(
-        org_id=org_id,
-        options=list(options) or zh_default,
-        options_en=options_en if question is not None else en_default,
-        audience=audience,
-        opens_at=opens_at,
-        closes_at=closes_at,
-        status=status,
-        now=now,
-        created_by=created_by,
-        allow_change=allow_change,
-    )
+
+    async def one(question: str, question_en: str | None, source: str, **series: Any) -> Poll:
+        return await repos.polls.create(
+            org_id=org_id,
+            question=question,
+            question_en=question_en,
+            options=list(options) or zh_default,
+            options_en=None if options else en_default,
+            audience=audience,
+            opens_at=opens_at,
+            closes_at=closes_at,
+            status=status,
+            now=now,
+            created_by=created_by,
+            allow_change=allow_change,
+            subject=subject,
+            source=source,
+            **series,
+        )
+
     if question is not None:
-        return [await repos.polls.create(question=question, source=source, **common)]  # type: ignore[arg-type]
+        return [await one(question, question_en, source)]
     zh, en = texts_for("zh-CN"), texts_for("en")
     return [
-        await repos.polls.create(
-            question=zh.get(f"poll.five_goods.q{i}"),
-            question_en=en.get(f"poll.five_goods.q{i}"),
+        await one(
+            zh.get(f"poll.five_goods.q{i}"),
+            en.get(f"poll.five_goods.q{i}"),
+            f"{source}:{i}",
             series=source,
             position=i - 1,
-            source=f"{source}:{i}",
-            **common,  # type: ignore[arg-type]
         )
         for i in range(1, FIVE_GOODS + 1)
     ]

@@ -64,23 +64,16 @@ async def commentary(msg: Message, ctx: Context) -> None:
         lang: texts_for(lang).get("commentary.signed", org=by, name=name, text=body)
         for lang in LANGUAGES
     }
-    broadcast = await ctx.repos.outbox.create_broadcast(
+    broadcast, count = await ctx.repos.outbox.broadcast_to_audience(
         kind="commentary",
-        body=signed[ctx.settings.language],
-        org_id=org.id,
-        role="members",
-        created_by=ctx.sender.person_id,
-        now=now,
-        source=f"message:{msg.id}",  # handled again after a crash: the same broadcast
-    )
-    count = await ctx.repos.outbox.enqueue_audience(
-        broadcast_id=broadcast,
-        key_prefix=f"commentary:{broadcast}",
-        root_org_id=org.id,
-        roles=COMMENTARY_AUDIENCE,
         texts=signed,
         default_language=ctx.settings.language,
         now=now,
+        root_org_id=org.id,
+        roles=COMMENTARY_AUDIENCE,
+        source=f"message:{msg.id}",  # handled again after a crash: the same broadcast
+        role="members",
+        created_by=ctx.sender.person_id,
         include_subtree=False,  # the branch commented on, not those below it
         exclude_person=ctx.sender.person_id,
     )
@@ -136,23 +129,16 @@ async def briefing(msg: Message, ctx: Context) -> None:
     signed = {
         lang: texts_for(lang).get("briefing.signed", org=org_name, text=body) for lang in LANGUAGES
     }
-    broadcast = await ctx.repos.outbox.create_broadcast(
+    broadcast, count = await ctx.repos.outbox.broadcast_to_audience(
         kind="briefing",
-        body=signed[ctx.settings.language],
-        org_id=org_id,
-        role=Role.PUBLIC.value,
-        created_by=ctx.sender.person_id,
-        now=now,
-        source=f"message:{msg.id}",
-    )
-    count = await ctx.repos.outbox.enqueue_audience(
-        broadcast_id=broadcast,
-        key_prefix=f"briefing:{broadcast}",
-        root_org_id=org_id,
-        roles=BRIEFING_AUDIENCE,
         texts=signed,
         default_language=ctx.settings.language,
         now=now,
+        root_org_id=org_id,
+        roles=BRIEFING_AUDIENCE,
+        source=f"message:{msg.id}",
+        role=Role.PUBLIC.value,
+        created_by=ctx.sender.person_id,
         include_subtree=subtree,
         exclude_person=ctx.sender.person_id,
     )

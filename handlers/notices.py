@@ -23,28 +23,22 @@ async def notice(msg: Message, ctx: Context) -> None:
         return
     branch = grants[0]
     now = ctx.now()
-    broadcast = await ctx.repos.outbox.create_broadcast(
-        kind="notice",
-        body=msg.args,
-        org_id=branch.org_id,
-        role="all",
-        created_by=ctx.sender.person_id,
-        now=now,
-        source=f"message:{msg.id}",  # handled again after a crash: the same broadcast
-    )
     # The secretary's words, signed with the branch's name so villagers know who speaks.
     signed = {
         lang: texts_for(lang).get("broadcast.signed", org=branch.org_name, text=msg.args)
         for lang in LANGUAGES
     }
-    count = await ctx.repos.outbox.enqueue_audience(
-        broadcast_id=broadcast,
-        key_prefix=f"notice:{broadcast}",
-        root_org_id=branch.org_id,
-        roles=NOTICE_AUDIENCE,
+    broadcast, count = await ctx.repos.outbox.broadcast_to_audience(
+        kind="notice",
         texts=signed,
         default_language=ctx.settings.language,
         now=now,
+        root_org_id=branch.org_id,
+        roles=NOTICE_AUDIENCE,
+        source=f"message:{msg.id}",  # handled again after a crash: the same broadcast
+        body=msg.args,
+        role="all",
+        created_by=ctx.sender.person_id,
         # A secretary speaks to the branch; a leader to the organisations they lead.
         include_subtree=branch.role != Role.SECRETARY,
         exclude_person=ctx.sender.person_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from bot.messages import Choice
 from bot.normalize import has_words
@@ -138,12 +139,12 @@ async def _preview(ctx: Context, grant: Grant, polls: list[Poll]) -> None:
     await ctx.ask_back("poll.confirm", {"polls": [p.id for p in polls]})
 
 
-async def confirm(msg: Message, ctx: Context, payload: dict[str, object]) -> bool:
+async def confirm(msg: Message, ctx: Context, payload: dict[str, Any]) -> bool:
     """The secretary's answer to a preview: 确认 sends the poll, 取消 drops it."""
     word = msg.text.folded.strip(" 。.!！")
     if word not in _CONFIRM and word not in _CANCEL:
         return False  # anything else goes its normal way; the draft is left unsent
-    ids = [int(i) for i in payload.get("polls", [])]  # type: ignore[attr-defined]
+    ids = [int(i) for i in payload.get("polls", [])]
     polls = [p for p in [await ctx.repos.polls.get(i) for i in ids] if p is not None]
     if not polls:
         return False

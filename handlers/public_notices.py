@@ -131,28 +131,22 @@ async def _broadcast_notice(ctx: Context, notice: Notice) -> int:
             code=notice.code,
         )
     now = ctx.now()
-    outbox = ctx.repos.outbox
-    broadcast = await outbox.create_broadcast(
+    broadcast, count = await ctx.repos.outbox.broadcast_to_audience(
         kind="public_notice",
-        body=bodies[ctx.settings.language],
-        org_id=notice.org_id,
-        role="all",
-        created_by=ctx.sender.person_id,
-        now=now,
-        source=f"public_notice:{notice.id}",
-    )
-    await ctx.repos.public_notices.set_broadcast(notice.id, broadcast)
-    return await outbox.enqueue_audience(
-        broadcast_id=broadcast,
-        key_prefix=f"public_notice:{notice.id}",
-        root_org_id=notice.org_id,
-        roles=AUDIENCE,
         texts=bodies,
         default_language=ctx.settings.language,
         now=now,
+        root_org_id=notice.org_id,
+        roles=AUDIENCE,
+        source=f"public_notice:{notice.id}",
+        key_prefix=f"public_notice:{notice.id}",
+        role="all",
+        created_by=ctx.sender.person_id,
         include_subtree=False,
         exclude_person=ctx.sender.person_id,
     )
+    await ctx.repos.public_notices.set_broadcast(notice.id, broadcast)
+    return count
 
 
 # --- 异议: objections -------------------------------------------------------------------

@@ -43,22 +43,16 @@ async def publish(ctx: JobContext, batch: Batch, now: datetime) -> int:
         t = texts_for(language)
         lines = [item_text(t, c, today) for c in batch.items]
         texts[language] = fit(t, "commitment.published", lines, org=batch.org_name)
-    broadcast = await ctx.repos.outbox.create_broadcast(
+    broadcast, count = await ctx.repos.outbox.broadcast_to_audience(
         kind="commitment",
-        body=texts[ctx.default_language],
-        org_id=batch.org_id,
-        role=Role.PUBLIC.value,
-        now=now,
-        source=batch.key,
-    )
-    count = await ctx.repos.outbox.enqueue_audience(
-        broadcast_id=broadcast,
-        key_prefix=batch.key,
-        root_org_id=batch.org_id,
-        roles=(Role.PUBLIC,),
         texts=texts,
         default_language=ctx.default_language,
         now=now,
+        root_org_id=batch.org_id,
+        roles=(Role.PUBLIC,),
+        source=batch.key,
+        key_prefix=batch.key,
+        role=Role.PUBLIC.value,
         include_subtree=False,
     )
     await ctx.repos.commitments.mark_queued(batch.key, broadcast)

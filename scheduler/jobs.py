@@ -52,21 +52,15 @@ async def push_milestone(
             log.error("milestone %s: no organisation %s; not sent", milestone.id, milestone.subtree)
             return 0
         root = org.id
-    broadcast = await ctx.repos.outbox.create_broadcast(
+    _, count = await ctx.repos.outbox.broadcast_to_audience(
         kind="milestone",
-        body=milestone.text[ctx.default_language],
-        org_id=root,
-        now=now,
-        source=key,
-    )
-    count = await ctx.repos.outbox.enqueue_audience(
-        broadcast_id=broadcast,
-        key_prefix=key,
-        root_org_id=root,
-        roles=sorted(milestone.audience),
         texts=milestone.text,
         default_language=ctx.default_language,
         now=now,
+        root_org_id=root,
+        roles=sorted(milestone.audience),
+        source=key,
+        key_prefix=key,
         urgent=milestone.urgent,
     )
     await ctx.repos.runs.record(key, now)

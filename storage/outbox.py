@@ -151,6 +151,53 @@ class OutboxRepository:
             return rows[0]["id"]
         return await self.db.fetchval("SELECT id FROM broadcasts WHERE source = :s", {"s": source})
 
+    async def broadcast_to_audience(
+        self,
+        *,
+        kind: str,
+        texts: dict[str, str],
+        default_language: str,
+        now: datetime,
+        root_org_id: int | None,
+        roles: Sequence[Role],
+        source: str | None,
+        key_prefix: str | None = None,
+        body: str | None = None,
+        role: str | None = None,
+        created_by: int | None = None,
+        include_subtree: bool = True,
+        exclude_person: int | None = None,
+        urgent: bool = False,
+        choices: dict[str, tuple[Choice, ...]] | None = None,
+    ) -> tuple[int, int]:
+        """A broadcast (the one already made for `source`, if any) queued to an audience, as
+        enqueue_audience describes. `key_prefix` defaults to "KIND:BROADCAST_ID"; `body`,
+        what the broadcast records, to the text in the default language. Returns the
+        broadcast's id and the number of messages it has."""
+        broadcast = await self.create_broadcast(
+            kind=kind,
+            body=body if body is not None else texts[default_language],
+            org_id=root_org_id,
+            role=role,
+            created_by=created_by,
+            now=now,
+            source=source,
+        )
+        count = await self.enqueue_audience(
+            broadcast_id=broadcast,
+            key_prefix=key_prefix or f"{kind}:{broadcast}",
+            root_org_id=root_org_id,
+            roles=roles,
+            texts=texts,
+            default_language=default_language,
+            now=now,
+            urgent=urgent,
+            include_subtree=include_subtree,
+            exclude_person=exclude_person,
+            choices=choices,
+        )
+        return broadcast, count
+
     async def enqueue_audience(
         self,
         *,
