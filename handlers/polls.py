@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.messages import Choice
 from bot.normalize import has_words
@@ -31,9 +32,11 @@ from bot.polls import (
     voter_hash,
     when,
 )
+from bot.texts import LANGUAGES, Texts, texts_for
 from handlers.base import Context, Interceptor, Message, Resumer, Route
 from handlers.permissions import Action, check, require_home
-from storage.models import Grant, Role
+from storage.commitments import Commitment
+from storage.models import Grant, Org, Role
 from storage.polls import AUDIENCE_ROLES, Cast, NewComment, Poll, Tally
 
 # Tags that choose who a poll asks: "评议 #党员 ..." asks the members.
@@ -49,6 +52,10 @@ _FIVE_GOODS = {"五个好", "5g", "wgh", "five goods"}
 # No bare digits: "1" may be an answer to a poll that arrived meanwhile.
 _CONFIRM = {"确认", "qr", "ok", "yes"}
 _CANCEL = {"取消", "qx", "cancel", "no"}
+# A first word that may name what the poll is about: an organisation code or C3.
+_WORD = re.compile(r"([a-z][a-z0-9]*)(?=\s|$)")
+_COMMITMENT = re.compile(r"c(\d+)")
+COMMITMENT_QUOTE = 24  # characters of a commitment quoted in its satisfaction poll
 _OPTION_SPLIT = re.compile(r"\s*(?:\n|/|／)\s*")
 _VOTER_ROLES = (Role.PUBLIC, Role.MEMBER, Role.SECRETARY)
 RECENTLY_CLOSED = timedelta(days=7)
@@ -59,22 +66,47 @@ def _audience(ctx: Context, audience: str) -> str:
 
 
 async def create(msg: Message, ctx: Context) -> None:
-    grant = require_home(ctx, Action.CREATE_POLL)
-    if grant is None:
-        return
-    text = msg.args
-    folded = msg.text.folded[msg.args_at :]  # "＃党员" from a phone's Chinese keyboard
+    folded = msg.text.folded  # "＃党员" from a phone's Chinese keyboard folds to "#党员"
+    at = msg.args_at
     audience = "public"
     for tag, value in _AUDIENCE_TAGS.items():
-        if folded.startswith(tag):
-            audience = value
-            text = msg.text.original_from(msg.args_at + len(tag))
-            folded = folded[len(tag) :].strip()
+        if folded.startswith(tag, at):
+            audience, at = value, _skip_space(folded, at + len(tag))
             break
+    # About what, where: a commitment (C3), a named organisation (a leader's branch), or
+    # the sender's own.
+    commitment: Commitment | None = None
+    org: Org | None = None
+    word = _WORD.match(folded, at)
+    if word is not None:
+        if numbered := _COMMITMENT.fullmatch(word[1]):
+            commitment = await ctx.repos.commitments.get(int(numbered[1]))
+            if commitment is None or commitment.published_at is None:
+                ctx.reply("poll.no_commitment", code=word[1].upper())
+                return
+            org = await ctx.repos.orgs.by_id(commitment.org_id)
+        else:
+            org = await ctx.repos.orgs.by_code(word[1].upper())
+        if org is not None:
+            at = _skip_space(folded, word.end())
+    if org is None:
+        grant = require_home(ctx, Action.CREATE_POLL)
+        if grant is None:
+            return
+        org = await ctx.repos.orgs.by_id(grant.org_id)
+        assert org is not None
+    elif not await check(ctx, Action.CREATE_POLL, org.id, org.name):
+        return
     now = ctx.now()
     question: str | None = None
+    question_en: str | None = None
     options: list[str] = []
-    if folded not in _FIVE_GOODS:
+    if commitment is not None:
+        question, question_en = (
+            _about_commitment(texts_for(lang), commitment, org.name) for lang in LANGUAGES
+        )
+    elif folded[at:].strip() not in _FIVE_GOODS:
+        text = msg.text.original_from(at) if at < len(folded) else ""
         parts = [p for p in _OPTION_SPLIT.split(text) if p]
         if not parts or not has_words(parts[0]):
             ctx.reply("poll.empty")
@@ -85,8 +117,10 @@ async def create(msg: Message, ctx: Context) -> None:
             return
     polls = await create_polls(
         ctx.repos,
-        org_id=grant.org_id,
+        org_id=org.id,
         question=question,
+        question_en=question_en,
+        subject=commitment.subject if commitment else None,
         options=options,
         audience=audience,
         opens_at=now,
@@ -96,27 +130,44 @@ async def create(msg: Message, ctx: Context) -> None:
         created_by=ctx.sender.person_id,
         source=f"message:{msg.id}",
     )
-    await _preview(ctx, grant, polls)
+    zone = ZoneInfo(org.timezone) if org.timezone else ctx.settings.zone
+    await _preview(ctx, org, zone, polls)
 
 
-async def _preview(ctx: Context, grant: Grant, polls: list[Poll]) -> None:
-    first = polls[0]
-    reach, segments = await reach_and_cost(
-        ctx.repos, first, grant.org_name, ctx.zone_of(grant), ctx.settings.language
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
+def _about_commitment(texts: Texts, commitment: Commitment, org_name: str) -> str:
+    body = commitment.body
+    if len(body) > COMMITMENT_QUOTE:  # the question must still fit a short SMS
+        body = body[: COMMITMENT_QUOTE - 1] + "…"
+    return texts.get(
+        "poll.on_commitment",
+        who=commitment.author or org_name,
+        code=commitment.code,
+        body=body,
     )
+
+
+async def _preview(ctx: Context, org: Org, zone: ZoneInfo, polls: list[Poll]) -> None:
+    first = polls[0]
+    reach, segments = await reach_and_cost(ctx.repos, first, org.name, zone, ctx.settings.language)
     people = sum(reach.values())
     audience = _audience(ctx, first.audience)
     if people == 0:
         for poll in polls:
             await ctx.repos.polls.move(poll.id, "draft", "cancelled")
-        ctx.reply("poll.nobody", org=grant.org_name, audience=audience)
+        ctx.reply("poll.nobody", org=org.name, audience=audience)
         return
     params: dict[str, object] = dict(
         audience=audience,
         sms=reach.get("sms", 0),
         telegram=reach.get("telegram", 0),
         segments=segments,
-        closes=when(first.closes_at, ctx.zone_of(grant)),
+        closes=when(first.closes_at, zone),
     )
     buttons = (
         Choice(ctx.texts.get("poll.confirm"), ctx.texts.get("poll.confirm")),
@@ -130,7 +181,7 @@ async def _preview(ctx: Context, grant: Grant, polls: list[Poll]) -> None:
         text = ctx.texts.get(
             "poll.preview",
             code=first.code,
-            question=first.question,
+            question=first.question_in(ctx.texts.language),
             options="/".join(first.options_in(ctx.texts.language)),
             count=people,
             **params,

@@ -900,3 +900,47 @@ async def test_a_thousand_villagers_answering_at_once_are_counted_exactly(county
     assert all(r[0].body.startswith(thanks) for r in again)
     result = await tally(county, poll)
     assert (result.counts, result.participants) == ((334, 333, 333), 1000)
+
+
+# --- polls about a commitment, and on a named branch ---------------------------------------
+
+
+async def test_the_public_rates_a_published_commitment(phone, county: App):
+    from scheduler import commitment_jobs
+
+    await phone(MEMBER).says("承诺 每周走访两户困难户")
+    secretary = phone(SECRETARY)
+    assert await secretary.says("评议 C1") == [
+        "没有已公示的承诺C1，请核对编号（承诺列表可查）。"  # not yet published
+    ]
+    await commitment_jobs.sweep(JobContext(county.repos, ZONE, "zh-CN"), county.clock.now())
+    [preview] = await secretary.says("评议 C1")
+    assert preview.startswith(
+        "P1预览：您对李秀英的承诺C1“每周走访两户困难户”的落实情况满意吗？"
+        "（满意/基本满意/不满意），发给群众1人"
+    ), preview
+    assert await secretary.says("确认") == ["评议P1已发出，共1人。回复“结果 P1”看结果。"]
+    poll = await county.repos.polls.get(1)
+    assert poll is not None and poll.subject == "commitment:1"
+    assert poll.question_en is not None and "C1" in poll.question_en
+    assert await phone(VILLAGER).says("2") == [THANKS.format(code="P1")]
+    assert await phone(MEMBER).says("评议 C1") == [
+        "在东坡村党支部此操作需要支部书记或上级党委负责人身份。"
+    ]
+    assert await secretary.says("评议 C9") == ["没有已公示的承诺C9，请核对编号（承诺列表可查）。"]
+
+
+async def test_a_leader_names_the_branch_a_poll_is_for(phone, county: App):
+    await add_person(county, "HX01", "钱镇长", LEADER, Role.LEADER)
+    await add_person(county, "HX0102", "周大娘", WEST_VILLAGER, Role.PUBLIC)
+    leader = phone(LEADER)
+    [preview] = await leader.says("评议 hx0102 水渠修得好吗？")
+    assert preview.startswith("P1预览：水渠修得好吗？（满意/基本满意/不满意），发给群众1人")
+    await leader.says("确认")
+    assert [r["address"] for r in await outbox(county)] == [WEST_VILLAGER]
+    # A secretary may not name another branch; a word that is no code stays the question.
+    assert await phone(SECRETARY).says("评议 HX0102 水渠修得好吗？") == [
+        "在西岭村党支部此操作需要支部书记或上级党委负责人身份。"
+    ]
+    [preview] = await phone(SECRETARY).says("评议 WiFi 信号好吗？")
+    assert preview.startswith("P2预览：WiFi 信号好吗？"), preview
