@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.commitment_texts import date_text, excerpt, fit, item_text
 from bot.messages import Outbound
 from bot.texts import LANGUAGES, texts_for
-from handlers.commitments import date_text, excerpt, fit, item_text
 from scheduler.jobs import JobContext
 from storage.commitments import Batch, Due
 from storage.models import Role

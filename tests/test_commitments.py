@@ -10,9 +10,9 @@ import pytest
 
 from bot.app import App
 from bot.channels.console import console_inbound
+from bot.commitment_texts import excerpt
 from bot.segments import count_segments
 from bot.texts import Texts
-from handlers.commitments import excerpt
 from scheduler import commitment_jobs, jobs
 from scheduler.commitment_jobs import EXCERPT_CHARS
 from tests.conftest import MEMBER, MEMBER_2, SECRETARY, STRANGER, VILLAGER
