@@ -241,6 +241,22 @@ def test_help_after_not_understood_still_fits_one_segment(language):
             assert segments(body) == ONE, (key, count_segments(body), body)
 
 
+# Replies made of several entries (handlers append one to another): each a reply, ONE.
+COMPOSITES = [
+    ("poll.thanks", "poll.comment_kept"),
+    ("poll.thanks", "poll.comment_limit"),
+    ("poll.changed", "poll.comment_kept"),
+    ("poll.changed", "poll.comment_limit"),
+]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("keys", COMPOSITES, ids="+".join)
+def test_replies_made_of_several_entries_fit_one_segment(language, keys):
+    body = "".join(render(language, key) for key in keys)
+    assert segments(body) == ONE, (count_segments(body), body)
+
+
 FIVE_GOODS_QUESTIONS = [f"poll.five_goods.q{i}" for i in range(1, 6)]
 
 
