@@ -162,6 +162,45 @@ def summary(texts: Texts, poll: Poll, tally: Tally) -> str:
     return lines
 
 
+def series_results_text(
+    texts: Texts,
+    *,
+    org: str,
+    codes: str,
+    options: Sequence[str],
+    tallies: Sequence[Tally],
+    turnout: str,
+) -> str:
+    """The five goods' results in two SMS: each question's shares in the options' order
+    under one legend, and the questions with too few answers named together with the
+    privacy rule said once."""
+    shown, hidden = [], []
+    for position, tally in enumerate(tallies, start=1):
+        name = texts.get(f"poll.five_goods.s{position}")
+        if tally.total < MIN_BREAKDOWN:
+            hidden.append(name)
+            continue
+        shares = "/".join(str(share(count, tally.total)) for count in tally.counts)
+        shown.append(texts.get("poll.five_goods.item", name=name, shares=shares))
+    privacy = texts.get("poll.five_goods.privacy", minimum=MIN_BREAKDOWN)
+    if not shown:
+        return texts.get(
+            "poll.five_goods.result_hidden", org=org, codes=codes, privacy=privacy, turnout=turnout
+        )
+    parts = shown
+    if hidden:
+        names = texts.get("poll.five_goods.name_sep").join(hidden)
+        parts = [*shown, texts.get("poll.five_goods.hidden", names=names, privacy=privacy)]
+    return texts.get(
+        "poll.five_goods.result",
+        org=org,
+        codes=codes,
+        legend="/".join(options),
+        summary=texts.get("poll.separator").join(parts),
+        turnout=turnout,
+    )
+
+
 def visible_branches(tally: Tally) -> set[int]:
     """Branches whose breakdown may be shown: each with at least MIN_BREAKDOWN answers, and
     only if the hidden ones together are none or at least MIN_BREAKDOWN too; else the
@@ -251,20 +290,12 @@ async def close_poll(
         questions = [(p, await repos.polls.tally(p)) for p in await repos.polls.series(poll.series)]
         for lang in LANGUAGES:
             t = texts_for(lang)
-            parts = t.get("poll.separator").join(
-                t.get(
-                    "poll.results_org",
-                    org=t.get(f"poll.five_goods.s{p.position + 1}"),
-                    summary=summary(t, p, pt),
-                )
-                for p, pt in questions
-            )
-            texts[lang] = t.get(
-                "poll.results_message",
-                code=f"{questions[0][0].code}-{questions[-1][0].code}",
+            texts[lang] = series_results_text(
+                t,
                 org=org.name,
-                question=t.get("poll.five_goods.title"),
-                summary=parts,
+                codes=f"{questions[0][0].code}-{questions[-1][0].code}",
+                options=questions[0][0].options_in(lang),
+                tallies=[pt for _, pt in questions],
                 turnout=turnout(t, poll, tally),
             )
     broadcast = await repos.outbox.create_broadcast(

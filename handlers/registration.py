@@ -35,6 +35,16 @@ def suggest(query: str, orgs: list[Org]) -> list[Org]:
     return found
 
 
+async def example_code(ctx: Context) -> str | None:
+    """A real code to show in an example: the sender's own branch, else this deployment's
+    first branch; None when there is no branch to name (then ask the village for it)."""
+    own = [g.org_code for g in ctx.sender.grants if g.org_kind in JOINABLE_KINDS]
+    if own:
+        return own[0]
+    org = await ctx.repos.orgs.first_joinable(JOINABLE_KINDS)
+    return org.code if org else None
+
+
 def _listing(orgs: list[Org], separator: str) -> str:
     return separator.join(f"{o.code} {o.name}" for o in orgs)
 
@@ -44,7 +54,10 @@ async def join(msg: Message, ctx: Context) -> None:
     words = msg.text.folded[msg.args_at :].split()
     query = words[0].upper() if words else ""
     if not query:
-        ctx.reply("join.need_code")
+        if code := await example_code(ctx):
+            ctx.reply("join.need_code", code=code)
+        else:
+            ctx.reply("join.need_code_ask")
         return
     sep = ctx.texts.get("list.separator")
     org = await ctx.repos.orgs.by_code(query)

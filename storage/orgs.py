@@ -43,6 +43,18 @@ class OrgRepository:
         rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM organisations ORDER BY code")
         return [_org(r) for r in rows]
 
+    async def first_joinable(self, kinds: frozenset[str]) -> Org | None:
+        """The first organisation a villager could join, Party branches before the rest,
+        by code: a real code for examples in help texts."""
+        names = {f"k{i}": kind for i, kind in enumerate(sorted(kinds))}
+        row = await self.db.fetchrow(
+            f"SELECT {_COLUMNS} FROM organisations WHERE kind IN "
+            f"({', '.join(':' + n for n in names)}) "
+            "ORDER BY CASE WHEN kind = 'branch' THEN 0 ELSE 1 END, code LIMIT 1",
+            names,
+        )
+        return _org(row) if row else None
+
     async def children(self, org_id: int) -> list[Org]:
         rows = await self.db.fetch(
             f"SELECT {_COLUMNS} FROM organisations WHERE parent_id = :id ORDER BY code",

@@ -86,15 +86,12 @@ async def test_commentary_from_outside_the_subtree_or_from_a_secretary_is_refuse
 async def test_commentary_needs_a_known_code_and_words(phone, county: App):
     await add_people(county)
     leader = phone(TOWNSHIP_LEADER)
-    assert await leader.says("点评 东坡村 做得好") == [
-        "请写组织代码和点评内容，如：点评 HX0101 走访群众做得实，继续保持"
-    ]
+    usage = "请写“点评+组织代码+内容”，如：点评 支部代码 走访群众做得实，继续保持"
+    assert await leader.says("点评 东坡村 做得好") == [usage]
     assert await leader.says("点评 HX0199 做得好") == [
-        "没有找到代码“HX0199”。请写组织代码，如：点评 HX0101 内容"
+        "没有找到代码“HX0199”。请写：点评+组织代码+内容"
     ]
-    assert await leader.says("点评 HX0101") == [
-        "请写组织代码和点评内容，如：点评 HX0101 走访群众做得实，继续保持"
-    ]
+    assert await leader.says("点评 HX0101") == [usage]
     assert await leader.says("REMARK HX0102 good work") == [
         "Remarks queued for the secretary and members of 西岭村党支部. Recipients: 1; SMS each: 1."
     ]

@@ -312,7 +312,7 @@ async def test_a_long_publication_fits_two_segments(phone, county: App):
 
 
 async def test_listing_another_branch_and_strangers(phone, county: App):
-    assert await phone(STRANGER).says("承诺列表") == ["请写支部代码，如：承诺列表 HX0101"]
+    assert await phone(STRANGER).says("承诺列表") == ["请写：承诺列表+支部代码"]
     await phone(MEMBER).says("承诺 修路")
     await sweep(county)
     # Published commitments are the public's: anyone may read a branch's by its code.

@@ -120,7 +120,7 @@ async def test_join_edge_cases(phone):
 async def test_english_join_remembers_the_language(phone):
     villager = phone(STRANGER)
     assert (await villager.says_one("JOIN HX0102")).startswith("Welcome to 西岭村党支部!")
-    assert (await villager.says_one("帮助")).startswith("When a poll arrives")
+    assert (await villager.says_one("帮助")).startswith("Answer a poll")
 
 
 async def test_reports_from_non_members_are_refused_and_not_stored(phone, county: App):
@@ -135,15 +135,15 @@ async def test_reports_from_non_members_are_refused_and_not_stored(phone, county
 
 async def test_free_text_from_a_villager_gets_help_not_a_deed(phone, county: App):
     [reply] = await phone(VILLAGER).says("路灯坏了")
-    assert reply.startswith("没看懂这条。【创先争优】收到评议时回复数字")
+    assert reply.startswith("没看懂这条。收到评议回复序号即可")
     assert await county.repos.db.fetchval("SELECT COUNT(*) AS n FROM deeds") == 0
 
 
 async def test_help_depends_on_the_role(phone):
-    assert (await phone(MEMBER).says_one("帮助")).startswith("【创先争优】汇报+内容")
-    assert (await phone(SECRETARY).says_one("BZ")).startswith("【创先争优】书记您好")
-    assert (await phone(VILLAGER).says_one("?")).startswith("【创先争优】收到评议时")
-    assert (await phone(STRANGER).says_one("？")).startswith("【创先争优】回复“加入")
+    assert (await phone(MEMBER).says_one("帮助")).startswith("汇报+做了什么")
+    assert (await phone(SECRETARY).says_one("BZ")).startswith("书记：通知+内容")
+    assert (await phone(VILLAGER).says_one("?")).startswith("收到评议回复序号")
+    assert (await phone(STRANGER).says_one("？")).startswith("回复“加入+支部代码”")
     assert (await phone(STRANGER).says_one("help")).startswith("Reply JOIN")
 
 
@@ -183,8 +183,8 @@ async def test_repeated_provider_id_is_handled_once(phone, county: App):
 @pytest.mark.parametrize(
     ("body", "expected_start"),
     [
-        ("", "没有收到内容。【创先争优】汇报"),
-        ("   \t  ", "没有收到内容。【创先争优】汇报"),
+        ("", "没有收到内容。汇报+做了什么"),
+        ("   \t  ", "没有收到内容。汇报+做了什么"),
         ("😀🎉", "请在“汇报”后写做了什么"),
         ("汇报", "请在“汇报”后写做了什么"),
         ("汇报 😀", "请在“汇报”后写做了什么"),

@@ -313,8 +313,8 @@ async def test_outsiders_are_not_counted(phone, county: App):
     await add_person(county, "HX0102", "周大娘", WEST_VILLAGER, Role.PUBLIC)
 
     assert await phone(STRANGER).says("1") == [
-        "没看懂这条。【创先争优】回复“加入+支部代码”成为本村群众，参与评议，"
-        "如：加入 HX0101（拼音JR）。回复TD退订。"
+        "没看懂这条。回复“加入+支部代码”参与本村评议，如：加入 HX0101。代码可问村党支部。"
+        "更多：帮助2"
     ]
     assert await phone(WEST_VILLAGER).says("P1 1") == [
         "评议P1面向东坡村党支部的群众，您不在其中，谢谢关心。"
@@ -450,7 +450,7 @@ async def test_results_of_another_branchs_poll_are_refused(phone, county: App):
     assert await phone(VILLAGER).says(f"结果 {west.code}") == [
         "在西岭村党支部此操作需要支部书记或上级党委负责人身份。"
     ]
-    assert await phone(SECRETARY).says("结果") == ["请写评议编号，如：结果 P7"]
+    assert await phone(SECRETARY).says("结果") == ["请写“结果+评议编号”，编号以P开头，见评议短信。"]
 
 
 async def township_with_villagers(app: App, east: int, west: int) -> list[str]:
@@ -590,10 +590,10 @@ async def test_five_goods_results_go_out_once_all_questions_together(phone, coun
     results = await outbox(county, "body LIKE :r", {"r": "【评议结果】%"})
     assert [r["address"] for r in results] == [SECRETARY, VILLAGER]
     body = results[0]["body"]
-    assert body.startswith("【评议结果】东坡村党支部P1-P5：")
-    for good in ["领导班子好", "党员队伍好", "工作机制好", "工作业绩好", "群众反映好"]:
-        assert f"{good}：作答1人，不足5人不公布分项" in body
-    assert body.endswith("参与1/1人（100%）。")
+    # Too few answers to any question: the privacy rule is said once, not five times.
+    assert body == (
+        "【评议结果】东坡村党支部五个好P1-P5：各题作答不足5人，不公布分项。参与1/1人（100%）。"
+    )
     statuses = await county.repos.db.fetch("SELECT status FROM polls ORDER BY id")
     assert [r["status"] for r in statuses] == ["closed"] * 5
 
@@ -745,7 +745,7 @@ async def test_the_secretary_lists_hides_and_publishes_comments(phone, county: A
     assert await secretary.says(f"隐藏 {lamp.lower()}") == [f"评论{lamp}已隐藏。"]
     assert await secretary.says("PLL") == [f"东坡村党支部评论（1条）：{liar}：会计是骗子"]
     assert await secretary.says("隐藏 ZZZZ") == ["没有评论ZZZZ。"]
-    assert await secretary.says("隐藏") == ["请写评论编号，如：隐藏 K7Q2"]
+    assert await secretary.says("隐藏") == ["请写评论编号（见评论列表），如：隐藏+编号，公开+编号"]
     assert {c["code"]: c["status"] for c in await comments(county)} == {
         lamp: "hidden",
         liar: "published",

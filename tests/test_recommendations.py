@@ -156,9 +156,7 @@ async def test_a_leader_names_a_branch_of_the_subtree(phone, county: App):
     await add_people(county)
     await phone(VILLAGER).says("推荐 王志强 带头修路")
     leader = phone(LEADER)
-    assert await leader.says("推荐列表") == [
-        "青山镇党委不是支部，请在命令后写支部代码，如：推荐列表 HX0101"
-    ]
+    assert await leader.says("推荐列表") == ["青山镇党委不是支部，请在命令后加支部代码。"]
     [listing] = await leader.says("推荐列表 hx0101")
     assert listing.startswith("东坡村党支部本轮推荐1人次：3号王志强1次。")
     assert await leader.says("推荐列表 HX0999") == ["没有找到组织“HX0999”。"]

@@ -8,7 +8,6 @@ import pytest
 
 from bot.segments import count_segments
 from bot.texts import LANGUAGES, Texts, catalog
-from handlers.help import HELP_KEYS
 
 
 def placeholders(template: str) -> set[str]:
@@ -27,14 +26,6 @@ def test_placeholders_match_across_languages(key):
     expected = placeholders(catalog("zh-CN")[key])
     for language in LANGUAGES:
         assert placeholders(catalog(language)[key]) == expected, (language, key)
-
-
-@pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize("key", sorted(HELP_KEYS.values()))
-def test_help_fits_two_sms_segments_even_after_a_prefix(language, key):
-    texts = Texts(language)
-    for prefix in ("", texts.get("help.unknown"), texts.get("help.empty")):
-        assert count_segments(prefix + texts.get(key)).segments <= 2, (language, key, prefix)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
