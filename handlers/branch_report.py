@@ -128,12 +128,12 @@ async def show_home(ctx: Context, head: str = "") -> bool:
 async def show_code(ctx: Context, code: str) -> None:
     """An organisation's week, by code, to its secretary and the leaders above it. Anyone
     else hears only which role it needs, not whether or what the organisation is."""
-    org = await ctx.repos.orgs.by_code(code)
-    if org is None:
-        home = ctx.sender.grants[0].org_code if ctx.sender.grants else None
-        ctx.reply("week.unknown", code=code, example=home or "")
+    home = home_grants(ctx, Action.BRANCH_WEEK)
+    org = await ctx.repos.orgs.by_code(code) if home else None  # nobody else may probe codes
+    if home and org is None:
+        ctx.reply("week.unknown", code=code, example=home[0].org_code)
         return
-    if not await allowed(ctx, Action.BRANCH_WEEK, org.id):
+    if org is None or not await allowed(ctx, Action.BRANCH_WEEK, org.id):
         refuse(ctx, Refusal(Action.BRANCH_WEEK, NEEDS[Action.BRANCH_WEEK], None))
         return
     zone = ZoneInfo(org.timezone) if org.timezone else ctx.settings.zone

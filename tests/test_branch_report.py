@@ -137,6 +137,7 @@ async def test_a_code_after_query_inside_and_outside_the_scope(staffed: App):
     assert await Phone(staffed, SECRETARY).says("查询 HX01") == [REFUSED]
     assert await Phone(staffed, MEMBER).says("查询 HX0101") == [REFUSED]
     assert await Phone(staffed, VILLAGER).says("统计 HX0101") == [REFUSED]
+    assert await Phone(staffed, MEMBER).says("查询 HX0199") == [REFUSED]  # no probing codes
     assert await leader.says("查询 HX0199") == ["没有找到代码“HX0199”。请写组织代码，如：查询 HX01"]
     assert await deeds(staffed) == 3
 
