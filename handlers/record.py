@@ -6,7 +6,10 @@ no branch of their own, sees the week below them after their own figures (branch
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.clock import week_start
+from handlers import deeds
 from handlers.base import MEMBER_ROLES, Context, Message, Route
 from handlers.permissions import Action, home_grants
 from storage.models import CATEGORIES, Category, CategoryCount, Role
@@ -65,9 +68,20 @@ async def own_record(ctx: Context) -> None:
 async def my_record(msg: Message, ctx: Context) -> None:
     from handlers import branch_report  # imported here: it falls back on own_record
 
-    code = branch_report.code_in(msg.text.folded[msg.args_at :])
-    if code is not None:
-        await branch_report.show_code(ctx, code)
+    rest = msg.text.folded[msg.args_at :]
+    if branch_report.query_is_a_report(rest) and ctx.sender.is_member:
+        # "查询了低保政策，帮王大爷办了手续": a member's report, taken as the default would.
+        whole = dataclasses.replace(msg, args=msg.text.original_from(0), args_at=0, keyword=None)
+        ctx.handled_as = "deed.free_text"
+        await deeds.report(whole, ctx)
+        return
+    code = branch_report.code_in(rest)
+    ask = branch_report.Ask(0, code) if code else branch_report.parse(rest)
+    if ask is None and rest:
+        ask = await branch_report.named(ctx, rest)  # 查询 东坡村
+    if ask is not None:
+        if not await branch_report.show(ctx, ask):
+            await own_record(ctx)
         return
     if not ctx.sender.grants_with(*MEMBER_ROLES):  # a leader or admin: no branch of their own
         if await branch_report.show_home(ctx, head=await own_line(ctx)):
@@ -77,6 +91,7 @@ async def my_record(msg: Message, ctx: Context) -> None:
 
 ROUTES = [
     Route("record", my_record, zh=("查询", "cx"), en=("me",), whole=True),
-    # 查询 HX0101: an organisation's week. Touching, so "查询我的记录" is not a report.
+    # 查询 HX0101 / 查询 东坡村: an organisation's week. Touching, so "查询我的记录" is not
+    # a report ("查询了…" still is, above).
     Route("record", my_record, zh=("查询", "cx")),
 ]

@@ -429,6 +429,20 @@ class ReportRepository:
         )
         return (int(rows[0]["n"]) if rows else 0), [r["name"] for r in rows]
 
+    async def named_in(self, root_org_id: int, name: str) -> str | None:
+        """The code of the organisation in a subtree called `name`, or whose name begins
+        with it (the shortest first): "东坡村" finds 东坡村党支部."""
+        pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        code = await self.db.fetchval(
+            f"""{_SUBTREE}
+            SELECT code FROM organisations
+            WHERE id IN (SELECT id FROM sub) AND (name = :name OR name LIKE :pattern ESCAPE '\\')
+            ORDER BY CASE WHEN name = :name THEN 0 ELSE 1 END, LENGTH(name), code
+            LIMIT 1""",
+            {"root": root_org_id, "name": name, "pattern": pattern},
+        )
+        return str(code) if code is not None else None
+
 
 def _scope(subtree: bool) -> str:
     return (

@@ -7,6 +7,8 @@ organisation to those above it and reveals nothing to anyone else; leaders repor
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.app import App
@@ -74,10 +76,35 @@ async def deeds(app: App) -> int:
         "查询 HX0101",
         "查询HX0101",
         "cx hx0101",
+        # As people ask it: the rule, not a list of phrases.
+        "本周谁没有汇报",
+        "看看本周汇报",
+        "查看汇报情况",
+        "支部汇报情况",
+        "哪些人没汇报",
+        "这周谁还没交汇报？",
+        "汇报率",
+        "HX0101汇报情况",
+        "查询本周汇报",
+        "查询 东坡村",
     ],
 )
 async def test_a_secretary_sees_the_week_and_files_no_deed(staffed: App, asking: str):
     assert await Phone(staffed, SECRETARY).says(asking) == [EAST_WEEK]
+    assert await deeds(staffed) == 3
+
+
+async def test_last_week(staffed: App):
+    staffed.clock.advance(timedelta(days=7))
+    secretary = Phone(staffed, SECRETARY)
+    assert await secretary.says("上周汇报情况") == [EAST_WEEK.replace("本周", "上周")]
+    assert await secretary.says("本周") == [
+        "【本周汇报】东坡村党支部：0条，0/3人已报。未报3人：张建国，李秀英，王志强。"
+    ]
+    assert await Phone(staffed, TOWNSHIP_LEADER).says("上周呢？") == [
+        "【上周汇报】青山镇党委所辖2个组织：3条，2/6人已报。无汇报1个：西岭村党支部。"
+        "其余：东坡村党支部2/3。"
+    ]
     assert await deeds(staffed) == 3
 
 
@@ -138,6 +165,9 @@ async def test_a_code_after_query_inside_and_outside_the_scope(staffed: App):
     assert await Phone(staffed, MEMBER).says("查询 HX0101") == [REFUSED]
     assert await Phone(staffed, VILLAGER).says("统计 HX0101") == [REFUSED]
     assert await Phone(staffed, MEMBER).says("查询 HX0199") == [REFUSED]  # no probing codes
+    assert await leader.says("HX0101") == [EAST_WEEK]  # a lone code from those above it
+    assert await leader.says("东坡村的情况") == [EAST_WEEK]
+    assert await leader.says("查询 西岭村") == await leader.says("统计 hx0102")
     assert await leader.says("查询 HX0199") == ["没有找到代码“HX0199”。请写组织代码，如：查询 HX01"]
     assert await deeds(staffed) == 3
 
@@ -161,6 +191,12 @@ async def test_a_report_that_begins_with_the_words_is_still_a_report(staffed: Ap
     ]
     body = await staffed.repos.db.fetchval("SELECT body FROM deeds ORDER BY id DESC LIMIT 1")
     assert body == "情况：今天走访5户"
+    assert await Phone(staffed, MEMBER_2).says("查询了低保政策，帮王大爷办了手续") == [
+        "已记录【服务群众】。本周第2条，连续1天。谢谢！"
+    ]
+    assert await Phone(staffed, MEMBER_2).says("HX0101") == [  # not the week: a member
+        "已记录。本周第3条，连续1天。谢谢！"
+    ]
     assert await Phone(staffed, SECRETARY).says("本周，参加了党课学习") == [
         "已记录【学习提高】。本周第2条，连续1天。谢谢！"
     ]
