@@ -53,6 +53,10 @@ _PERIOD_ONLY = re.compile(
     rf"{_PARTICLE}(?:[\s:：,，]*({_CODE}))?{_END}"
 )
 _LONE_CODE = re.compile(rf"^({_CODE}){_END}")
+# An organisation by name: "查询 东坡村", and from those who may see it "东坡村的情况".
+_ABOUT_SUFFIX = r"的?(?:本周|这周|上周)?的?(?:汇报)?(?:情况|统计)"
+_NAMED = re.compile(rf"^(.+?)(?:{_ABOUT_SUFFIX})?{_PARTICLE}{_END}")
+_ABOUT = re.compile(rf"^(.+?){_ABOUT_SUFFIX}{_PARTICLE}{_END}")
 # Whole-message words, so that the reply speaks the language of the word.
 WORDS_ZH = (
     "汇报情况",
@@ -151,12 +155,6 @@ async def asked(msg: Message, ctx: Context) -> bool:
     if not await show(ctx, ask):
         await own_record(ctx)
     return True
-
-
-_ABOUT_SUFFIX = r"的?(?:本周|这周|上周)?的?(?:汇报)?(?:情况|统计)"
-_NAMED = re.compile(rf"^(.+?)(?:{_ABOUT_SUFFIX})?{_PARTICLE}{_END}")
-# Free text about an organisation by name, from someone who may see it: "东坡村的情况".
-_ABOUT = re.compile(rf"^(.+?){_ABOUT_SUFFIX}{_PARTICLE}{_END}")
 
 
 async def named(ctx: Context, folded_args: str) -> Ask | None:
