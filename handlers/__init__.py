@@ -22,6 +22,7 @@ def default_routes() -> tuple[Route, Route, Route]:
 
 def _modules() -> list[ModuleType]:
     from handlers import (
+        branch_report,
         commentary,
         comments,
         commitments,
@@ -44,6 +45,7 @@ def _modules() -> list[ModuleType]:
         registration,
         deeds,
         record,
+        branch_report,
         notices,
         linking,
         polls,

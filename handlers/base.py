@@ -50,7 +50,8 @@ class Sender:
 
     @property
     def is_member(self) -> bool:
-        return bool(self.grants_with(*MEMBER_ROLES))
+        """A Party member: their free text is a report. Leaders are Party members too."""
+        return bool(self.grants_with(*MEMBER_ROLES, Role.LEADER))
 
     @property
     def primary_role(self) -> Role | None:

@@ -47,6 +47,8 @@ class Action(StrEnum):
     SEE_OBJECTORS = "see_objectors"  # leaders above the branch only, never its secretary
     COMMENTARY = "commentary"
     BRIEFING = "briefing"
+    # A branch's week from the phone (汇报情况 / 本周 / 查询 HX0101): who reported, who not
+    BRANCH_WEEK = "branch_week"
 
 
 NEEDS: dict[Action, Level] = {
@@ -70,6 +72,7 @@ NEEDS: dict[Action, Level] = {
     Action.SEE_OBJECTORS: Level.LEADER,
     Action.COMMENTARY: Level.LEADER,
     Action.BRIEFING: Level.SECRETARY,
+    Action.BRANCH_WEEK: Level.SECRETARY,
 }
 
 # Roles that act on the organisation they are held in, per level.
@@ -78,6 +81,12 @@ _HERE: dict[Level, frozenset[Role]] = {
     Level.MEMBER: frozenset({Role.MEMBER, Role.SECRETARY}),
     Level.SECRETARY: frozenset({Role.SECRETARY}),
     Level.LEADER: frozenset(),
+}
+# Leaders are Party members too: they report deeds and keep a record, filed in the
+# organisation where they hold the leader role (they belong to no branch).
+_ALSO_HERE: dict[Action, frozenset[Role]] = {
+    Action.REPORT: frozenset({Role.LEADER}),
+    Action.RECORD: frozenset({Role.LEADER}),
 }
 # Roles that act on every organisation below (and at) the one they are held in.
 _BELOW = frozenset({Role.LEADER})
@@ -94,6 +103,10 @@ class Refusal:
     org_name: str | None
 
 
+def _here(action: Action) -> frozenset[Role]:
+    return _HERE[NEEDS[action]] | _ALSO_HERE.get(action, frozenset())
+
+
 def _rank(grant: Grant) -> int:
     return _HOME_ORDER.index(grant.role) if grant.role in _HOME_ORDER else len(_HOME_ORDER)
 
@@ -102,12 +115,13 @@ def home_grants(ctx: Context, action: Action) -> list[Grant]:
     """The sender's grants through which `action` can be taken without naming an
     organisation (their branch, or a leader's own organisation), best first."""
     level = NEEDS[action]
-    # Leaders and admins run things; they are not the public or members of a branch.
+    here = _here(action)
+    # Leaders and admins run things; they are not the public of a branch.
     runs = level in (Level.SECRETARY, Level.LEADER)
     usable = [
         g
         for g in ctx.sender.grants
-        if g.role in _HERE[level] or (runs and (g.role in _BELOW or g.role == Role.ADMIN))
+        if g.role in here or (runs and (g.role in _BELOW or g.role == Role.ADMIN))
     ]
     return sorted(usable, key=_rank)
 
@@ -116,11 +130,12 @@ async def allowed(ctx: Context, action: Action, org_id: int) -> bool:
     """May the sender take `action` on organisation `org_id`?"""
     level = NEEDS[action]
     grants = ctx.sender.grants
+    here = _here(action)
     if level in (Level.PUBLIC, Level.MEMBER):  # one's own branch: nobody acts for others
-        return any(g.org_id == org_id and g.role in _HERE[level] for g in grants)
+        return any(g.org_id == org_id and g.role in here for g in grants)
     if any(g.role == Role.ADMIN for g in grants):
         return True
-    if any(g.org_id == org_id and g.role in _HERE[level] for g in grants):
+    if any(g.org_id == org_id and g.role in here for g in grants):
         return True
     leading = {g.org_id for g in grants if g.role in _BELOW}
     if not leading:

@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import week_start
 from bot.messages import Outbound
+from bot.name_lists import fit_names
 from bot.segments import count_segments
 from bot.texts import Texts, texts_for
 from scheduler.campaign import Campaign, Milestone
 from storage.models import CATEGORIES, Role
 from storage.outbox import Queued
-from storage.reports import Recipient
+from storage.reports import Digest, Recipient
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ async def weekly_reminder(ctx: JobContext, now: datetime) -> int:
         return 0
     items = []
     for secretary in await ctx.repos.reports.holders(Role.SECRETARY):
+        if not await ctx.repos.reports.rank_and_file(secretary.org_id):
+            continue  # no members on the roster yet: nobody to remind them of
         texts = texts_for(secretary.language or ctx.default_language)
         silent = await ctx.repos.reports.silent_members(secretary.org_id, week_start(today))
         if silent:
@@ -144,41 +147,86 @@ async def weekly_digest(ctx: JobContext, now: datetime) -> int:
     # Commentary since the previous digest went out (or since last Monday, if it did not).
     previous = await ctx.repos.reports.ran_at(f"digest:{week_of(last_monday - timedelta(7))}")
     commentary_since = previous or datetime.combine(last_monday, time(0, 0), tzinfo=ctx.zone)
+    # Who was on the roster when the week began could be expected to report in it: no
+    # week before the deployment (or before a branch's roster) reproaches anyone.
+    settled = datetime.combine(last_monday, time(0, 0), tzinfo=ctx.zone)
     items = []
     for role in (Role.SECRETARY, Role.LEADER):
         for person in await ctx.repos.reports.holders(role):
+            subtree = role is Role.LEADER
             digest = await ctx.repos.reports.digest(
-                person.org_id, role is Role.LEADER, last_monday, this_monday
+                person.org_id, subtree, last_monday, this_monday, settled_before=settled
             )
             texts = texts_for(person.language or ctx.default_language)
-            sep = texts.get("list.separator")
-            if digest.total == 0:
-                body = texts.get("digest.quiet", org=person.org_name, members=digest.members)
-            else:
-                items_text = sep.join(
-                    texts.get(f"category.short.{c.value if c else 'none'}")
-                    + str(digest.by_category[c])
-                    for c in (*CATEGORIES, None)
-                    if digest.by_category.get(c)
-                )
-                top = texts.get("digest.top", names=sep.join(n for n, _ in digest.top))
-                body = texts.get(
-                    "digest.weekly",
-                    org=person.org_name,
-                    total=digest.total,
-                    items=items_text,
-                    reporters=digest.reporters,
-                    members=digest.members,
-                    top=top if digest.top else "",
-                )
-            body += await _digest_extras(
-                ctx, person, role is Role.LEADER, texts, this_monday, commentary_since, now
+            extras = await _digest_extras(
+                ctx, person, subtree, texts, this_monday, commentary_since, now
             )
-            items.append(_to(person, f"{key}:{role.value}:org:{person.org_id}", body))
+            if digest.rank_and_file == 0:  # no members: no "0 of 0", only what else happened
+                if not extras:
+                    continue
+                body = texts.get("digest.head", org=person.org_name)
+            elif digest.total == 0:
+                if digest.settled:
+                    body = texts.get("digest.quiet", org=person.org_name, members=digest.settled)
+                else:
+                    body = texts.get("digest.first", org=person.org_name)
+            else:
+                body = _digest_body(texts, person.org_name, digest)
+            if subtree:
+                body += await _inactive_units(
+                    ctx, person, texts, last_monday, settled, extras, body
+                )
+            items.append(_to(person, f"{key}:{role.value}:org:{person.org_id}", body + extras))
     await ctx.repos.outbox.enqueue_many(items, now)
     await ctx.repos.runs.record(key, now)
     ctx.poke()
     return len(items)
+
+
+def _digest_body(texts: Texts, org: str, digest: Digest) -> str:
+    sep = texts.get("list.separator")
+    items_text = sep.join(
+        texts.get(f"category.short.{c.value if c else 'none'}") + str(digest.by_category[c])
+        for c in (*CATEGORIES, None)
+        if digest.by_category.get(c)
+    )
+    top = texts.get("digest.top", names=sep.join(n for n, _ in digest.top))
+    return texts.get(
+        "digest.weekly",
+        org=org,
+        total=digest.total,
+        items=items_text,
+        reporters=digest.reporters,
+        members=digest.members,
+        top=top if digest.top else "",
+    )
+
+
+async def _inactive_units(
+    ctx: JobContext,
+    person: Recipient,
+    texts: Texts,
+    last_monday: date,
+    settled: datetime,
+    extras: str,
+    body: str,
+) -> str:
+    """A leader's digest names the organisations below with no report last week (those
+    whose members were on the roster all week), as many as the SMS budget allows."""
+    count, names = await ctx.repos.reports.inactive_units(
+        person.org_id, last_monday, last_monday + timedelta(days=7), settled
+    )
+    if not count:
+        return ""
+    return fit_names(
+        body + extras,
+        lambda listed: texts.get("digest.inactive", names=listed, count=count),
+        names,
+        count,
+        texts.get("list.separator"),
+        texts.get("week.more"),
+        REMINDER_MAX_SEGMENTS,
+    )
 
 
 async def _digest_extras(

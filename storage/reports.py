@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from bot.messages import Address, AddressKind
 from storage.engine import Database, Row, as_datetime
@@ -32,6 +32,8 @@ _RECIPIENTS = f"""
     JOIN organisations o ON o.id = r.org_id
     JOIN ({PREFERRED_ADDRESS}) pa ON pa.person_id = r.person_id
 """
+# Later than any stored instant: "everyone on the roster" when no cut-off is given.
+_NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 _SUBTREE = """
     WITH RECURSIVE sub(id) AS (
         SELECT id FROM organisations WHERE id = :root
@@ -57,10 +59,48 @@ class Digest:
     top: list[tuple[str, int]]  # most active members and their reports
     members: int
     reporters: int
+    # Members holding the plain member role (a secretary alone is a branch not yet on the
+    # roster), and members on the roster since the window began (the rest could not be
+    # expected to report in it: no week before the deployment counts as inactive).
+    rank_and_file: int = 0
+    settled: int = 0
 
     @property
     def total(self) -> int:
         return sum(self.by_category.values())
+
+
+@dataclass(frozen=True, slots=True)
+class BranchWeek:
+    """One organisation's members and their reports in a window (a secretary's 本周)."""
+
+    members: int  # Party members on its roster (the secretary included)
+    reporters: int  # of them, how many reported
+    deeds: int  # reports filed in the organisation
+    silent: list[str]  # the first names of those who did not report, in roster order
+    active: list[tuple[str, int]]  # the first reporters, most reports first
+
+
+@dataclass(frozen=True, slots=True)
+class UnitWeek:
+    """One organisation with members, below a leader, in a window."""
+
+    name: str
+    members: int
+    reporters: int
+    deeds: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubtreeWeek:
+    """The organisations with members in a subtree (a leader's 本周), inactive first."""
+
+    units: int  # organisations with members
+    inactive: int  # of them, how many had no report
+    members: int
+    reporters: int
+    deeds: int  # every report filed in the subtree
+    rows: list[UnitWeek]  # the first few, inactive first, then the least active
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +179,18 @@ class ReportRepository:
         return unique
 
     async def digest(
-        self, root_org_id: int, subtree: bool, since: date, until: date, top: int = 3
+        self,
+        root_org_id: int,
+        subtree: bool,
+        since: date,
+        until: date,
+        top: int = 3,
+        settled_before: datetime | None = None,
     ) -> Digest:
         """Reports made in [since, until) in an organisation (and below it if `subtree`),
         for a weekly digest. The subtree is walked in the database: a province's leader has
-        tens of thousands of organisations below them."""
+        tens of thousands of organisations below them. `settled_before`: the instant the
+        window began; members on the roster since then are counted as `settled`."""
         scope = _scope(subtree)
         window = {"root": root_org_id, "since": since, "until": until}
         categories = await self.db.fetch(
@@ -164,12 +211,16 @@ class ReportRepository:
         people = await self.db.fetchrow(
             f"""{scope}
             SELECT COUNT(DISTINCT r.person_id) AS members,
-                   COUNT(DISTINCT d.person_id) AS reporters
+                   COUNT(DISTINCT d.person_id) AS reporters,
+                   COUNT(DISTINCT CASE WHEN r.role = 'member' THEN r.person_id END)
+                       AS rank_and_file,
+                   COUNT(DISTINCT CASE WHEN r.created_at < :settled THEN r.person_id END)
+                       AS settled
             FROM roles r
             LEFT JOIN deeds d ON d.person_id = r.person_id AND d.org_id = r.org_id
                  AND d.local_day >= :since AND d.local_day < :until
             WHERE r.org_id IN (SELECT id FROM sub) AND r.role IN {_MEMBER_ROLES}""",
-            window,
+            {**window, "settled": settled_before or _NEVER},
         )
         assert people is not None
         return Digest(
@@ -179,6 +230,8 @@ class ReportRepository:
             top=[(r["name"] or "?", int(r["n"])) for r in leaders],
             members=int(people["members"]),
             reporters=int(people["reporters"]),
+            rank_and_file=int(people["rank_and_file"]),
+            settled=int(people["settled"]),
         )
 
     async def commitment_figures(
@@ -247,6 +300,148 @@ class ReportRepository:
         return as_datetime(
             await self.db.fetchval("SELECT ran_at FROM job_runs WHERE key = :k", {"k": key})
         )
+
+    # --- issue 11.4 and 11.14: a branch's week from the phone; who was inactive ----------
+
+    async def rank_and_file(self, org_id: int) -> int:
+        """Holders of the plain member role in an organisation: a secretary alone is a
+        branch whose roster has not been imported, and is not reminded about it."""
+        return int(
+            await self.db.fetchval(
+                "SELECT COUNT(*) FROM roles WHERE org_id = :org AND role = 'member'",
+                {"org": org_id},
+            )
+        )
+
+    async def branch_week(
+        self, org_id: int, since: date, until: date, names: int = 30
+    ) -> BranchWeek:
+        """An organisation's members and their reports in [since, until): totals, and the
+        first `names` of those who did not report and of those who did (enough for an SMS;
+        a branch of hundreds is not loaded)."""
+        window = {"org": org_id, "since": since, "until": until, "names": names}
+        rows = await self.db.fetch(
+            f"""
+            WITH m AS (SELECT DISTINCT person_id FROM roles
+                       WHERE org_id = :org AND role IN {_MEMBER_ROLES}),
+            c AS (SELECT m.person_id, COUNT(d.id) AS n FROM m
+                  LEFT JOIN deeds d ON d.person_id = m.person_id AND d.org_id = :org
+                       AND d.local_day >= :since AND d.local_day < :until
+                  GROUP BY m.person_id),
+            ranked AS (
+                SELECT p.name, c.n,
+                       ROW_NUMBER() OVER (PARTITION BY CASE WHEN c.n > 0 THEN 1 ELSE 0 END
+                                          ORDER BY c.n DESC, p.id) AS k,
+                       COUNT(*) OVER () AS members,
+                       SUM(CASE WHEN c.n > 0 THEN 1 ELSE 0 END) OVER () AS reporters
+                FROM c JOIN people p ON p.id = c.person_id)
+            SELECT name, n, members, reporters FROM ranked WHERE k <= :names
+            ORDER BY CASE WHEN n > 0 THEN 1 ELSE 0 END, k""",
+            window,
+        )
+        deeds = await self.db.fetchval(
+            """SELECT COUNT(*) FROM deeds
+            WHERE org_id = :org AND local_day >= :since AND local_day < :until""",
+            window,
+        )
+        return BranchWeek(
+            members=int(rows[0]["members"]) if rows else 0,
+            reporters=int(rows[0]["reporters"]) if rows else 0,
+            deeds=int(deeds),
+            silent=[r["name"] or "?" for r in rows if not r["n"]],
+            active=[(r["name"] or "?", int(r["n"])) for r in rows if r["n"]],
+        )
+
+    async def subtree_week(
+        self, root_org_id: int, since: date, until: date, rows: int = 30
+    ) -> SubtreeWeek:
+        """The organisations with members in a subtree and their reports in [since, until):
+        totals, and the first `rows`, those with no report first, then the least active."""
+        window = {"root": root_org_id, "since": since, "until": until, "rows": rows}
+        found = await self.db.fetch(
+            f"""{_SUBTREE},
+            m AS (SELECT DISTINCT r.org_id, r.person_id FROM roles r
+                  WHERE r.org_id IN (SELECT id FROM sub) AND r.role IN {_MEMBER_ROLES}),
+            pm AS (SELECT m.org_id, m.person_id, COUNT(d.id) AS n FROM m
+                   LEFT JOIN deeds d ON d.person_id = m.person_id AND d.org_id = m.org_id
+                        AND d.local_day >= :since AND d.local_day < :until
+                   GROUP BY m.org_id, m.person_id),
+            u AS (SELECT org_id, COUNT(*) AS members,
+                         SUM(CASE WHEN n > 0 THEN 1 ELSE 0 END) AS reporters, SUM(n) AS deeds
+                  FROM pm GROUP BY org_id)
+            SELECT o.name, u.members, u.reporters, u.deeds,
+                   COUNT(*) OVER () AS units,
+                   SUM(CASE WHEN u.reporters = 0 THEN 1 ELSE 0 END) OVER () AS inactive,
+                   SUM(u.members) OVER () AS all_members,
+                   SUM(u.reporters) OVER () AS all_reporters
+            FROM u JOIN organisations o ON o.id = u.org_id
+            ORDER BY CASE WHEN u.reporters = 0 THEN 0 ELSE 1 END,
+                     u.reporters * 1.0 / u.members, o.code
+            LIMIT :rows""",
+            window,
+        )
+        deeds = await self.db.fetchval(
+            f"""{_SUBTREE}
+            SELECT COUNT(*) FROM deeds WHERE org_id IN (SELECT id FROM sub)
+              AND local_day >= :since AND local_day < :until""",
+            window,
+        )
+        first = found[0] if found else None
+        return SubtreeWeek(
+            units=int(first["units"]) if first else 0,
+            inactive=int(first["inactive"]) if first else 0,
+            members=int(first["all_members"]) if first else 0,
+            reporters=int(first["all_reporters"]) if first else 0,
+            deeds=int(deeds),
+            rows=[
+                UnitWeek(r["name"], int(r["members"]), int(r["reporters"]), int(r["deeds"]))
+                for r in found
+            ],
+        )
+
+    async def inactive_units(
+        self,
+        root_org_id: int,
+        since: date,
+        until: date,
+        settled_before: datetime,
+        names: int = 20,
+    ) -> tuple[int, list[str]]:
+        """Organisations in a subtree that had members on the roster since
+        `settled_before` (the window's start) and no report in [since, until): how many,
+        and the first `names` by code. A week before the roster existed reproaches nobody."""
+        rows = await self.db.fetch(
+            f"""{_SUBTREE},
+            u AS (SELECT DISTINCT r.org_id FROM roles r
+                  WHERE r.org_id IN (SELECT id FROM sub) AND r.role = 'member'
+                    AND r.created_at < :settled)
+            SELECT o.name, COUNT(*) OVER () AS n FROM u JOIN organisations o ON o.id = u.org_id
+            WHERE NOT EXISTS (SELECT 1 FROM deeds d WHERE d.org_id = u.org_id
+                              AND d.local_day >= :since AND d.local_day < :until)
+            ORDER BY o.code LIMIT :names""",
+            {
+                "root": root_org_id,
+                "since": since,
+                "until": until,
+                "settled": settled_before,
+                "names": names,
+            },
+        )
+        return (int(rows[0]["n"]) if rows else 0), [r["name"] for r in rows]
+
+    async def named_in(self, root_org_id: int, name: str) -> str | None:
+        """The code of the organisation in a subtree called `name`, or whose name begins
+        with it (the shortest first): "东坡村" finds 东坡村党支部."""
+        pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        code = await self.db.fetchval(
+            f"""{_SUBTREE}
+            SELECT code FROM organisations
+            WHERE id IN (SELECT id FROM sub) AND (name = :name OR name LIKE :pattern ESCAPE '\\')
+            ORDER BY CASE WHEN name = :name THEN 0 ELSE 1 END, LENGTH(name), code
+            LIMIT 1""",
+            {"root": root_org_id, "name": name, "pattern": pattern},
+        )
+        return str(code) if code is not None else None
 
 
 def _scope(subtree: bool) -> str:

@@ -89,12 +89,13 @@ async def test_a_refusal_names_the_role_and_the_organisation(tree: App):
     ]
 
 
-async def test_home_is_the_own_branch_and_leaders_do_not_report(tree: App):
+async def test_home_is_the_own_branch_and_a_leader_reports_where_they_lead(tree: App):
     secretary = await context(tree, SECRETARY)
     assert [g.org_code for g in home_grants(secretary, Action.CREATE_POLL)] == ["HX0101"]
     leader = await context(tree, LEADER)
     assert [g.role for g in home_grants(leader, Action.CREATE_POLL)] == [Role.LEADER]
-    assert home_grants(leader, Action.REPORT) == []
+    # Leaders are Party members (issue 11.4): their deeds are filed where they lead.
+    assert [g.org_code for g in home_grants(leader, Action.REPORT)] == ["HX01"]
     assert home_grants(await context(tree, VILLAGER), Action.NOTICE) == []
 
 
