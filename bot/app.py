@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from bot.channels.base import ChannelSender
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.logs import add_secrets
 from bot.messages import AddressKind
 from bot.router import Router
 from handlers import default_routes, interceptors, resumers, routes
@@ -37,6 +38,13 @@ class App:
     @classmethod
     async def open(cls, config: Config, clock: Clock | None = None) -> App:
         clock = clock or SystemClock()
+        token = config.telegram_token
+        add_secrets(
+            token,
+            token.partition(":")[2] if token else None,
+            config.telegram_secret,
+            config.twilio_auth_token,
+        )
         repos = await open_repositories(config.storage.url)
         part = config.participation
         settings = Settings(
