@@ -75,9 +75,19 @@ async def sms_inbound(request: Request) -> Response:
     app: App = request.app.state.bot
     try:
         form = await _verified_form(request, sms.INBOUND_PATH)
-        inbound = sms.to_inbound(form, app.config.bot.default_region, app.clock.now())
+        inbound = sms.to_inbound(form, app.clock.now())
     except sms.WebhookRejected as error:
         return _rejected(request, error)
+    except sms.SenderRefused as refused:
+        # Signed and well formed, so Twilio gets a 200 and does not retry; the log line is
+        # the record (the inbound log holds phone identities only, and this is none).
+        log.warning(
+            "SMS %s from %s refused: %s",
+            form.get("MessageSid") or form.get("SmsSid"),
+            refused.masked_sender,
+            refused.reason,
+        )
+        return Response(sms.twiml([]), media_type=TWIML)
     replies = await app.router.handle(inbound)
     return Response(sms.twiml(replies), media_type=TWIML)
 
