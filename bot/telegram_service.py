@@ -10,6 +10,7 @@ web server (ours receives).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 
@@ -29,6 +30,19 @@ from bot.privacy import mask_phone
 from storage.models import Recorded
 
 log = logging.getLogger(__name__)
+
+# A webhook body past this is refused with 413 unread. A real update (a 4,096-character
+# message quoting another, with entities) is a few tens of KB.
+MAX_UPDATE_BYTES = 1024 * 1024
+
+
+def _dropped(update_id: object, error: BaseException) -> None:
+    reason = f"{type(error).__name__}: {error}"[:200]
+    log.warning("telegram update %s dropped: not a usable update (%s)", update_id, reason)
+
+
+def _update_id(data: object) -> object:
+    return data.get("update_id") if isinstance(data, dict) else None
 
 
 class TelegramService:
@@ -63,14 +77,33 @@ class TelegramService:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.application.shutdown()
 
-    def parse(self, data: dict[str, object]) -> Update:
-        return Update.de_json(data, self.sender.bot)
+    def parse(self, raw: bytes) -> Update | None:
+        """The update in a webhook body, or None (logged) for anything that is not one:
+        not JSON, nested past the recursion limit, a lone surrogate, fields of the wrong
+        type. The parser meets input from the network here; nothing it raises escapes."""
+        data: object = None
+        try:
+            data = json.loads(raw)
+            update_id = _update_id(data)
+            if not isinstance(update_id, int) or isinstance(update_id, bool):
+                raise ValueError("no integer update_id")
+            # Text that cannot be stored (a lone UTF-16 surrogate) is refused here, once,
+            # rather than by the database in the middle of handling.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+            return Update.de_json(data, self.sender.bot)  # type: ignore[arg-type]
+        except Exception as error:  # noqa: BLE001 (untrusted input: every failure is a drop)
+            _dropped(_update_id(data), error)
+            return None
 
     async def ingest(self, update: Update, *, wait: bool) -> bool:
         """Record the update and have it handled (in the background unless `wait`).
         True if it was new."""
         now = self.app.clock.now()
-        conversion = convert(update, now)
+        try:
+            conversion = convert(update, now)
+        except Exception as error:  # noqa: BLE001 (fields of the wrong type, polled or posted)
+            _dropped(update.update_id, error)
+            return True
         if isinstance(conversion, Ignored):
             log.debug("telegram update %s ignored: %s", update.update_id, conversion.reason)
             if update.callback_query is not None:  # else the button keeps spinning

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from bot.logs import setup_logging
+from tests.servers import serve_asgi
 from tests.test_sms_webhook import Site, _site, sms_config
+from tests.test_telegram import FakeBotApi
 
 
 class Logged:
@@ -34,7 +36,7 @@ def logged() -> Iterator[Logged]:
     saved = root.handlers[:], root.level
     quiet = {name: logging.getLogger(name).level for name in ("alembic", "httpx", "httpcore")}
     stream = io.StringIO()
-    setup_logging("DEBUG", stream)
+    setup_logging("INFO", stream)
     try:
         yield Logged(stream)
     finally:
@@ -49,3 +51,12 @@ async def site(tmp_path, db_url, clock) -> AsyncIterator[Site]:
     """The SMS webhook served on loopback (as tests/test_sms_webhook.py serves it)."""
     async for served in _site(sms_config(tmp_path, db_url), clock):
         yield served
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    """The fake Bot API of tests/test_telegram.py on a loopback port."""
+    api = FakeBotApi()
+    async with serve_asgi(api.app()) as url:
+        api.url = url
+        yield api
