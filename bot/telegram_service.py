@@ -91,7 +91,7 @@ class TelegramService:
             # rather than by the database in the middle of handling.
             json.dumps(data, ensure_ascii=False).encode("utf-8")
             return Update.de_json(data, self.sender.bot)  # type: ignore[arg-type]
-        except Exception as error:  # noqa: BLE001 (untrusted input: every failure is a drop)
+        except Exception as error:  # untrusted input: every failure is a drop
             _dropped(_update_id(data), error)
             return None
 
@@ -101,7 +101,7 @@ class TelegramService:
         now = self.app.clock.now()
         try:
             conversion = convert(update, now)
-        except Exception as error:  # noqa: BLE001 (fields of the wrong type, polled or posted)
+        except Exception as error:  # fields of the wrong type, polled or posted
             _dropped(update.update_id, error)
             return True
         if isinstance(conversion, Ignored):
