@@ -10,14 +10,17 @@ web server (ours receives).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from telegram import Update
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.app import App
+from bot.channel_health import retry_delay
 from bot.channels.telegram import (
     ALLOWED_UPDATES,
     Blocked,
@@ -51,27 +54,81 @@ class TelegramService:
         self.app = app
         self.poke = poke  # wakes the outbox dispatcher
         self.sender = app.telegram
+        self.health = app.health[self.sender.channel]
         self.application = Application.builder().bot(self.sender.bot).updater(None).build()
         self._tasks: set[asyncio.Task[None]] = set()
         self._polling: Application | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
 
     async def start(self, polling: bool) -> None:
-        await self.application.initialize()  # getMe: a wrong token fails here, at start
-        if polling:
-            # Polling needs no public URL: for development and small deployments.
+        """Reach the Bot API (getMe; in polling mode, start polling). If it cannot be
+        reached, the channel starts degraded and a background task retries with backoff:
+        webhooks are still taken and handled, replies wait in the outbox, and SMS and the
+        web pages are not held up by another provider's outage."""
+        if polling:  # polling needs no public URL: for development and small deployments
             self._polling = Application.builder().bot(self.sender.bot).build()
             self._polling.add_handler(TypeHandler(Update, self._on_polled))
+        try:
+            await self._connect()
+        except Exception as error:  # whatever the cause, SMS and the pages must go on
+            self._reconnecting = asyncio.create_task(self._reconnect(self._failed(error)))
+
+    async def _connect(self) -> None:
+        await self.application.initialize()  # getMe: a wrong token or no route fails here
+        if self._polling is not None:
             await self._polling.initialize()
-            await self._polling.start()
+            if not self._polling.running:
+                await self._polling.start()
             assert self._polling.updater is not None
-            await self._polling.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
-        log.info("telegram: @%s, %s", self.sender.bot.username, "polling" if polling else "webhook")
+            if not self._polling.updater.running:
+                await self._polling.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        mode = "polling" if self._polling is not None else "webhook"
+        log.info("telegram: @%s, %s", self.sender.bot.username, mode)
+
+    def _failed(self, error: Exception) -> float:
+        """Record and log a failed attempt; the seconds to wait before the next."""
+        delay = retry_delay(self.health.attempts + 1)
+        now = self.app.clock.now()
+        self.health.failed(
+            f"{type(error).__name__}: {error}"[:300], now, now + timedelta(seconds=delay)
+        )
+        log.warning(
+            "telegram: Bot API not reachable (%s); channel degraded (updates are taken, "
+            "replies wait in the outbox); attempt %d, next in %.1f s",
+            self.health.error,
+            self.health.attempts,
+            delay,
+        )
+        return delay
+
+    async def _reconnect(self, delay: float) -> None:
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._connect()
+            except Exception as error:
+                delay = self._failed(error)
+                continue
+            log.warning(
+                "telegram: Bot API reachable again after %d failed attempts; channel up, "
+                "waiting replies are sent",
+                self.health.attempts,
+            )
+            self.health.recovered()
+            self.poke()
+            return
 
     async def stop(self) -> None:
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
         if self._polling is not None:
             assert self._polling.updater is not None
-            await self._polling.updater.stop()
-            await self._polling.stop()
+            if self._polling.updater.running:
+                await self._polling.updater.stop()
+            if self._polling.running:
+                await self._polling.stop()
             await self._polling.shutdown()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
@@ -20,7 +21,7 @@ from bot.channels.telegram import WEBHOOK_PATH
 from bot.clock import Clock
 from bot.config import Config
 from bot.telegram_service import MAX_UPDATE_BYTES, TelegramService
-from scheduler.campaign import load_campaign
+from scheduler.campaign import Campaign, load_campaign
 from scheduler.jobs import JobContext
 from scheduler.service import SchedulerService
 
@@ -29,15 +30,24 @@ TWIML = "application/xml"
 
 
 async def healthz(request: Request) -> JSONResponse:
+    """200 while the service can take webhooks (the database answers), even with a provider
+    channel degraded: an orchestrator that restarts or unroutes on 503 would then take SMS
+    down for a Telegram outage. "status" says "degraded" and "degraded" says which and why."""
     app: App = request.app.state.bot
     try:
         await app.repos.db.fetchval("SELECT 1 AS ok")
     except Exception as exc:  # the probe reports, it does not crash
         log.warning("health check: database unavailable: %s", exc)
         return JSONResponse({"status": "unavailable", "database": "error"}, status_code=503)
-    return JSONResponse(
-        {"status": "ok", "database": app.repos.db.dialect, "channels": app.channel_names()}
-    )
+    degraded = {name: h.as_json() for name, h in sorted(app.health.items()) if not h.ok}
+    body: dict[str, object] = {
+        "status": "degraded" if degraded else "ok",
+        "database": app.repos.db.dialect,
+        "channels": app.channel_names(),
+    }
+    if degraded:
+        body["degraded"] = degraded
+    return JSONResponse(body)
 
 
 async def _verified_form(request: Request, path: str) -> dict[str, str]:
@@ -112,11 +122,42 @@ async def sms_status(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def start_scheduler(bot: App, poke: Callable[[], None]) -> SchedulerService | None:
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, for uvicorn to serve on. Bound before the start-up, so
+    a busy port stops `serve` before the dispatcher or the scheduler has done anything."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # Lets a restart take the port while old connections linger in TIME_WAIT; on Linux
+        # it does not let two servers listen on one port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def load_configured_campaign(config: Config) -> Campaign | None:
+    """The campaign the scheduler will run, read before anything starts: a broken file
+    stops `serve` before a message is sent. CampaignError says what is wrong."""
+    settings = config.scheduler
+    if not settings.enabled:
+        return None
+    return load_campaign(settings.campaign or None, start=settings.campaign_start)
+
+
+async def start_scheduler(
+    bot: App, poke: Callable[[], None], campaign: Campaign | None = None
+) -> SchedulerService | None:
     settings = bot.config.scheduler
     if not settings.enabled:
         return None
-    campaign = load_campaign(settings.campaign or None, start=settings.campaign_start)
+    campaign = campaign or load_configured_campaign(bot.config)
+    assert campaign is not None
     ctx = JobContext(bot.repos, bot.config.zone, bot.config.bot.language, poke)
     service = SchedulerService(
         ctx,
@@ -155,12 +196,17 @@ def create_web_app(
     *,
     with_scheduler: bool = True,
     telegram_polling: bool | None = None,
+    print_sms: bool = False,
 ) -> Starlette:
+    """The service. Start-up checks what can be wrong (database, campaign file) before
+    anything sends; a provider that cannot be reached leaves its channel degraded, not the
+    service down. `print_sms`: see App.open."""
     polls = telegram_polling if telegram_polling is not None else config.telegram.mode == "polling"
 
     @contextlib.asynccontextmanager
     async def lifespan(web: Starlette) -> AsyncIterator[None]:
-        bot = await App.open(config, clock)
+        campaign = load_configured_campaign(config) if with_scheduler else None
+        bot = await App.open(config, clock, print_sms=print_sms)
         web.state.bot = bot
         stop = asyncio.Event()
         sending: asyncio.Task[None] | None = None
@@ -178,11 +224,16 @@ def create_web_app(
             await bot.router.recover()
             sending = asyncio.create_task(dispatcher.run(stop))
             if with_scheduler:
-                scheduler = await start_scheduler(bot, dispatcher.poke)
-            if bot.sandbox:
+                scheduler = await start_scheduler(bot, dispatcher.poke, campaign)
+            if bot.sandbox and not print_sms:
                 log.warning(
-                    "no SMS provider configured ([twilio]): messages to phone numbers "
-                    "are printed here and marked sent, not delivered"
+                    "no SMS provider configured ([twilio]): messages to phone numbers wait "
+                    "in the outbox for a process that has one"
+                )
+            elif bot.sandbox:
+                log.warning(
+                    "--print-sms: messages to phone numbers are printed here and counted "
+                    "sent; nobody receives them"
                 )
             log.info(
                 "serving; channels on: %s; database: %s",
