@@ -5,12 +5,9 @@
   `broadcast status` says why, per channel (issue 11, point 2).
 - `grassroots serve` checks its port and configuration before anything starts sending: on a
   busy port it exits with one line and the outbox untouched (issue 11, point 2).
-- A provider that cannot be reached at start leaves its channel degraded, retried in the
-  background, while SMS and /healthz go on; the channel recovers once the provider answers
-  (issue 12, point 16).
 
-The CLI cases run the real `grassroots` of the venv as subprocesses; the degraded start runs
-the real ASGI app on loopback with the fake Bot API of tests/test_telegram.py.
+They run the real `grassroots` of the venv as subprocesses, on SQLite and PostgreSQL. A
+provider down at start is tests/security/test_provider_down_at_start.py.
 """
 
 from __future__ import annotations
@@ -19,35 +16,15 @@ import asyncio
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
-
-from bot import channel_health
 from bot.texts import texts_for
-from bot.web import create_web_app
 from storage.repositories import open_repositories
-from tests.conftest import KEY_ENV, MEMBER, MEMBER_2
-from tests.logcapture import Logged, capture_logging
-from tests.servers import free_port, serve_asgi
-from tests.test_sms_webhook import ACCOUNT, PUBLIC_URL, form
+from tests.conftest import KEY_ENV, MEMBER
+from tests.servers import free_port
+from tests.test_sms_webhook import ACCOUNT, PUBLIC_URL
 from tests.test_sms_webhook import TOKEN as TWILIO_TOKEN
-from tests.test_sms_webhook import Site as SmsSite
-from tests.test_telegram import (
-    MEMBER_CHAT,
-    RECORDED,
-    REPORT,
-    SECRET,
-    TOKEN,
-    FakeBotApi,
-    prepare,
-    said,
-    send,
-    update,
-)
 
 GRASSROOTS = str(Path(sys.executable).parent / "grassroots")
 ZH = texts_for("zh-CN")
@@ -185,105 +162,3 @@ async def test_print_sms_is_refused_where_sms_is_configured(tmp_path: Path, db_u
     served = await run(tmp_path, db_url, "serve", "--print-sms", TWILIO_AUTH_TOKEN=TWILIO_TOKEN)
     assert served.returncode == 2
     assert ZH.get("channels.print_sms_with_twilio") in served.stderr
-
-
-# --- one provider down at start -----------------------------------------------------------
-
-
-def both_channels(tmp_path: Path, db_url: str, bot_api: str) -> Any:
-    from bot.config import load_config
-
-    path = tmp_path / "config.toml"
-    path.write_text(
-        TWILIO_SECTION.format(port=free_port())
-        + f'[telegram]\nenabled = true\npublic_url = "{PUBLIC_URL}"\napi_base_url = "{bot_api}"\n'
-    )
-    env = {
-        "GRASSROOTS_DATABASE_URL": db_url,
-        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        **KEY_ENV,
-    }
-    return load_config(path, env=env)
-
-
-@pytest.fixture
-def logged() -> Iterator[Logged]:
-    yield from capture_logging()
-
-
-@pytest.fixture
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(channel_health, "FIRST_RETRY", 0.05)
-    monkeypatch.setattr(channel_health, "MAX_RETRY", 0.2)
-
-
-async def health(client: httpx.AsyncClient, url: str) -> tuple[int, dict[str, Any]]:
-    response = await client.get(url + "/healthz")
-    return response.status_code, response.json()
-
-
-async def test_telegram_down_at_start_degrades_its_channel_only_then_recovers(
-    tmp_path: Path, db_url: str, clock, quick_retries, logged: Logged
-):
-    port = free_port()  # where the Bot API will be; nothing listens there yet
-    config = both_channels(tmp_path, db_url, f"http://127.0.0.1:{port}")
-    web = create_web_app(config, clock, with_scheduler=False)
-    async with serve_asgi(web) as url, httpx.AsyncClient(timeout=10) as client:
-        app = web.state.bot
-        await prepare(app, linked=True)
-
-        status, body = await health(client, url)
-        assert status == 200  # webhooks are taken: an orchestrator must not restart us
-        assert body["status"] == "degraded" and body["channels"] == ["console", "sms", "telegram"]
-        assert body["degraded"]["telegram"]["state"] == "degraded"
-        assert body["degraded"]["telegram"]["attempts"] >= 1
-
-        # SMS goes on meanwhile: a signed webhook is handled and answered.
-        reply = await SmsSite(url, app, client).post(form("汇报 修桥", sender=MEMBER_2))
-        assert reply.status_code == 200 and "已记录" in reply.text
-
-        # A Telegram update is taken and handled; its reply waits for the channel.
-        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-        posted = await client.post(
-            url + "/telegram/webhook",
-            json=update("message", 77, MEMBER_CHAT, text=REPORT),
-            headers=headers,
-        )
-        assert posted.status_code == 200
-        await asyncio.sleep(0.3)
-        waiting = await app.repos.db.fetch(
-            "SELECT status, attempts FROM outbox WHERE address_kind = 'telegram'"
-        )
-        assert [(r["status"], r["attempts"]) for r in waiting] == [("pending", 0)]
-
-        fake = FakeBotApi()
-        async with serve_asgi(fake.app(), port=port) as api:
-            fake.url = api
-            await fake.wait_for(1, "sendMessage")  # recovered, and the waiting reply went out
-            status, body = await health(client, url)
-            assert (status, body["status"], "degraded" in body) == (200, "ok", False)
-    assert [said(c) for c in fake.sent()] == [send(MEMBER_CHAT, RECORDED)]
-    assert fake.calls[0].method == "getMe"
-    degraded = [line for line in logged.lines if "channel degraded" in line]
-    assert degraded and all("WARNING bot.telegram_service" in line for line in degraded)
-    assert any("reachable again" in line for line in logged.lines)
-    assert TOKEN.split(":")[1] not in logged.text  # the failures name the URL, not the token
-
-
-async def test_polling_down_at_start_starts_polling_once_the_api_answers(
-    tmp_path: Path, db_url: str, clock, quick_retries
-):
-    port = free_port()
-    config = both_channels(tmp_path, db_url, f"http://127.0.0.1:{port}")
-    web = create_web_app(config, clock, with_scheduler=False, telegram_polling=True)
-    async with serve_asgi(web) as url, httpx.AsyncClient(timeout=10) as client:
-        await prepare(web.state.bot, linked=True)
-        assert (await health(client, url))[1]["status"] == "degraded"
-        fake = FakeBotApi()
-        fake.updates.append(update("message", 78, MEMBER_CHAT, text=REPORT))
-        async with serve_asgi(fake.app(), port=port) as api:
-            fake.url = api
-            await fake.wait_for(1, "sendMessage")
-    assert [said(c) for c in fake.sent()] == [send(MEMBER_CHAT, RECORDED)]
