@@ -19,10 +19,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.app import App
+from bot.dispatcher import Dispatcher
+from bot.messages import Address, AddressKind, Outbound
+from bot.outbox import deliver
 from bot.texts import texts_for
 from storage.repositories import open_repositories
 from tests.conftest import KEY_ENV, MEMBER
 from tests.servers import free_port
+from tests.test_dispatcher import ZONE, FakeChannel, settings
 from tests.test_sms_webhook import ACCOUNT, PUBLIC_URL
 from tests.test_sms_webhook import TOKEN as TWILIO_TOKEN
 
@@ -162,3 +167,64 @@ async def test_print_sms_is_refused_where_sms_is_configured(tmp_path: Path, db_u
     served = await run(tmp_path, db_url, "serve", "--print-sms", TWILIO_AUTH_TOKEN=TWILIO_TOKEN)
     assert served.returncode == 2
     assert ZH.get("channels.print_sms_with_twilio") in served.stderr
+
+
+# --- the dispatcher: only the channels it has, and only while they are up -------------------
+
+
+async def queue_to(app: App, kind: AddressKind, values: list[str]) -> None:
+    for value in values:
+        message = Outbound(Address(kind, value), "开会通知")
+        await app.repos.outbox.enqueue(f"t:{kind}:{value}", message, app.clock.now())
+
+
+async def statuses(app: App) -> dict[str, list[tuple[str, int]]]:
+    rows = await app.repos.db.fetch("SELECT address_kind, status, attempts FROM outbox ORDER BY id")
+    found: dict[str, list[tuple[str, int]]] = {}
+    for row in rows:
+        found.setdefault(row["address_kind"], []).append((row["status"], row["attempts"]))
+    return found
+
+
+async def test_messages_for_a_channel_this_process_lacks_wait_and_hold_up_nothing(county: App):
+    # A backlog of SMS older than the Telegram message, in a process without SMS: a claim of
+    # the oldest due messages would take only SMS and send nothing, batch after batch.
+    await queue_to(county, AddressKind.SMS, [f"+86138000{i:05d}" for i in range(30)])
+    await queue_to(county, AddressKind.TELEGRAM, ["5550001"])
+    telegram = FakeChannel(kind=AddressKind.TELEGRAM, channel="telegram")
+    d = Dispatcher(county.repos, {AddressKind.TELEGRAM: telegram}, county.clock, settings(), ZONE)
+    d.batch = 10
+    assert await d.drain_once() == 1
+    assert [m.to.value for m in telegram.sent] == ["5550001"]
+    found = await statuses(county)
+    assert found["sms"] == [("pending", 0)] * 30  # not sent, not failed, not attempted
+    assert await d.drain_once() == 0
+
+
+async def test_a_degraded_channel_keeps_its_messages_until_it_is_up(county: App):
+    await queue_to(county, AddressKind.TELEGRAM, ["5550001"])
+    await queue_to(county, AddressKind.SMS, [MEMBER])
+    sms, telegram = FakeChannel(), FakeChannel(kind=AddressKind.TELEGRAM, channel="telegram")
+    up = {AddressKind.SMS}
+    d = Dispatcher(
+        county.repos,
+        {AddressKind.SMS: sms, AddressKind.TELEGRAM: telegram},
+        county.clock,
+        settings(),
+        ZONE,
+        ready=lambda kind: kind in up,
+    )
+    assert await d.drain_once() == 1
+    assert ([m.to.value for m in sms.sent], telegram.sent) == ([MEMBER], [])
+    assert (await statuses(county))["telegram"] == [("pending", 0)]
+    up.add(AddressKind.TELEGRAM)  # the provider answers again
+    assert await d.drain_once() == 1
+    assert [m.to.value for m in telegram.sent] == ["5550001"]
+
+
+async def test_deliver_leaves_a_message_for_a_missing_channel_as_it_was(county: App):
+    await queue_to(county, AddressKind.SMS, [MEMBER])
+    outbox_id = await county.repos.db.fetchval("SELECT id FROM outbox")
+    outcome = await deliver(county.repos, {}, outbox_id, county.clock.now())
+    assert outcome.status == "skipped"
+    assert (await statuses(county))["sms"] == [("pending", 0)]
