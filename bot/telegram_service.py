@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from telegram import Update
+from telegram.error import InvalidToken
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.app import App
@@ -92,7 +93,11 @@ class TelegramService:
         self.health.failed(
             f"{type(error).__name__}: {error}"[:300], now, now + timedelta(seconds=delay)
         )
-        log.warning(
+        # A refused token will not mend itself (the operator must fix the environment);
+        # an unreachable API usually does.
+        level = logging.ERROR if isinstance(error, InvalidToken) else logging.WARNING
+        log.log(
+            level,
             "telegram: Bot API not reachable (%s); channel degraded (updates are taken, "
             "replies wait in the outbox); attempt %d, next in %.1f s",
             self.health.error,

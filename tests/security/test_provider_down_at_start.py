@@ -130,3 +130,21 @@ async def test_polling_down_at_start_starts_polling_once_the_api_answers(
             fake.url = api
             await fake.wait_for(1, "sendMessage")
     assert [said(c) for c in fake.sent()] == [send(MEMBER_CHAT, RECORDED)]
+
+
+async def test_a_refused_token_degrades_telegram_with_an_error_and_sms_goes_on(
+    tmp_path: Path, db_url: str, clock, fake: FakeBotApi, quick_retries, logged: Logged
+):
+    config = both_channels(tmp_path, db_url, fake.url)
+    config = config.model_copy(update={"telegram_token": "7012345678:" + "W" * 35})
+    web = create_web_app(config, clock, with_scheduler=False)
+    async with serve_asgi(web) as url, httpx.AsyncClient(timeout=10) as client:
+        app = web.state.bot
+        await prepare(app, linked=True)
+        status, body = await health(client, url)
+        assert (status, body["status"]) == (200, "degraded")
+        assert body["degraded"]["telegram"]["error"].startswith("InvalidToken")
+        reply = await SmsSite(url, app, client).post(form("汇报 修桥", sender=MEMBER_2))
+        assert reply.status_code == 200 and "已记录" in reply.text
+    assert any(" ERROR bot.telegram_service: " in line for line in logged.lines)
+    assert "W" * 35 not in logged.text
