@@ -559,9 +559,7 @@ class OutboxRepository:
             f"WHERE {' AND '.join(where)} GROUP BY address_kind ORDER BY address_kind",
             params,
         )
-        return {
-            r["address_kind"]: Waiting(int(r["n"]), as_datetime(r["first"])) for r in rows
-        }
+        return {r["address_kind"]: Waiting(int(r["n"]), as_datetime(r["first"])) for r in rows}
 
     async def pending_count(self) -> int:
         return await self.db.fetchval(
