@@ -6,9 +6,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bot.channel_health import ChannelHealth
 from bot.channels.base import ChannelSender
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.logs import add_secrets
 from bot.messages import AddressKind
 from bot.router import Router
 from handlers import default_routes, interceptors, resumers, routes
@@ -31,12 +33,25 @@ class App:
     clock: Clock
     senders: dict[AddressKind, ChannelSender] = field(default_factory=dict)
     sms_verifier: WebhookVerifier | None = None  # when SMS is on
-    sandbox: bool = False  # no SMS provider: messages to phones are printed, not sent
+    sandbox: bool = False  # no SMS provider: messages to phone numbers wait in the outbox
     telegram: TelegramSender | None = None
+    health: dict[str, ChannelHealth] = field(default_factory=dict)  # per provider channel
 
     @classmethod
-    async def open(cls, config: Config, clock: Clock | None = None) -> App:
+    async def open(
+        cls, config: Config, clock: Clock | None = None, *, print_sms: bool = False
+    ) -> App:
+        """`print_sms`: without [twilio], show SMS on stdout and count them sent (demos and
+        load tests: nobody receives them). Otherwise a channel that is not configured has
+        no sender, and its messages wait for a process that has one."""
         clock = clock or SystemClock()
+        token = config.telegram_token
+        add_secrets(
+            token,
+            token.partition(":")[2] if token else None,
+            config.telegram_secret,
+            config.twilio_auth_token,
+        )
         repos = await open_repositories(config.storage.url)
         part = config.participation
         settings = Settings(
@@ -65,19 +80,30 @@ class App:
             app._open_sms()
         if config.telegram.enabled:
             app._open_telegram()
-        if not config.twilio.enabled:  # the sandbox: broadcasts to phone numbers are shown
+        app.sandbox = not config.twilio.enabled
+        if app.sandbox and print_sms:
             from bot.channels.console import ConsoleSender
 
             app.senders[AddressKind.SMS] = ConsoleSender()
-            app.sandbox = True
+        app.health = {s.channel: ChannelHealth(s.channel) for s in app.senders.values()}
         return app
 
     def dispatcher(self) -> Dispatcher:
         from bot.dispatcher import Dispatcher
 
         return Dispatcher(
-            self.repos, self.senders, self.clock, self.config.outbox, self.config.zone
+            self.repos,
+            self.senders,
+            self.clock,
+            self.config.outbox,
+            self.config.zone,
+            ready=self.channel_ready,
         )
+
+    def channel_ready(self, kind: AddressKind) -> bool:
+        """A sender for `kind` is configured here and its provider is not degraded."""
+        sender = self.senders.get(kind)
+        return sender is not None and self.health[sender.channel].ok
 
     def _open_sms(self) -> None:
         from bot.channels import sms  # loads twilio only where SMS is configured

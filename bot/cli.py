@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from bot.app import App
+from bot.channel_status import queued_since, waiting_lines
 from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
 from bot.messages import Address, AddressKind
@@ -21,8 +22,9 @@ from bot.phones import to_e164
 from bot.privacy import mask_phone, without_password
 from bot.roster import ImportReport, RosterFileError, count_rows, import_orgs, import_people
 from bot.segments import count_segments
+from bot.texts import texts_for
 from storage.models import Role
-from storage.outbox import BroadcastStatus
+from storage.outbox import BroadcastStatus, Waiting
 
 T = TypeVar("T")
 PROGRESS_MIN_ROWS = 1000  # smaller files finish before a bar would be worth drawing
@@ -190,18 +192,12 @@ def chat(ctx: click.Context, sender: str) -> None:
             click.echo(f"Speaking as {phone}. Ctrl-D to quit.")
         sender = Address(AddressKind.SMS, phone)
         speak = prompt if interactive else None
-        if not app.sandbox:  # with a real provider, sending is serve's job, not a terminal's
-            await run_console(app.router, sender, app.clock, prompt=speak)
-            return
-        # In the sandbox, broadcasts (a secretary's 通知) show up here as they are "sent".
-        dispatcher, stop = app.dispatcher(), asyncio.Event()
-        sending = asyncio.create_task(dispatcher.run(stop))
-        try:
-            await run_console(app.router, sender, app.clock, prompt=speak)
-            await dispatcher.drain_once()
-        finally:
-            stop.set()
-            await sending
+        # The terminal shows the replies to this number and sends nothing else: what the
+        # conversation queued (a 通知, a poll) waits in the outbox for `serve`.
+        started = app.clock.now()
+        await run_console(app.router, sender, app.clock, prompt=speak)
+        for line in await queued_since(app, started):
+            click.echo(line, err=True)
 
     _run(_with_app(config, work))
 
@@ -215,24 +211,31 @@ def chat(ctx: click.Context, sender: str) -> None:
     default=None,
     help="Fetch Telegram updates by polling (no public URL needed) instead of the webhook.",
 )
+@click.option(
+    "--print-sms",
+    is_flag=True,
+    help="Without [twilio]: print SMS here and count them sent (demos; nobody receives them).",
+)
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str | None, port: int | None, telegram_polling: bool | None
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    telegram_polling: bool | None,
+    print_sms: bool,
 ) -> None:
     """Run the long-running service (ASGI: /healthz and the configured channels' webhooks)."""
-    import uvicorn
-
-    from bot.web import create_web_app
+    from bot import serving
 
     config = _config(ctx)
     if telegram_polling and not config.telegram.enabled:
         raise click.UsageError("--telegram-polling needs [telegram] enabled = true")
-    uvicorn.run(
-        create_web_app(config, telegram_polling=telegram_polling),
-        host=host if host is not None else config.server.host,
-        port=port if port is not None else config.server.port,
-        log_level=config.log.level.lower(),
-        log_config=None,  # keep our masking log handler
+    if print_sms and config.twilio.enabled:
+        raise click.UsageError(texts_for(config.bot.language).get("channels.print_sms_with_twilio"))
+    ctx.exit(
+        serving.run(
+            config, host=host, port=port, telegram_polling=telegram_polling, print_sms=print_sms
+        )
     )
 
 
@@ -342,7 +345,7 @@ def broadcast_status(ctx: click.Context, broadcast_id: int, watch: bool) -> None
     config = _config(ctx)
     rate = config.outbox.rate.sms if config.twilio.enabled else config.outbox.rate.console
 
-    async def work(app: App) -> BroadcastStatus:
+    async def work(app: App) -> tuple[BroadcastStatus, dict[str, Waiting]]:
         status = await app.repos.outbox.broadcast_status(broadcast_id)
         if status is None:
             raise click.BadParameter(f"no broadcast {broadcast_id}", param_hint="BROADCAST_ID")
@@ -357,9 +360,12 @@ def broadcast_status(ctx: click.Context, broadcast_id: int, watch: bool) -> None
                     assert fresh is not None
                     bar.update(fresh.done - status.done)
                     status = fresh
-        return status
+        return status, await app.repos.outbox.waiting_by_kind(broadcast_id=broadcast_id)
 
-    click.echo(_status_line(_run(_with_app(config, work)), rate))
+    status, waiting = _run(_with_app(config, work))
+    click.echo(_status_line(status, rate))
+    for line in waiting_lines(waiting, config):
+        click.echo(line)
 
 
 @main.group()

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time as monotonic
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -60,9 +61,11 @@ class Dispatcher:
         *,
         batch: int | None = None,
         idle_seconds: float = 0.5,
+        ready: Callable[[AddressKind], bool] | None = None,
     ) -> None:
         self.repos = repos
         self.senders = senders
+        self.ready = ready or (lambda kind: True)
         self.clock = clock
         self.settings = settings
         self.zone = zone
@@ -86,6 +89,11 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._wake = asyncio.Event()
         self.sent = 0
+
+    def ready_kinds(self) -> list[AddressKind]:
+        """The kinds this process sends now: configured, and not degraded (a provider that
+        could not be reached leaves its messages waiting until it is back)."""
+        return [kind for kind in self.senders if self.ready(kind)]
 
     def poke(self) -> None:
         """Something was enqueued: look now rather than at the next idle tick."""
@@ -122,8 +130,11 @@ class Dispatcher:
         """Claim one batch of due messages and send it; the number claimed."""
         now = self.clock.now()
         lease_until = now + self.lease
+        kinds = self.ready_kinds()
+        if not kinds:
+            return 0  # nothing this process can send: every message stays waiting
         rows = await self.repos.outbox.claim(
-            holder=self.holder, now=now, lease_until=lease_until, limit=self.batch
+            holder=self.holder, now=now, lease_until=lease_until, limit=self.batch, kinds=kinds
         )
         tasks = []
         for row in rows:

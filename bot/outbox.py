@@ -27,7 +27,7 @@ BASE_BACKOFF = timedelta(seconds=5)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    status: str  # sent, retry, failed, skipped
+    status: str  # sent, retry, failed, skipped (left waiting as it was)
     detail: str = ""
 
 
@@ -68,9 +68,9 @@ async def send_row(
     message = outbound_of(row)
     sender = senders.get(message.to.kind)
     if sender is None:
-        error = f"no {message.to.kind} channel configured"
-        await repos.outbox.mark_failed(row["id"], code=None, error=error, retry_at=None, now=now)
-        return Outcome("failed", error)
+        # Not a failure of the message: a process with that channel configured sends it.
+        await repos.outbox.unclaim(row["id"], now)
+        return Outcome("skipped", f"no {message.to.kind} channel configured in this process")
     record = await repos.people.resolve(message.to)
     if record.opted_out_at is not None:  # they said STOP after this was queued
         await repos.outbox.mark_failed(

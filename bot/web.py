@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
@@ -20,8 +20,8 @@ from bot.channels import sms
 from bot.channels.telegram import WEBHOOK_PATH
 from bot.clock import Clock
 from bot.config import Config
-from bot.telegram_service import TelegramService
-from scheduler.campaign import load_campaign
+from bot.telegram_service import MAX_UPDATE_BYTES, TelegramService
+from scheduler.campaign import Campaign, load_campaign
 from scheduler.jobs import JobContext
 from scheduler.service import SchedulerService
 
@@ -30,15 +30,24 @@ TWIML = "application/xml"
 
 
 async def healthz(request: Request) -> JSONResponse:
+    """200 while the service can take webhooks (the database answers), even with a provider
+    channel degraded: an orchestrator that restarts or unroutes on 503 would then take SMS
+    down for a Telegram outage. "status" says "degraded" and "degraded" says which and why."""
     app: App = request.app.state.bot
     try:
         await app.repos.db.fetchval("SELECT 1 AS ok")
     except Exception as exc:  # the probe reports, it does not crash
         log.warning("health check: database unavailable: %s", exc)
         return JSONResponse({"status": "unavailable", "database": "error"}, status_code=503)
-    return JSONResponse(
-        {"status": "ok", "database": app.repos.db.dialect, "channels": app.channel_names()}
-    )
+    degraded = {name: h.as_json() for name, h in sorted(app.health.items()) if not h.ok}
+    body: dict[str, object] = {
+        "status": "degraded" if degraded else "ok",
+        "database": app.repos.db.dialect,
+        "channels": app.channel_names(),
+    }
+    if degraded:
+        body["degraded"] = degraded
+    return JSONResponse(body)
 
 
 async def _verified_form(request: Request, path: str) -> dict[str, str]:
@@ -49,16 +58,16 @@ async def _verified_form(request: Request, path: str) -> dict[str, str]:
     return form
 
 
-async def _read_limited(request: Request) -> bytes:
+async def _read_limited(request: Request, limit: int = sms.MAX_FORM_BYTES) -> bytes:
     """The body, refused past the limit without reading it all into memory."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > sms.MAX_FORM_BYTES:
-        raise sms.WebhookRejected(413, f"form larger than {sms.MAX_FORM_BYTES} bytes")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise sms.WebhookRejected(413, f"body larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > sms.MAX_FORM_BYTES:
-            raise sms.WebhookRejected(413, f"form larger than {sms.MAX_FORM_BYTES} bytes")
+        if size > limit:
+            raise sms.WebhookRejected(413, f"body larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -75,9 +84,19 @@ async def sms_inbound(request: Request) -> Response:
     app: App = request.app.state.bot
     try:
         form = await _verified_form(request, sms.INBOUND_PATH)
-        inbound = sms.to_inbound(form, app.config.bot.default_region, app.clock.now())
+        inbound = sms.to_inbound(form, app.clock.now())
     except sms.WebhookRejected as error:
         return _rejected(request, error)
+    except sms.SenderRefused as refused:
+        # Signed and well formed, so Twilio gets a 200 and does not retry; the log line is
+        # the record (the inbound log holds phone identities only, and this is none).
+        log.warning(
+            "SMS %s from %s refused: %s",
+            form.get("MessageSid") or form.get("SmsSid"),
+            refused.masked_sender,
+            refused.reason,
+        )
+        return Response(sms.twiml([]), media_type=TWIML)
     replies = await app.router.handle(inbound)
     return Response(sms.twiml(replies), media_type=TWIML)
 
@@ -103,11 +122,42 @@ async def sms_status(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def start_scheduler(bot: App, poke: Callable[[], None]) -> SchedulerService | None:
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, for uvicorn to serve on. Bound before the start-up, so
+    a busy port stops `serve` before the dispatcher or the scheduler has done anything."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # Lets a restart take the port while old connections linger in TIME_WAIT; on Linux
+        # it does not let two servers listen on one port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def load_configured_campaign(config: Config) -> Campaign | None:
+    """The campaign the scheduler will run, read before anything starts: a broken file
+    stops `serve` before a message is sent. CampaignError says what is wrong."""
+    settings = config.scheduler
+    if not settings.enabled:
+        return None
+    return load_campaign(settings.campaign or None, start=settings.campaign_start)
+
+
+async def start_scheduler(
+    bot: App, poke: Callable[[], None], campaign: Campaign | None = None
+) -> SchedulerService | None:
     settings = bot.config.scheduler
     if not settings.enabled:
         return None
-    campaign = load_campaign(settings.campaign or None, start=settings.campaign_start)
+    campaign = campaign or load_configured_campaign(bot.config)
+    assert campaign is not None
     ctx = JobContext(bot.repos, bot.config.zone, bot.config.bot.language, poke)
     service = SchedulerService(
         ctx,
@@ -128,16 +178,15 @@ async def telegram_webhook(request: Request) -> Response:
     if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return PlainTextResponse("secret token does not match\n", status_code=403)
     try:
-        data = json.loads(await _read_limited(request))
-        if not isinstance(data, dict) or "update_id" not in data:
-            raise ValueError("not an update")
-        update = service.parse(data)
+        raw = await _read_limited(request, MAX_UPDATE_BYTES)
     except sms.WebhookRejected as error:
         return _rejected(request, error)
-    except (ValueError, TypeError, KeyError) as error:
-        # Telegram only ever sends JSON updates: anything else is not from Telegram.
-        return PlainTextResponse(f"not a Telegram update: {error}\n", status_code=403)
-    await service.ingest(update, wait=False)
+    # Past the secret, whatever cannot be used is acknowledged and dropped (with a log
+    # line): any other answer makes Telegram deliver it again, for a day. A storage failure
+    # still answers 500, so that a good update is redelivered once storage is back.
+    update = service.parse(raw)
+    if update is not None:
+        await service.ingest(update, wait=False)
     return Response(status_code=200)
 
 
@@ -147,12 +196,17 @@ def create_web_app(
     *,
     with_scheduler: bool = True,
     telegram_polling: bool | None = None,
+    print_sms: bool = False,
 ) -> Starlette:
+    """The service. Start-up checks what can be wrong (database, campaign file) before
+    anything sends; a provider that cannot be reached leaves its channel degraded, not the
+    service down. `print_sms`: see App.open."""
     polls = telegram_polling if telegram_polling is not None else config.telegram.mode == "polling"
 
     @contextlib.asynccontextmanager
     async def lifespan(web: Starlette) -> AsyncIterator[None]:
-        bot = await App.open(config, clock)
+        campaign = load_configured_campaign(config) if with_scheduler else None
+        bot = await App.open(config, clock, print_sms=print_sms)
         web.state.bot = bot
         stop = asyncio.Event()
         sending: asyncio.Task[None] | None = None
@@ -170,11 +224,16 @@ def create_web_app(
             await bot.router.recover()
             sending = asyncio.create_task(dispatcher.run(stop))
             if with_scheduler:
-                scheduler = await start_scheduler(bot, dispatcher.poke)
-            if bot.sandbox:
+                scheduler = await start_scheduler(bot, dispatcher.poke, campaign)
+            if bot.sandbox and not print_sms:
                 log.warning(
-                    "no SMS provider configured ([twilio]): messages to phone numbers "
-                    "are printed here and marked sent, not delivered"
+                    "no SMS provider configured ([twilio]): messages to phone numbers wait "
+                    "in the outbox for a process that has one"
+                )
+            elif bot.sandbox:
+                log.warning(
+                    "--print-sms: messages to phone numbers are printed here and counted "
+                    "sent; nobody receives them"
                 )
             log.info(
                 "serving; channels on: %s; database: %s",

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.messages import Address, AddressKind, Choice, Outbound
-from storage.engine import Database
+from storage.engine import Database, as_datetime
 from storage.models import Role
 
 # Provider delivery statuses in the order they happen (Twilio's names; Telegram has none).
@@ -61,6 +61,12 @@ class BroadcastStatus:
     @property
     def done(self) -> int:
         return sum(self.counts.get(s, 0) for s in ("sent", "delivered", "failed", "cancelled"))
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    count: int
+    first_due: datetime | None  # the earliest time one of them may be sent
 
 
 def _choices(message: Outbound) -> str | None:
@@ -319,11 +325,27 @@ class OutboxRepository:
         return rows[0]["total"]
 
     async def claim(
-        self, *, holder: str, now: datetime, lease_until: datetime, limit: int
+        self,
+        *,
+        holder: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        kinds: Sequence[AddressKind] | None = None,
     ) -> list[dict[str, Any]]:
         """Take up to `limit` due messages for sending, oldest first: pending ones whose
-        time has come, and ones whose claim expired (their dispatcher died mid-send)."""
+        time has come, and ones whose claim expired (their dispatcher died mid-send).
+        Only messages to `kinds` (every kind if None): a channel this process cannot send
+        on leaves its messages waiting, and they do not hold up the others."""
         lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+        kind_params = {f"kind{i}": kind.value for i, kind in enumerate(kinds or ())}
+        only = (
+            f" AND address_kind IN ({', '.join(':' + name for name in kind_params)})"
+            if kinds is not None
+            else ""
+        )
+        if kinds is not None and not kinds:
+            return []
         rows = await self.db.write(
             f"""
             UPDATE outbox SET status = 'sending', claimed_by = :holder,
@@ -336,13 +358,13 @@ class OutboxRepository:
                 SELECT id FROM (
                     SELECT id, not_before FROM (
                         SELECT id, not_before FROM outbox
-                        WHERE status = 'pending' AND not_before <= :now
+                        WHERE status = 'pending' AND not_before <= :now{only}
                         ORDER BY not_before, id LIMIT :limit{lock}
                     ) due
                     UNION ALL
                     SELECT id, not_before FROM (
                         SELECT id, not_before FROM outbox
-                        WHERE status = 'sending' AND claimed_until < :now
+                        WHERE status = 'sending' AND claimed_until < :now{only}
                         ORDER BY not_before, id LIMIT :limit{lock}
                     ) stale
                 ) candidates
@@ -352,7 +374,13 @@ class OutboxRepository:
             RETURNING id, address_kind, address, body, choices, ask_contact, attempts, urgent,
                       expires_at
             """,
-            {"holder": holder, "now": now, "lease_until": lease_until, "limit": limit},
+            {
+                "holder": holder,
+                "now": now,
+                "lease_until": lease_until,
+                "limit": limit,
+                **kind_params,
+            },
         )
         return sorted((dict(r) for r in rows), key=lambda r: r["id"])
 
@@ -369,6 +397,14 @@ class OutboxRepository:
             "UPDATE outbox SET status = 'pending', not_before = :until, claimed_by = NULL, "
             "claimed_until = NULL, updated_at = :now WHERE id = :id",
             {"id": outbox_id, "until": until, "now": now},
+        )
+
+    async def unclaim(self, outbox_id: int, now: datetime) -> None:
+        """Give one claimed message back as it was: no attempt counted, its time unchanged."""
+        await self.db.write(
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL, "
+            "updated_at = :now WHERE id = :id AND status = 'sending'",
+            {"id": outbox_id, "now": now},
         )
 
     async def release(self, holder: str, now: datetime) -> None:
@@ -504,6 +540,26 @@ class OutboxRepository:
             counts={r["status"]: int(r["n"]) for r in rows},
             reclaims=sum(int(r["r"] or 0) for r in rows),
         )
+
+    async def waiting_by_kind(
+        self, *, broadcast_id: int | None = None, since: datetime | None = None
+    ) -> dict[str, Waiting]:
+        """Messages not yet sent (pending or being sent), per address kind: of one broadcast,
+        or queued since a time, or all."""
+        where = ["status IN ('pending', 'sending')"]
+        params: dict[str, Any] = {}
+        if broadcast_id is not None:
+            where.append("broadcast_id = :b")
+            params["b"] = broadcast_id
+        if since is not None:
+            where.append("created_at >= :since")
+            params["since"] = since
+        rows = await self.db.fetch(
+            "SELECT address_kind, COUNT(*) AS n, MIN(not_before) AS first FROM outbox "
+            f"WHERE {' AND '.join(where)} GROUP BY address_kind ORDER BY address_kind",
+            params,
+        )
+        return {r["address_kind"]: Waiting(int(r["n"]), as_datetime(r["first"])) for r in rows}
 
     async def pending_count(self) -> int:
         return await self.db.fetchval(

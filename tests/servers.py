@@ -17,9 +17,10 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve_asgi(app: object) -> AsyncIterator[str]:
-    """Yield the base URL while uvicorn serves `app`; lifespan events run as in production."""
-    port = free_port()
+async def serve_asgi(app: object, port: int | None = None) -> AsyncIterator[str]:
+    """Yield the base URL while uvicorn serves `app` (on `port`, else a free one); lifespan
+    events run as in production."""
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

@@ -78,7 +78,17 @@ def test_sigkill_mid_broadcast_then_restart_delivers_to_everyone(tmp_path: Path)
     broadcast = sent.stdout.strip().splitlines()[-1]
 
     first_out, second_out = tmp_path / "first.out", tmp_path / "second.out"
-    serve = [sys.executable, "-m", "bot", "--config", "config.toml", "serve", "--port", "0"]
+    serve = [
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        "config.toml",
+        "serve",
+        "--port",
+        "0",
+        "--print-sms",
+    ]
     with first_out.open("w") as out:
         first = subprocess.Popen(
             serve, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.DEVNULL

@@ -25,7 +25,6 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.channels.base import Failure, SendError, SendResult, plain_text
 from bot.config import TwilioSection
 from bot.messages import Address, AddressKind, Attachment, Channel, Inbound, Outbound
-from bot.phones import to_e164
 from bot.privacy import mask_phone
 from bot.segments import count_segments
 
@@ -55,6 +54,21 @@ class WebhookRejected(Exception):
         self.reason = reason
 
 
+class SenderRefused(Exception):
+    """A well-formed webhook from a sender this channel is not for (WhatsApp, Messenger, a
+    `tel:` URI, a short code): acknowledged to Twilio, never turned into a phone identity."""
+
+    def __init__(self, sender: str, reason: str) -> None:
+        super().__init__(reason)
+        self.sender = sender
+        self.reason = reason
+
+    @property
+    def masked_sender(self) -> str:
+        scheme, colon, rest = self.sender.rpartition(":")
+        return f"{scheme}{colon}{mask_phone(rest)}"
+
+
 def parse_form(raw: bytes, content_type: str | None) -> dict[str, str]:
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type != "application/x-www-form-urlencoded":
@@ -68,7 +82,8 @@ def parse_form(raw: bytes, content_type: str | None) -> dict[str, str]:
     form: dict[str, str] = {}
     for key, value in pairs:
         if key in form:
-            raise WebhookRejected(400, f"field {key} given twice")
+            # The reason is logged: it names no value the request carried.
+            raise WebhookRejected(400, "a field given twice")
         form[key] = value
     return form
 
@@ -100,7 +115,7 @@ class WebhookVerifier:
             raise WebhookRejected(403, "AccountSid is not this service's account")
 
 
-def to_inbound(form: Mapping[str, str], region: str, received_at: datetime) -> Inbound:
+def to_inbound(form: Mapping[str, str], received_at: datetime) -> Inbound:
     sid = form.get("MessageSid") or form.get("SmsSid")
     sender = form.get("From", "")
     if not sid:
@@ -108,10 +123,11 @@ def to_inbound(form: Mapping[str, str], region: str, received_at: datetime) -> I
     body = form.get("Body", "")
     if len(body) > MAX_BODY_CHARS:
         raise WebhookRejected(413, f"Body longer than {MAX_BODY_CHARS} characters")
-    # Twilio sends E.164 already; parsing with libphonenumber is for anything else.
-    phone = sender if _E164.match(sender) else to_e164(sender, region)
-    if not phone:
-        raise WebhookRejected(400, "From is not a phone number")
+    # Twilio's SMS webhook gives E.164 and nothing else; the same webhook also carries
+    # WhatsApp ("whatsapp:+86..."), Messenger and other senders, which are not SMS numbers.
+    if not _E164.fullmatch(sender):
+        raise SenderRefused(sender, "From is not an E.164 phone number (SMS only)")
+    phone = sender
     try:
         media = min(int(form.get("NumMedia") or 0), MAX_MEDIA)
     except ValueError:

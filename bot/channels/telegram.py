@@ -84,7 +84,7 @@ Conversion = Received | Blocked | Unblocked | Ignored
 
 def app_language(code: str | None) -> str | None:
     """Telegram's language_code ("zh-hans", "en") as one of ours, if it is one."""
-    if not code:
+    if not code or not isinstance(code, str):
         return None
     code = code.lower()
     return "en" if code.startswith("en") else "zh-CN" if code.startswith("zh") else None
@@ -108,10 +108,28 @@ def command_text(text: str, language: str | None) -> str:
     return f"{keyword} {rest}".strip()
 
 
+class Malformed(ValueError):
+    """An update whose fields are not of the types Telegram sends."""
+
+
+def _chat_id(value: object) -> str:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise Malformed("a chat id that is not an integer")
+    return str(value)
+
+
+def _text(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise Malformed("text that is not a string")
+    return value
+
+
 def convert(update: Update, received_at: datetime) -> Conversion:
+    """What an update means for the bot; Malformed if its fields are not what Telegram
+    sends (python-telegram-bot does not check types)."""
     if update.my_chat_member is not None:
         member = update.my_chat_member
-        address = Address(AddressKind.TELEGRAM, str(member.chat.id))
+        address = Address(AddressKind.TELEGRAM, _chat_id(member.chat.id))
         if member.new_chat_member.status == "kicked":
             return Blocked(address)
         if member.old_chat_member.status == "kicked" and member.chat.type == "private":
@@ -119,10 +137,10 @@ def convert(update: Update, received_at: datetime) -> Conversion:
         return Ignored("chat member change")
     if update.callback_query is not None:
         query = update.callback_query
-        data = query.data or ""
+        data = _text(query.data) or ""
         if not data.startswith(CHOICE_PREFIX) or query.message is None:
             return Ignored("button the bot did not make")
-        chat = str(query.message.chat.id)
+        chat = _chat_id(query.message.chat.id)
         language = app_language(query.from_user.language_code)
         inbound = Inbound(
             Channel.TELEGRAM,
@@ -138,13 +156,13 @@ def convert(update: Update, received_at: datetime) -> Conversion:
         return Ignored("update kind not used")
     if message.chat.type != "private":
         return Ignored("group chat")
-    sender = Address(AddressKind.TELEGRAM, str(message.chat.id))
+    sender = Address(AddressKind.TELEGRAM, _chat_id(message.chat.id))
     user = message.from_user
     language = app_language(user.language_code if user else None)
     if message.contact is not None:
         own = user is not None and message.contact.user_id == user.id
         # Telegram gives the number in international form, usually without the "+".
-        number = message.contact.phone_number.strip()
+        number = (_text(message.contact.phone_number) or "").strip()
         phone = to_e164(number if number.startswith("+") else "+" + number) if own else None
         contact = phone or ""  # "" tells the handler the contact was not the sender's
         return Received(
@@ -158,7 +176,7 @@ def convert(update: Update, received_at: datetime) -> Conversion:
                 contact=contact,
             )
         )
-    text = message.text or message.caption
+    text = _text(message.text) or _text(message.caption)
     if text is None:
         return Ignored("sticker, photo or other message without text")
     return Received(
