@@ -13,6 +13,7 @@ over the (already valid) text that notes where each key of each `[[phase]]` and
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import re
 import tomllib
@@ -146,6 +147,10 @@ def load_campaign(path: str | Path | None = None, *, start: date | None = None) 
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        # tomllib reads 2026-13-01 as a syntax error; say which date and what is wrong with it.
+        impossible = _impossible_dates(text)
+        if impossible:
+            raise CampaignError(source, impossible) from None
         line, message = _syntax_position(exc)
         raise CampaignError(source, [Problem(line, "toml", f"invalid TOML: {message}")]) from None
     checker = _Checker(data, TomlPositions.of(text), source, start)
@@ -154,6 +159,39 @@ def load_campaign(path: str | Path | None = None, *, start: date | None = None) 
         ordered = sorted(checker.problems, key=lambda p: (p.line is not None, p.line or 0))
         raise CampaignError(source, ordered)
     return campaign
+
+
+# A bare TOML date (or the date of a date-time), outside quotes: checked by hand when tomllib
+# refuses the file, since its message names neither the date nor the key.
+_BARE_DATE = re.compile(r"(?<![\w.:'\"-])(\d{4})-(\d{2})-(\d{2})(?=$|[\sT,\]}#])")
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+
+
+def _impossible_dates(text: str) -> list[Problem]:
+    """Every date in the file that no calendar has, with the key it is the value of."""
+    positions = TomlPositions.of(text)
+    by_line: dict[int, KeyPath] = {}
+    for path, at in positions.at.items():
+        if len(path) > len(by_line.get(at, ())):
+            by_line[at] = path
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for found in _BARE_DATE.finditer(line):
+            if line[: found.start()].count('"') % 2 or line[: found.start()].count("'") % 2:
+                continue  # inside a string
+            year, month, day = (int(g) for g in found.groups())
+            if not 1 <= month <= 12:
+                why = f"month {month} does not exist (01 to 12)"
+            else:
+                last = calendar.monthrange(year, month)[1]
+                if 1 <= day <= last:
+                    continue
+                why = f"day {day} is not in {_MONTHS[month - 1]} {year} (01 to {last:02d})"
+            key = _key(by_line[number]) if number in by_line else "date"
+            problems.append(Problem(number, key, f"bad date {found.group(0)}: {why}"))
+    return problems
 
 
 def _syntax_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, str]:
@@ -451,12 +489,13 @@ class _Checker:
             if lang not in LANGUAGES:
                 self.problem((*here, lang), f"unknown language (expected {', '.join(LANGUAGES)})")
                 ok = False
+        if not any(lang in value for lang in LANGUAGES):
+            self.problem(here, f"no text: give at least one of {', '.join(LANGUAGES)}")
+            return None
         out: dict[str, str] = {}
         for lang in LANGUAGES:
             if lang not in value:
-                self.problem((*here, lang), f"missing language (needs {', '.join(LANGUAGES)})")
-                ok = False
-                continue
+                continue  # filled in below from a language the file gives
             entry = value[lang]
             if not isinstance(entry, str):
                 self.wrong_type((*here, lang), "a string", entry)
@@ -475,7 +514,11 @@ class _Checker:
                             f"characters, {count.encoding}); at most {MAX_SEGMENTS}",
                         )
                         ok = False
-        return out if ok else None
+        if not ok:
+            return None
+        # A file may be written in one language: the others read the same text.
+        given = next(out[lang] for lang in LANGUAGES if lang in out)
+        return {lang: out.get(lang, given) for lang in LANGUAGES}
 
     def when(self, table: dict[str, Any], path: KeyPath, key: str) -> date | None:
         """A TOML date, or an offset from the campaign start."""
