@@ -64,6 +64,10 @@ async def _with_app(config: Config, work: Callable[[App], Awaitable[T]]) -> T:
         await app.close()
 
 
+async def _opened(app: App) -> None:
+    """Nothing: opening the app (key, database, schema upgrade) was the check."""
+
+
 def _is_database_error(exc: BaseException) -> bool:
     """An error the database server or driver raised (permissions, a read-only file...):
     the operator's to fix, not a bug."""
@@ -305,6 +309,7 @@ def serve(
     config = _config(ctx)
     if telegram_polling and not config.telegram.enabled:
         raise click.UsageError("--telegram-polling needs [telegram] enabled = true")
+    _run(_with_app(config, _opened))  # key and database problems: one line, before serving
     uvicorn.run(
         create_web_app(config, telegram_polling=telegram_polling),
         host=host if host is not None else config.server.host,

@@ -26,7 +26,7 @@ from bot.polls import create_polls, open_poll
 from bot.roster import import_orgs, import_people
 from bot.texts import texts_for
 from storage.engine import open_database
-from tests.conftest import KEY, Phone
+from tests.conftest import KEY, Phone, _pg_admin
 from tests.test_cli import environment, grassroots
 
 ZH, EN = texts_for("zh-CN"), texts_for("en")
@@ -70,7 +70,8 @@ def no_traceback(result: subprocess.CompletedProcess[str]) -> str:
     """The one line an operator error prints on stderr (and no traceback)."""
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.splitlines()
+    info = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ INFO ")  # progress, not the error
+    lines = [line for line in result.stderr.splitlines() if not info.match(line)]
     assert len(lines) == 1, result.stderr
     return lines[0]
 
@@ -274,6 +275,25 @@ def test_postgres_connection_problems_are_one_line(
     assert "GRASSROOTS_DATABASE_URL" in line
     for fragment in fragments:
         assert fragment in line
+
+
+def test_serve_with_a_missing_schema_is_one_line(tmp_path: Path, db_url: str) -> None:
+    url = re.sub(r"search_path=\w+", "search_path=no_such_schema", pg_url(db_url))
+    line = no_traceback(grassroots(tmp_path, "serve", "--port", "1", env=env_for(tmp_path, url)))
+    assert "no_such_schema" in line
+
+
+def test_a_user_who_may_not_create_tables_is_one_line(tmp_path: Path, db_url: str) -> None:
+    url = pg_url(db_url)
+    schema = url.rsplit("search_path=", 1)[1]
+    role = f"nobody_{schema}"
+    _pg_admin(url.split("?")[0], f"CREATE ROLE {role} LOGIN")
+    try:
+        limited = url.replace("postgres@", f"{role}@")
+        line = no_traceback(grassroots(tmp_path, "demo", env=env_for(tmp_path, limited)))
+        assert "GRASSROOTS_DATABASE_URL" in line
+    finally:
+        _pg_admin(url.split("?")[0], f"DROP ROLE {role}")
 
 
 def test_sqlite_path_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
