@@ -477,7 +477,7 @@ def campaign_check(ctx: click.Context, file: Path, start: datetime | None) -> No
     try:
         loaded = load_campaign(file, start=start.date() if start else None)
     except CampaignError as exc:
-        click.echo(str(exc), err=True)
+        click.echo("\n".join(exc.lines(_texts(ctx))), err=True)
         ctx.exit(1)
     texts = _texts(ctx)
     click.echo(
@@ -506,7 +506,7 @@ def campaign_show(ctx: click.Context) -> None:
             config.scheduler.campaign or None, start=config.scheduler.campaign_start
         )
     except CampaignError as exc:
-        click.echo(str(exc), err=True)
+        click.echo("\n".join(exc.lines(texts)), err=True)
         ctx.exit(1)
     now = datetime.now(UTC)
     phase = current_phase(loaded, now)

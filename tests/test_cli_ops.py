@@ -438,3 +438,21 @@ async def test_open_poll_shows_turnout_only(tmp_path: Path, db_url: str, live: A
     )
     closed = results()
     assert " 50%" in closed.stdout and "--force" not in closed.stdout
+
+
+def test_campaign_problems_in_chinese_by_default(tmp_path: Path) -> None:
+    text = CAMPAIGN_ONE_LANGUAGE.replace('audience = ["members"]', 'audience = ["crowd"]')
+    (tmp_path / "c.toml").write_text(text.replace("2027-01-04", "2026-13-01"), encoding="utf-8")
+    line = no_traceback(grassroots(tmp_path, "campaign", "check", "c.toml"))
+    assert line == "c.toml:4: campaign.start: " + ZH.get(
+        "cli.campaign.problem.no_such_month", value="2026-13-01", month=13
+    )
+    (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+    line = no_traceback(grassroots(tmp_path, "campaign", "check", "c.toml"))
+    assert line.endswith(
+        ZH.get(
+            "cli.campaign.problem.unknown_audience",
+            word="'crowd'",
+            words="secretaries, members, public, leaders",
+        )
+    )
