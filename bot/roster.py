@@ -18,7 +18,7 @@ from pathlib import Path
 from bot.messages import Address, AddressKind
 from bot.phones import to_e164
 from bot.texts import Texts, texts_for
-from storage.models import OrgKind, Role
+from storage.models import Org, OrgKind, Role
 from storage.people import Holder, RosterEntry, same_name
 from storage.repositories import Repositories
 
@@ -245,6 +245,7 @@ async def import_orgs(
         if progress:
             progress(1)
 
+    report.notes += _org_changes(stored, ordered, {code: line for code, (line, _) in rows.items()})
     for start in range(0, len(ordered), CHUNK):
         chunk = ordered[start : start + CHUNK]
         report.imported += await repos.orgs.upsert_many(chunk, now)
@@ -252,6 +253,34 @@ async def import_orgs(
             progress(len(chunk))
     report.errors.sort(key=lambda e: e.line)
     return report
+
+
+def _org_changes(
+    stored: list[Org], rows: list[dict[str, str]], line_of: dict[str, int]
+) -> list[RowError]:
+    """What a row changes about an organisation that exists: said, not done silently (a
+    code typed into the wrong row would otherwise rename or move a branch unnoticed)."""
+    known = {o.code: o for o in stored}
+    code_of = {o.id: o.code for o in stored}
+    notes = []
+    for row in rows:
+        org = known.get(row["code"])
+        if org is None:
+            continue
+        line, code = line_of[row["code"]], row["code"]
+        if org.name != row["name"]:
+            notes.append(
+                RowError(line, "org_renamed", {"code": code, "old": org.name, "new": row["name"]})
+            )
+        if org.kind != row["kind"]:
+            notes.append(
+                RowError(line, "org_kind", {"code": code, "old": org.kind, "new": row["kind"]})
+            )
+        parent = code_of.get(org.parent_id or 0, "")
+        if parent != row["parent_code"]:
+            old, new = parent or "-", row["parent_code"] or "-"
+            notes.append(RowError(line, "org_moved", {"code": code, "old": old, "new": new}))
+    return notes
 
 
 async def import_people(

@@ -226,6 +226,7 @@ async def test_reimport_changes_nothing(repos: Repositories, tmp_path: Path) -> 
     again_orgs = await import_orgs(repos, orgs_csv, NOW)
     again_people = await import_people(repos, people_csv, NOW)
     assert (again_orgs.errors, again_people.errors) == ([], [])
+    assert (again_orgs.notes, again_people.notes) == ([], [])
     assert (await counts(repos), await repos.orgs.all(), await tree(repos)) == before
 
 
@@ -398,3 +399,24 @@ async def test_a_villager_who_joined_by_sms_gets_the_roster_name(
         (2, "renamed", "赵大爷", "赵大伯")
     ]
     assert (await repos.people.resolve(villager)).name == "赵大伯"
+
+
+async def test_changes_to_an_organisation_are_said(repos: Repositories, tmp_path: Path) -> None:
+    await import_orgs(repos, write(tmp_path, "orgs.csv", ORGS_ZH), NOW)
+    report = await import_orgs(
+        repos,
+        write(
+            tmp_path,
+            "change.csv",
+            "code,name,kind,parent_code\n"
+            "HX0101,东坡村党总支,branch,HX01\n"
+            "HX0101T,东坡村团支部,branch,HX\n",
+        ),
+        NOW,
+    )
+    assert report.errors == []
+    assert [(n.line, n.reason) for n in report.notes] == [
+        (2, "HX0101 renamed: 东坡村党支部 to 东坡村党总支"),
+        (3, "HX0101T changes kind: youth_league to branch"),
+        (3, "HX0101T moves: parent HX0101 to HX"),
+    ]
