@@ -15,14 +15,15 @@ import click
 
 from bot.app import App
 from bot.channel_status import queued_since, waiting_lines
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, MissingSecretKey, load_config
 from bot.logs import setup_logging
 from bot.messages import Address, AddressKind
 from bot.phones import to_e164
 from bot.privacy import mask_phone, without_password
 from bot.roster import ImportReport, RosterFileError, count_rows, import_orgs, import_people
 from bot.segments import count_segments
-from bot.texts import texts_for
+from bot.texts import DEFAULT_LANGUAGE, LANGUAGES, Texts, texts_for
+from storage.engine import DatabaseUnavailable
 from storage.models import Role
 from storage.outbox import BroadcastStatus, Waiting
 
@@ -30,8 +31,18 @@ T = TypeVar("T")
 PROGRESS_MIN_ROWS = 1000  # smaller files finish before a bar would be worth drawing
 
 
+# Loggers that narrate every request at INFO: twilio logs each REST call's method, URL and
+# headers. Our own dispatcher logs what matters about a send.
+QUIET_LOGGERS = ("twilio",)
+
+
 def _config(ctx: click.Context) -> Config:
     return ctx.obj["config"]
+
+
+def _texts(ctx: click.Context) -> Texts:
+    """The operator's language: --lang, else the deployment's [bot] language."""
+    return ctx.find_root().obj["texts"]
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -39,52 +50,119 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def _with_app(config: Config, work: Callable[[App], Awaitable[T]]) -> T:
-    app = await App.open(config)
+    config.ensure_secret_key()  # before connecting: a missing key is the cheaper news
+    try:
+        app = await App.open(config)
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        if _is_database_error(exc):
+            raise DatabaseUnavailable("upgrade", detail=_first_line(exc)) from exc
+        raise
     try:
         return await work(app)
     finally:
         await app.close()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+async def _opened(app: App) -> None:
+    """Nothing: opening the app (key, database, schema upgrade) was the check."""
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """An error the database server or driver raised (permissions, a read-only file...):
+    the operator's to fix, not a bug."""
+    module = type(exc).__module__
+    return module.startswith(("asyncpg", "sqlalchemy", "sqlite3", "aiosqlite"))
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+class _Grassroots(click.Group):
+    """Every expected operator error (configuration, database, unreadable file) ends the
+    command with one line on stderr and a non-zero status, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MissingSecretKey:
+            click.echo(_texts_or_default(ctx).get("cli.error.secret_key"), err=True)
+            ctx.exit(2)
+        except ConfigError as exc:
+            click.echo(_texts_or_default(ctx).get("cli.error.config", problem=exc), err=True)
+            ctx.exit(2)
+        except DatabaseUnavailable as exc:
+            click.echo(_texts_or_default(ctx).get(f"cli.db.{exc.problem}", **exc.params), err=True)
+            ctx.exit(2)
+        except RosterFileError as exc:
+            texts = _texts_or_default(ctx)
+            click.echo(texts.get("cli.error.file", problem=exc.text(texts)), err=True)
+            ctx.exit(2)
+
+
+def _texts_or_default(ctx: click.Context) -> Texts:
+    obj = ctx.find_root().obj or {}
+    return obj.get("texts") or texts_for(obj.get("lang") or DEFAULT_LANGUAGE)
+
+
+@click.group(cls=_Grassroots, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
     help="TOML configuration file (default: $GRASSROOTS_CONFIG, else built-in).",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Language of this command's output (default: the config's [bot] language).",
+)
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None) -> None:
+def main(ctx: click.Context, config_path: str | None, lang: str | None) -> None:
     """Grassroots participation bot: SMS and chat for the 创先争优 campaign."""
+    ctx.obj = {"lang": lang}
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        click.echo(f"config error: {exc}", err=True)
+        click.echo(texts_for(lang).get("cli.error.config", problem=exc), err=True)
         ctx.exit(2)
     setup_logging(config.log.level)
-    ctx.obj = {"config": config}
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+    ctx.obj = {"config": config, "texts": texts_for(lang or config.bot.language), "lang": lang}
 
 
 @main.command()
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Create or upgrade the database schema in place."""
-    config = _config(ctx)
+    config, texts = _config(ctx), _texts(ctx)
 
     async def work(app: App) -> None:
-        click.echo(f"database at schema head ({app.repos.db.dialect})")
+        click.echo(texts.get("cli.migrate.done", dialect=app.repos.db.dialect))
 
     _run(_with_app(config, work))
 
 
-def _print_report(what: str, path: Path, report: ImportReport) -> None:
+def _print_report(texts: Texts, what: str, path: Path, report: ImportReport) -> None:
     for error in report.errors:
-        click.echo(f"{path}:{error.line}: {error.reason}", err=True)
-    revoked = f", {report.revoked} roles no longer listed revoked" if report.revoked else ""
-    click.echo(
-        f"{what}: {report.imported} imported, {len(report.errors)} rejected of {report.rows} rows"
-        f"{revoked}"
+        click.echo(f"{path}:{error.line}: {error.text(texts)}", err=True)
+    for note in report.notes:
+        click.echo(f"{path}:{note.line}: {note.text(texts)}")
+    revoked = texts.get("cli.import.revoked", count=report.revoked) if report.revoked else ""
+    summary = texts.get(
+        "cli.import.summary",
+        what=texts.get(f"cli.import.{what}"),
+        imported=report.imported,
+        rejected=len(report.errors),
+        rows=report.rows,
     )
+    click.echo(summary + revoked)
 
 
 def _import(
@@ -94,22 +172,19 @@ def _import(
     importer: Callable[..., Awaitable[ImportReport]],
     **extra: object,
 ) -> None:
-    config = _config(ctx)
+    config, texts = _config(ctx), _texts(ctx)
     total = count_rows(path)
+    label = texts.get(f"cli.import.{what}")
 
     async def work(app: App) -> ImportReport:
         now = app.clock.now()
         if total < PROGRESS_MIN_ROWS:
             return await importer(app.repos, path, now, **extra)
-        with click.progressbar(length=total, label=what, file=sys.stderr) as bar:
+        with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
             return await importer(app.repos, path, now, progress=bar.update, **extra)
 
-    try:
-        report = _run(_with_app(config, work))
-    except RosterFileError as exc:
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(2)
-    _print_report(what, path, report)
+    report = _run(_with_app(config, work))  # an unreadable file: one line, from _Grassroots
+    _print_report(texts, what, path, report)
     if report.errors:
         ctx.exit(1)
 
@@ -119,7 +194,7 @@ def _import(
 @click.pass_context
 def import_orgs_command(ctx: click.Context, file: Path) -> None:
     """Import organisations from CSV: code,name,kind,parent_code,theme (or 组织代码,名称,...)."""
-    _import(ctx, "organisations", file, import_orgs)
+    _import(ctx, "orgs", file, import_orgs)
 
 
 @main.command("import-people")
@@ -130,18 +205,24 @@ def import_orgs_command(ctx: click.Context, file: Path) -> None:
     help="The file is the whole roster of each organisation and role it lists: "
     "revoke those roles from anyone no longer listed (villagers who joined by SMS stay).",
 )
+@click.option(
+    "--rename",
+    is_flag=True,
+    help="A phone the database knows under another name takes the file's name (without "
+    "it, such rows are refused: one person is never silently turned into another).",
+)
 @click.pass_context
-def import_people_command(ctx: click.Context, file: Path, replace: bool) -> None:
+def import_people_command(ctx: click.Context, file: Path, replace: bool, rename: bool) -> None:
     """Import people from CSV: org_code,name,phone,role (or 组织代码,姓名,手机,角色)."""
     region = _config(ctx).bot.default_region
-    _import(ctx, "people", file, import_people, region=region, replace=replace)
+    _import(ctx, "people", file, import_people, region=region, replace=replace, rename=rename)
 
 
 @main.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Load the demo county: a county committee, two townships, four village branches."""
-    config = _config(ctx)
+    config, texts = _config(ctx), _texts(ctx)
     data = resources.files("bot") / "demo"
 
     async def work(app: App) -> None:
@@ -151,20 +232,20 @@ def demo(ctx: click.Context) -> None:
         with resources.as_file(data / "people.csv") as people_csv:
             people = await import_people(app.repos, people_csv, now)
         if orgs.errors or people.errors:  # the shipped files are tested; this means a bug
-            raise click.ClickException("demo data did not import cleanly")
-        click.echo(f"Demo county loaded into {without_password(config.storage.url)}")
-        click.echo("Organisations:")
+            raise click.ClickException(texts.get("cli.demo.not_clean"))
+        click.echo(texts.get("cli.demo.loaded", url=without_password(config.storage.url)))
+        click.echo(texts.get("cli.demo.orgs"))
         for org in await app.repos.orgs.all():
             click.echo(f"  {org.code:<8} {org.name}" + (f"（{org.theme}）" if org.theme else ""))
         with resources.as_file(data / "people.csv") as people_csv:
             lines = people_csv.read_text("utf-8").splitlines()[1:]
-        click.echo("People (code, name, phone, role):")
+        click.echo(texts.get("cli.demo.people"))
         for line in lines:
             code, name, phone, role = line.split(",")
             pad = " " * max(1, 8 - sum(2 if ord(c) > 0x2E80 else 1 for c in name))
             click.echo(f"  {code:<8} {name}{pad}+86{phone}  {role}")
-        click.echo("Try: grassroots chat --from +8613800001101   (a member of HX0101)")
-        click.echo("     grassroots chat --from +8613912345678   (a villager: 加入 HX0101)")
+        click.echo(texts.get("cli.demo.try_member"))
+        click.echo(texts.get("cli.demo.try_villager"))
 
     _run(_with_app(config, work))
 
@@ -189,7 +270,7 @@ def chat(ctx: click.Context, sender: str) -> None:
 
     async def work(app: App) -> None:
         if interactive:
-            click.echo(f"Speaking as {phone}. Ctrl-D to quit.")
+            click.echo(_texts(ctx).get("cli.chat.banner", phone=phone))
         sender = Address(AddressKind.SMS, phone)
         speak = prompt if interactive else None
         # The terminal shows the replies to this number and sends nothing else: what the
@@ -231,7 +312,8 @@ def serve(
     if telegram_polling and not config.telegram.enabled:
         raise click.UsageError("--telegram-polling needs [telegram] enabled = true")
     if print_sms and config.twilio.enabled:
-        raise click.UsageError(texts_for(config.bot.language).get("channels.print_sms_with_twilio"))
+        raise click.UsageError(_texts(ctx).get("channels.print_sms_with_twilio"))
+    _run(_with_app(config, _opened))  # key and database problems: one line, before serving
     ctx.exit(
         serving.run(
             config, host=host, port=port, telegram_polling=telegram_polling, print_sms=print_sms
@@ -250,12 +332,12 @@ def telegram_set_webhook(ctx: click.Context) -> None:
     """Register <public_url>/telegram/webhook and the secret token with Telegram."""
     from bot.channels.telegram import ALLOWED_UPDATES, WEBHOOK_PATH, build_bot
 
-    config = _config(ctx)
+    config, texts = _config(ctx), _texts(ctx)
     token = config.telegram_token
     if not config.telegram.enabled or not token:
-        raise click.UsageError("[telegram] enabled = true and TELEGRAM_BOT_TOKEN are needed")
+        raise click.UsageError(texts.get("cli.telegram.needs_token"))
     if not config.telegram.public_url or not config.telegram_secret:
-        raise click.UsageError("telegram.public_url and TELEGRAM_WEBHOOK_SECRET are needed")
+        raise click.UsageError(texts.get("cli.telegram.needs_url"))
     url = config.telegram.public_url + WEBHOOK_PATH
 
     async def register() -> None:
@@ -265,7 +347,7 @@ def telegram_set_webhook(ctx: click.Context) -> None:
             )
 
     _run(register())
-    click.echo(f"webhook set: {url}")
+    click.echo(texts.get("cli.telegram.webhook_set", url=url))
 
 
 @main.group()
@@ -296,12 +378,14 @@ def broadcast_send(
     urgent: bool,
 ) -> None:
     """Queue a broadcast; prints its id alone on the last line."""
-    config = _config(ctx)
+    config, texts = _config(ctx), _texts(ctx)
 
     async def work(app: App) -> tuple[int, int]:
         org = await app.repos.orgs.by_code(org_code)
         if org is None:
-            raise click.BadParameter(f"no organisation {org_code}", param_hint="--org")
+            raise click.BadParameter(
+                texts.get("cli.broadcast.no_org", code=org_code), param_hint="--org"
+            )
         now = app.clock.now()
         return await app.repos.outbox.broadcast_to_audience(
             kind="broadcast",
@@ -319,20 +403,27 @@ def broadcast_send(
     broadcast_id, count = _run(_with_app(config, work))
     cost = count_segments(text)
     click.echo(
-        f"queued for {count} people, {cost.segments} SMS segment(s) each "
-        f"({cost.encoding}); `grassroots serve` sends it"
+        texts.get(
+            "cli.broadcast.queued", count=count, segments=cost.segments, encoding=cost.encoding
+        )
     )
     click.echo(broadcast_id)
 
 
-def _status_line(status: BroadcastStatus, rate: float) -> str:
+def _status_line(texts: Texts, status: BroadcastStatus, rate: float) -> str:
     waiting = status.counts.get("pending", 0) + status.counts.get("sending", 0)
-    eta = waiting / rate
-    return (
-        f"broadcast {status.id} ({status.kind}): {status.total} recipients; "
-        f"sent {status.counts.get('sent', 0)}, delivered {status.counts.get('delivered', 0)}, "
-        f"failed {status.counts.get('failed', 0)}, waiting {waiting}; "
-        f"possible duplicates {status.reclaims}; about {eta:.0f} s to go at {rate:g}/s"
+    return texts.get(
+        "cli.broadcast.status",
+        id=status.id,
+        kind=status.kind,
+        total=status.total,
+        sent=status.counts.get("sent", 0),
+        delivered=status.counts.get("delivered", 0),
+        failed=status.counts.get("failed", 0),
+        waiting=waiting,
+        duplicates=status.reclaims,
+        eta=f"{waiting / rate:.0f}",
+        rate=f"{rate:g}",
     )
 
 
@@ -342,17 +433,19 @@ def _status_line(status: BroadcastStatus, rate: float) -> str:
 @click.pass_context
 def broadcast_status(ctx: click.Context, broadcast_id: int, watch: bool) -> None:
     """Show sent, delivered, failed and waiting counts, and time to finish."""
-    config = _config(ctx)
+    config, texts = _config(ctx), _texts(ctx)
     rate = config.outbox.rate.sms if config.twilio.enabled else config.outbox.rate.console
 
     async def work(app: App) -> tuple[BroadcastStatus, dict[str, Waiting]]:
         status = await app.repos.outbox.broadcast_status(broadcast_id)
         if status is None:
-            raise click.BadParameter(f"no broadcast {broadcast_id}", param_hint="BROADCAST_ID")
+            raise click.BadParameter(
+                texts.get("cli.broadcast.no_broadcast", id=broadcast_id),
+                param_hint="BROADCAST_ID",
+            )
         if watch and status.done < status.total:
-            with click.progressbar(
-                length=status.total, label=f"broadcast {broadcast_id}", file=sys.stderr
-            ) as bar:
+            label = texts.get("cli.broadcast.label", id=broadcast_id)
+            with click.progressbar(length=status.total, label=label, file=sys.stderr) as bar:
                 bar.update(status.done)
                 while status.done < status.total:
                     await asyncio.sleep(1)
@@ -363,7 +456,7 @@ def broadcast_status(ctx: click.Context, broadcast_id: int, watch: bool) -> None
         return status, await app.repos.outbox.waiting_by_kind(broadcast_id=broadcast_id)
 
     status, waiting = _run(_with_app(config, work))
-    click.echo(_status_line(status, rate))
+    click.echo(_status_line(texts, status, rate))
     for line in waiting_lines(waiting, config):
         click.echo(line)
 
@@ -389,13 +482,19 @@ def campaign_check(ctx: click.Context, file: Path, start: datetime | None) -> No
     try:
         loaded = load_campaign(file, start=start.date() if start else None)
     except CampaignError as exc:
-        click.echo(str(exc), err=True)
+        click.echo("\n".join(exc.lines(_texts(ctx))), err=True)
         ctx.exit(1)
+    texts = _texts(ctx)
     click.echo(
-        f"{loaded.source}: ok, {len(loaded.phases)} phases, "
-        f"{len(loaded.milestones)} milestones, starting {loaded.start}"
+        texts.get(
+            "cli.campaign.ok",
+            source=loaded.source,
+            phases=len(loaded.phases),
+            milestones=len(loaded.milestones),
+            start=loaded.start,
+        )
     )
-    for line in timeline(loaded, _config(ctx).bot.language):
+    for line in timeline(loaded, texts.language):
         click.echo(line)
 
 
@@ -405,29 +504,36 @@ def campaign_show(ctx: click.Context) -> None:
     """Which phase is current and what comes next, for the configured campaign."""
     from scheduler.campaign import CampaignError, current_phase, load_campaign, upcoming
 
-    config = _config(ctx)
-    language = config.bot.language
+    config, texts = _config(ctx), _texts(ctx)
+    language = texts.language
     try:
         loaded = load_campaign(
             config.scheduler.campaign or None, start=config.scheduler.campaign_start
         )
     except CampaignError as exc:
-        click.echo(str(exc), err=True)
+        click.echo("\n".join(exc.lines(texts)), err=True)
         ctx.exit(1)
     now = datetime.now(UTC)
     phase = current_phase(loaded, now)
-    click.echo(f"{loaded.name[language]} ({loaded.id}), from {loaded.start}")
+    click.echo(
+        texts.get(
+            "cli.campaign.title", name=loaded.name[language], id=loaded.id, start=loaded.start
+        )
+    )
     if phase is None:
-        click.echo("current phase: none (between phases, or before or after the campaign)")
+        click.echo(texts.get("cli.campaign.no_phase"))
     else:
-        end = phase.end.isoformat() if phase.end else "open"
-        click.echo(f"current phase: {phase.name[language]} ({phase.start} – {end})")
+        end = phase.end.isoformat() if phase.end else texts.get("cli.campaign.open_end")
+        click.echo(
+            texts.get("cli.campaign.phase", name=phase.name[language], start=phase.start, end=end)
+        )
     coming = upcoming(loaded, now)
     if not coming:
-        click.echo("next: nothing; every milestone has passed")
+        click.echo(texts.get("cli.campaign.nothing_next"))
     for milestone in coming:
+        at = f"{milestone.at:%Y-%m-%d %H:%M}"
         click.echo(
-            f"next: {milestone.at:%Y-%m-%d %H:%M} {milestone.id}: {milestone.text[language]}"
+            texts.get("cli.campaign.next", at=at, id=milestone.id, text=milestone.text[language])
         )
 
 
@@ -454,7 +560,7 @@ def inbound_failed(ctx: click.Context, limit: int) -> None:
             f"{mask_phone(str(row['sender']))}  {row['handler']}  {row['error']}  "
             f"{body[:40]}"
         )
-    click.echo(f"{len(rows)} failed message(s)")
+    click.echo(_texts(ctx).get("cli.inbound.failed_count", count=len(rows)))
 
 
 @inbound.command("retry")
@@ -470,9 +576,12 @@ def inbound_retry(ctx: click.Context, message_id: int) -> None:
         await app.router.recover()
         return True
 
+    texts = _texts(ctx)
     if not _run(_with_app(config, work)):
-        raise click.BadParameter(f"no failed message {message_id}", param_hint="MESSAGE_ID")
-    click.echo(f"message {message_id} handled again; replies queued (`grassroots serve` sends)")
+        raise click.BadParameter(
+            texts.get("cli.inbound.no_failed", id=message_id), param_hint="MESSAGE_ID"
+        )
+    click.echo(texts.get("cli.inbound.retried", id=message_id))
 
 
 # Subcommand groups kept in their own modules; imported last, as they use the helpers above.

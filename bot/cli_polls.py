@@ -3,7 +3,6 @@ chart or as CSV. (Registered on the main group by bot/cli.py.)"""
 
 from __future__ import annotations
 
-import csv
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ import click
 
 from bot.app import App
 from bot.config import Config, parse_duration
+from bot.exports import write_csv
 from bot.polls import (
     MAX_OPTIONS,
     MIN_BREAKDOWN,
@@ -24,12 +24,13 @@ from bot.polls import (
     visible_branches,
     when,
 )
+from bot.texts import Texts
 from storage.polls import AUDIENCE_ROLES, Poll, Tally
 
 BAR_WIDTH = 30
 
 
-def _at(value: str, zone: ZoneInfo, now: datetime) -> datetime:
+def _at(value: str, zone: ZoneInfo, now: datetime, texts: Texts) -> datetime:
     """`now`, a duration from now (`7d`, `12h`), or a local time (`2026-12-01 08:00`)."""
     if value == "now":
         return now
@@ -40,9 +41,7 @@ def _at(value: str, zone: ZoneInfo, now: datetime) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: use now, a duration like 7d, or a time like 2026-12-01 08:00"
-        ) from None
+        raise click.BadParameter(texts.get("cli.poll.bad_time", value=repr(value))) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
@@ -84,28 +83,33 @@ def poll_create(
     no_change: bool,
 ) -> None:
     """Create a poll; prints a preview, then the poll's code alone on the last line."""
-    from bot.cli import _config, _run, _with_app
+    from bot.cli import _config, _run, _texts, _with_app
 
     config: Config = _config(ctx)
+    texts = _texts(ctx)
     if (question is None) == (template is None):
-        raise click.UsageError("give either --question or --template")
+        raise click.UsageError(texts.get("cli.poll.question_or_template"))
     if options and not 2 <= len(options) <= MAX_OPTIONS:
-        raise click.BadParameter(f"2 to {MAX_OPTIONS} options", param_hint="--option")
+        raise click.BadParameter(
+            texts.get("cli.poll.options_count", max=MAX_OPTIONS), param_hint="--option"
+        )
 
-    async def work(app: App) -> tuple[list[Poll], dict[str, int], int, int, str]:
+    async def work(app: App) -> tuple[list[Poll], dict[str, int], int, int, str, str]:
         org = await app.repos.orgs.by_code(org_code)
         if org is None:
-            raise click.BadParameter(f"no organisation {org_code}", param_hint="--org")
+            raise click.BadParameter(
+                texts.get("cli.poll.no_org", code=org_code), param_hint="--org"
+            )
         zone = ZoneInfo(org.timezone) if org.timezone else config.zone
         now = app.clock.now()
-        opens_at = _at(opens, zone, now)
+        opens_at = _at(opens, zone, now, texts)
         closes_at = (
-            _at(closes, zone, opens_at)
+            _at(closes, zone, opens_at, texts)
             if closes
             else opens_at + timedelta(days=config.participation.poll_days)
         )
         if closes_at <= max(opens_at, now):
-            raise click.BadParameter("the poll would close before it opens", param_hint="--closes")
+            raise click.BadParameter(texts.get("cli.poll.closes_before"), param_hint="--closes")
         polls = await create_polls(
             app.repos,
             org_id=org.id,
@@ -127,20 +131,28 @@ def poll_create(
         if opens_at <= now:
             for one in polls:
                 reached = await open_poll(app.repos, one, now, zone, config.bot.language) or reached
-        return polls, reach, segments, reached, when(closes_at, zone)
+        return polls, reach, segments, reached, when(closes_at, zone), org.name
 
-    polls, reach, segments, reached, closes_text = _run(_with_app(config, work))
+    polls, reach, segments, reached, closes_text, org_name = _run(_with_app(config, work))
     first = polls[0]
     click.echo(
-        f"{first.code}: {len(polls)} question(s), audience {audience} of {org_code}: "
-        f"{sum(reach.values())} people (SMS {reach.get('sms', 0)}, "
-        f"Telegram {reach.get('telegram', 0)}), {segments} SMS segment(s) each; "
-        f"closes {closes_text}"
+        texts.get(
+            "cli.poll.created",
+            code=first.code,
+            questions=len(polls),
+            audience=texts.get(f"poll.audience.{audience}"),
+            org=org_name,
+            people=sum(reach.values()),
+            sms=reach.get("sms", 0),
+            telegram=reach.get("telegram", 0),
+            segments=segments,
+            closes=closes_text,
+        )
     )
     if reached:
-        click.echo(f"opened: queued for {reached} people; `grassroots serve` sends it")
+        click.echo(texts.get("cli.poll.opened", count=reached))
     else:
-        click.echo(f"opens {when(first.opens_at, config.zone)}; `grassroots serve` opens it then")
+        click.echo(texts.get("cli.poll.opens_later", opens=when(first.opens_at, config.zone)))
     click.echo(first.code)
 
 
@@ -168,6 +180,12 @@ def _pad(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
 
 
+def _accepting_answers(poll: Poll, now: datetime) -> bool:
+    """Whether the poll still takes answers: the rule chat's 结果 uses (handlers/polls.py),
+    so a closing time that has passed closes it whether or not a sweep has run."""
+    return poll.status == "open" and poll.closes_at > now
+
+
 @poll.command("results")
 @click.argument("code")
 @click.option(
@@ -175,29 +193,63 @@ def _pad(text: str, width: int) -> str:
     "csv_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also write the figures as CSV.",
+    help="Also write the figures as CSV (cells that could run as formulas are quoted).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Show the figures of a poll that is still open (normally turnout only: figures "
+    "read before and after one answer reveal it).",
 )
 @click.pass_context
-def poll_results(ctx: click.Context, code: str, csv_path: Path | None) -> None:
+def poll_results(ctx: click.Context, code: str, csv_path: Path | None, force: bool) -> None:
     """Counts and shares per option, turnout, and per branch within a subtree; no breakdown
-    of fewer than five answers is shown."""
-    from bot.cli import _config, _run, _with_app
+    of fewer than five answers is shown, and while the poll is open only its turnout."""
+    from bot.cli import _config, _run, _texts, _with_app
 
     config: Config = _config(ctx)
+    texts = _texts(ctx)
 
-    async def work(app: App) -> tuple[Poll, Tally, dict[int, str], str, list[str]]:
+    async def work(app: App) -> tuple[Poll, Tally, dict[int, str], bool, list[str]]:
         found = await app.repos.polls.by_code(code)
         if found is None or found.status in ("draft", "cancelled"):
-            raise click.BadParameter(f"no poll {code}", param_hint="CODE")
+            raise click.BadParameter(texts.get("cli.poll.no_poll", code=code), param_hint="CODE")
         tally = await app.repos.polls.tally(found)
         names = {}
         for org_id in [found.org_id, *tally.by_org]:
             org = await app.repos.orgs.by_id(org_id)
             names[org_id] = org.name if org else str(org_id)
         comments = [c.body for c in await app.repos.comments.for_poll(found.id, limit=10)]
-        return found, tally, names, found.status, comments
+        return found, tally, names, _accepting_answers(found, app.clock.now()), comments
 
-    found, tally, names, status, comments = _run(_with_app(config, work))
+    found, tally, names, running, comments = _run(_with_app(config, work))
+    status = "open" if running else "closed" if found.status == "open" else found.status
+    audience = found.audience_size or 0
+    click.echo(
+        texts.get(
+            "cli.poll.heading",
+            code=found.code,
+            status=texts.get(f"cli.poll.status.{status}"),
+            org=names[found.org_id],
+            question=found.question,
+        )
+    )
+    click.echo(
+        texts.get(
+            "cli.poll.turnout",
+            answered=tally.participants,
+            audience=audience,
+            rate=share(tally.participants, audience),
+            answers=tally.total,
+        )
+    )
+    if running and not force:
+        click.echo(
+            texts.get("cli.poll.open_turnout_only", closes=when(found.closes_at, config.zone))
+        )
+        return
+    if running:
+        click.echo(texts.get("cli.poll.forced"))
     labels = found.options
     rows = _rows(names[found.org_id], labels, tally.counts)
     shown = visible_branches(tally)
@@ -206,41 +258,37 @@ def poll_results(ctx: click.Context, code: str, csv_path: Path | None) -> None:
             rows += _rows(names[org_id], labels, counts)
         else:  # too few, or would give away another branch's few by subtraction
             rows += [_Row(names[org_id], label, None, None) for label in labels]
-    audience = found.audience_size or 0
-    click.echo(f"{found.code} ({status}) {names[found.org_id]}: {found.question}")
-    click.echo(
-        f"turnout: {tally.participants}/{audience} ({share(tally.participants, audience)}%), "
-        f"{tally.total} answers"
-    )
     width = max(_width(label) for label in labels)
     scope = None
+    hidden = texts.get("cli.poll.hidden", minimum=MIN_BREAKDOWN)
     for row in rows:
         if row.scope != scope:
             scope = row.scope
             click.echo(f"\n{scope}")
         if row.count is None:
-            click.echo(f"  {_pad(row.option, width)}  (fewer than {MIN_BREAKDOWN} answers: hidden)")
+            click.echo(f"  {_pad(row.option, width)}  {hidden}")
             continue
         bar = "█" * round(BAR_WIDTH * (row.share or 0) / 100)
         click.echo(
             f"  {_pad(row.option, width)}  {bar:<{BAR_WIDTH}} {row.count:>6} {row.share:>3}%"
         )
     if comments:
-        click.echo("\ncomments:")
+        click.echo("\n" + texts.get("cli.poll.comments"))
         for body in comments:
             click.echo(f"  - {body}")
     if csv_path is not None:
-        with csv_path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(["poll", "scope", "option", "count", "share_percent"])
-            for row in rows:
-                writer.writerow(
-                    [
-                        found.code,
-                        row.scope,
-                        row.option,
-                        "" if row.count is None else row.count,
-                        "" if row.share is None else row.share,
-                    ]
-                )
-        click.echo(f"\nwritten {csv_path}")
+        write_csv(
+            csv_path,
+            ["poll", "scope", "option", "count", "share_percent"],
+            (
+                [
+                    found.code,
+                    row.scope,
+                    row.option,
+                    "" if row.count is None else row.count,
+                    "" if row.share is None else row.share,
+                ]
+                for row in rows
+            ),
+        )
+        click.echo("\n" + texts.get("cli.poll.written", path=csv_path))

@@ -37,6 +37,10 @@ class ConfigError(Exception):
     """A configuration problem, phrased as one line for the person who deploys."""
 
 
+class MissingSecretKey(ConfigError):
+    """GRASSROOTS_SECRET_KEY is needed and not set (the CLI says how to make one)."""
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -312,14 +316,23 @@ class Config(_Section):
             return self.secret_key
         db = self.sqlite_path()
         if db is None:
-            raise ConfigError(f"environment: {ENV_SECRET_KEY}: required with PostgreSQL")
+            raise MissingSecretKey(
+                f"environment: {ENV_SECRET_KEY}: required with PostgreSQL; set it to a long "
+                "random string and keep it (poll ballots are keyed with it)"
+            )
         key_file = db.parent / "secret.key"
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(32))
-        return key_file.read_text().strip()
+        try:
+            if not key_file.exists():
+                key_file.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_urlsafe(32))
+            return key_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"environment: {ENV_SECRET_KEY}: not set, and no key can be kept in "
+                f"{key_file}: {exc.strerror or exc}; set {ENV_SECRET_KEY}"
+            ) from None
 
 
 def _describe(error: ErrorDetails) -> tuple[str, str]:

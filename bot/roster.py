@@ -10,15 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from bot.messages import Address, AddressKind
 from bot.phones import to_e164
-from storage.models import OrgKind, Role
-from storage.people import RosterEntry
+from bot.texts import Texts, texts_for
+from storage.models import Org, OrgKind, Role
+from storage.people import Holder, RosterEntry, same_name
 from storage.repositories import Repositories
 
 CHUNK = 500  # rows per transaction: large files commit as they go
@@ -61,13 +62,45 @@ _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 
 
 class RosterFileError(Exception):
-    """The file as a whole cannot be read: missing, undecodable, or without a column."""
+    """The file as a whole cannot be read: missing, undecodable, or without a column. `key`
+    (under `cli.import.file.`) and `params` say it in the operator's language; str() in
+    English."""
+
+    def __init__(self, path: Path, key: str, **params: object) -> None:
+        self.path, self.key, self.params = path, key, params
+        super().__init__(self.text(texts_for("en")))
+
+    def text(self, texts: Texts) -> str:
+        return f"{self.path}: " + texts.get(f"cli.import.file.{self.key}", **self.params)
 
 
 @dataclass(frozen=True, slots=True)
 class RowError:
+    """A line's problem (or, in `ImportReport.notes`, something worth saying about it): a
+    catalog key under `cli.import.` and its parameters, rendered in the operator's language."""
+
     line: int
-    reason: str
+    key: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def text(self, texts: Texts) -> str:
+        params = {name: _render(texts, value) for name, value in self.params.items()}
+        return texts.get(f"cli.import.{self.key}", **params)
+
+    @property
+    def reason(self) -> str:
+        return self.text(texts_for("en"))
+
+
+def _render(texts: Texts, value: object) -> object:
+    """A role in the operator's words; (name, line) pairs as a list."""
+    if isinstance(value, Role):
+        return texts.get(f"cli.role.{value.value}")
+    if isinstance(value, list):
+        return texts.get("cli.import.separator").join(
+            texts.get("cli.import.name_at", name=name, line=line) for name, line in value
+        )
+    return value
 
 
 @dataclass(slots=True)
@@ -76,6 +109,7 @@ class ImportReport:
     imported: int = 0
     revoked: int = 0
     errors: list[RowError] = field(default_factory=list)
+    notes: list[RowError] = field(default_factory=list)  # renames, roles held elsewhere
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -84,7 +118,7 @@ def _decode(raw: bytes, path: Path) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise RosterFileError(f"{path}: neither UTF-8 nor GB18030 text")
+    raise RosterFileError(path, "encoding")
 
 
 def read_rows(
@@ -94,11 +128,11 @@ def read_rows(
     try:
         text = _decode(path.read_bytes(), path)
     except OSError as exc:
-        raise RosterFileError(f"{path}: cannot read: {exc.strerror}") from None
+        raise RosterFileError(path, "unreadable", reason=exc.strerror or exc) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
-        raise RosterFileError(f"{path}: empty file")
+        raise RosterFileError(path, "empty")
     names = {
         alias.casefold(): canonical for canonical, aliases in columns.items() for alias in aliases
     }
@@ -110,7 +144,7 @@ def read_rows(
     missing = [c for c in required if c not in index]
     if missing:
         raise RosterFileError(
-            f"{path}: missing column {', '.join(missing)} (header: {', '.join(header)})"
+            path, "missing_column", columns=", ".join(missing), header=", ".join(header)
         )
     start = reader.line_num + 1  # a quoted cell may span lines: report where the row begins
     for row in reader:
@@ -139,21 +173,17 @@ async def import_orgs(
         kind = _KINDS.get(row["kind"].casefold())
         errors_before = len(report.errors)
         if not _CODE.match(code):
-            report.errors.append(
-                RowError(
-                    line, f"bad code {row['code']!r}: use letters, digits, - or _ (at most 32)"
-                )
-            )
+            report.errors.append(RowError(line, "bad_code", {"code": repr(row["code"])}))
         elif code in rows:
-            report.errors.append(RowError(line, f"code {code} repeats line {rows[code][0]}"))
-        elif not row["name"]:
-            report.errors.append(RowError(line, "name is empty"))
-        elif kind is None:
             report.errors.append(
-                RowError(
-                    line,
-                    f"unknown kind {row['kind']!r}; one of {', '.join(k.value for k in OrgKind)}",
-                )
+                RowError(line, "code_repeats", {"code": code, "first": rows[code][0]})
+            )
+        elif not row["name"]:
+            report.errors.append(RowError(line, "name_empty"))
+        elif kind is None:
+            kinds = ", ".join(k.value for k in OrgKind)
+            report.errors.append(
+                RowError(line, "unknown_kind", {"kind": repr(row["kind"]), "kinds": kinds})
             )
         else:
             rows[code] = (
@@ -183,12 +213,11 @@ async def import_orgs(
         if at:
             del rows[code]
             parent = row["parent_code"]
-            reason = (
-                f"parent {parent} is the row itself"
+            report.errors.append(
+                RowError(line, "parent_self", {"parent": parent})
                 if parent == code
-                else f"parent {parent} would make {code} its own ancestor"
+                else RowError(line, "parent_cycle", {"parent": parent, "code": code})
             )
-            report.errors.append(RowError(line, reason))
             if progress:
                 progress(1)
 
@@ -211,11 +240,12 @@ async def import_orgs(
     for _code, (line, row) in sorted(pending.items(), key=lambda item: item[1][0]):
         parent = row["parent_code"]
         in_file = parent in parent_of and parent not in known
-        reason = f"parent {parent} was rejected" if in_file else f"unknown parent code {parent}"
-        report.errors.append(RowError(line, reason))
+        key = "parent_rejected" if in_file else "unknown_parent"
+        report.errors.append(RowError(line, key, {"parent": parent}))
         if progress:
             progress(1)
 
+    report.notes += _org_changes(stored, ordered, {code: line for code, (line, _) in rows.items()})
     for start in range(0, len(ordered), CHUNK):
         chunk = ordered[start : start + CHUNK]
         report.imported += await repos.orgs.upsert_many(chunk, now)
@@ -225,6 +255,34 @@ async def import_orgs(
     return report
 
 
+def _org_changes(
+    stored: list[Org], rows: list[dict[str, str]], line_of: dict[str, int]
+) -> list[RowError]:
+    """What a row changes about an organisation that exists: said, not done silently (a
+    code typed into the wrong row would otherwise rename or move a branch unnoticed)."""
+    known = {o.code: o for o in stored}
+    code_of = {o.id: o.code for o in stored}
+    notes = []
+    for row in rows:
+        org = known.get(row["code"])
+        if org is None:
+            continue
+        line, code = line_of[row["code"]], row["code"]
+        if org.name != row["name"]:
+            notes.append(
+                RowError(line, "org_renamed", {"code": code, "old": org.name, "new": row["name"]})
+            )
+        if org.kind != row["kind"]:
+            notes.append(
+                RowError(line, "org_kind", {"code": code, "old": org.kind, "new": row["kind"]})
+            )
+        parent = code_of.get(org.parent_id or 0, "")
+        if parent != row["parent_code"]:
+            old, new = parent or "-", row["parent_code"] or "-"
+            notes.append(RowError(line, "org_moved", {"code": code, "old": old, "new": new}))
+    return notes
+
+
 async def import_people(
     repos: Repositories,
     path: Path,
@@ -232,54 +290,144 @@ async def import_people(
     region: str = "CN",
     progress: Progress | None = None,
     replace: bool = False,
+    rename: bool = False,
 ) -> ImportReport:
     """Import people; with `replace`, the file is the whole roster for every (organisation,
     role) it lists: whoever held such a role and is no longer listed loses it (a secretary
     who was replaced can no longer send notices). Roles the file does not mention, such as
-    villagers who joined by SMS, are left alone."""
-    report = ImportReport()
-    orgs = {o.code: o.id for o in await repos.orgs.all()}
-    batch: list[RosterEntry] = []
-    listed: dict[tuple[int, Role], set[int]] = {}
+    villagers who joined by SMS, are left alone.
 
-    async def flush() -> None:
-        people = await repos.people.import_roster(batch, now)
-        for entry, person_id in zip(batch, people, strict=True):
-            listed.setdefault((entry.org_id, entry.role), set()).add(person_id)
-        report.imported += len(people)
+    A row never silently turns one person into another: a phone held by someone of another
+    name is refused unless `rename` says the new name is meant, and a phone the file gives
+    two names is refused in all its rows (which one is right cannot be told). A row that
+    repeats an earlier one is reported; a member or secretary listed in a second
+    organisation of the same kind keeps the first role (an import only adds), and that is
+    said, so a move can be finished with `replace`."""
+    report = ImportReport()
+    orgs = {o.code: o for o in await repos.orgs.all()}
+    entries: list[tuple[int, RosterEntry]] = []
+
+    def reject(error: RowError) -> None:
+        report.errors.append(error)
         if progress:
-            progress(len(batch))
-        batch.clear()
+            progress(1)
 
     for line, row in read_rows(path, PEOPLE_COLUMNS, PEOPLE_REQUIRED):
         report.rows += 1
-        org_id = orgs.get(row["org_code"].upper())
+        org = orgs.get(row["org_code"].upper())
         phone = to_e164(row["phone"], region)
         role = _ROLES.get(row["role"].casefold())
-        reason = (
-            f"unknown organisation code {row['org_code']!r}"
-            if org_id is None
-            else "name is empty"
-            if not row["name"]
-            else f"not a valid phone number: {row['phone']!r}"
-            if phone is None
-            else f"unknown role {row['role']!r}; one of {', '.join(r.value for r in Role)}"
-            if role is None
-            else None
-        )
-        if reason is not None:
-            report.errors.append(RowError(line, reason))
-            if progress:
-                progress(1)
-            continue
-        assert org_id is not None and phone is not None and role is not None  # reason is None
-        batch.append(RosterEntry(org_id, row["name"], Address(AddressKind.SMS, phone), role))
-        if len(batch) >= CHUNK:
-            await flush()
-    if batch:
-        await flush()
+        if org is None:
+            reject(RowError(line, "unknown_org", {"code": repr(row["org_code"])}))
+        elif not row["name"]:
+            reject(RowError(line, "person_name_empty"))
+        elif phone is None:
+            reject(RowError(line, "bad_phone", {"phone": repr(row["phone"])}))
+        elif role is None:
+            roles = ", ".join(r.value for r in Role)
+            reject(RowError(line, "unknown_role", {"role": repr(row["role"]), "roles": roles}))
+        else:
+            address = Address(AddressKind.SMS, phone)
+            entries.append((line, RosterEntry(org.id, row["name"], address, role)))
+
+    entries = _consistent(entries, reject)
+    listed: dict[tuple[int, Role], set[int]] = {}
+    in_file: dict[Address, set[int]] = {}
+    for _, entry in entries:
+        in_file.setdefault(entry.address, set()).add(entry.org_id)
+    kind_of = {o.id: o.kind for o in orgs.values()}
+    code_of = {o.id: o.code for o in orgs.values()}
+    for start in range(0, len(entries), CHUNK):
+        chunk = entries[start : start + CHUNK]
+        held = await repos.people.holders([e.address for _, e in chunk])
+        ready: list[tuple[int, RosterEntry]] = []
+        for line, entry in chunk:
+            holder = held.get(entry.address)
+            if holder and holder.name and not same_name(holder.name, entry.name) and not rename:
+                reject(_taken(line, entry, holder))
+                continue
+            ready.append((line, entry))
+            if holder:
+                also = _held_elsewhere(entry, holder, kind_of, in_file[entry.address], code_of)
+                if also:
+                    also_params = {"name": entry.name, "role": entry.role, "orgs": also}
+                    report.notes.append(RowError(line, "also", also_params))
+        done = await repos.people.import_entries([e for _, e in ready], now, rename=rename)
+        for (line, entry), outcome in zip(ready, done, strict=True):
+            if outcome.person_id is None:  # named otherwise since the check above
+                taken = {"phone": entry.address.value, "name": outcome.holder}
+                report.errors.append(RowError(line, "phone_taken_no_org", taken))
+                continue
+            report.imported += 1
+            listed.setdefault((entry.org_id, entry.role), set()).add(outcome.person_id)
+            if outcome.renamed:
+                renamed = {"old": outcome.holder, "new": entry.name, "phone": entry.address.value}
+                report.notes.append(RowError(line, "renamed", renamed))
+        if progress:
+            progress(len(ready))
     if replace and not report.errors:  # a file with bad rows is no complete roster
         for (org_id, role), keep in listed.items():
             holders = {person for person, _ in await repos.people.members_of(org_id, role)}
             report.revoked += await repos.people.revoke(org_id, role, holders - keep)
+    report.errors.sort(key=lambda e: e.line)
+    report.notes.sort(key=lambda e: e.line)
     return report
+
+
+def _consistent(
+    entries: list[tuple[int, RosterEntry]], reject: Callable[[RowError], None]
+) -> list[tuple[int, RosterEntry]]:
+    """The rows the file agrees with itself on: a phone given two names loses all its rows,
+    and a row repeating an earlier one (organisation, phone, role) is reported."""
+    names: dict[Address, list[tuple[int, str]]] = {}
+    for line, entry in entries:
+        seen = names.setdefault(entry.address, [])
+        if not any(same_name(name, entry.name) for _, name in seen):
+            seen.append((line, entry.name))
+    kept: list[tuple[int, RosterEntry]] = []
+    first: dict[tuple[int, Address, Role], int] = {}
+    for line, entry in entries:
+        given = names[entry.address]
+        if len(given) > 1:
+            listing = [(name, at) for at, name in given]
+            params: dict[str, object] = {"phone": entry.address.value, "names": listing}
+            reject(RowError(line, "two_names", params))
+            continue
+        key = (entry.org_id, entry.address, entry.role)
+        if key in first:
+            reject(RowError(line, "repeats", {"first": first[key]}))
+            continue
+        first[key] = line
+        kept.append((line, entry))
+    return kept
+
+
+def _taken(line: int, entry: RosterEntry, holder: Holder) -> RowError:
+    codes = list(dict.fromkeys(code for code, _, _ in holder.grants))
+    params = {"phone": entry.address.value, "name": holder.name, "orgs": ", ".join(codes)}
+    return RowError(line, "phone_taken" if codes else "phone_taken_no_org", params)
+
+
+# A Party member belongs to one branch, a branch has its secretary: the same role in a second
+# organisation of the same kind is more often a move than a second post.
+_ONE_PLACE = (Role.MEMBER, Role.SECRETARY)
+
+
+def _held_elsewhere(
+    entry: RosterEntry,
+    holder: Holder,
+    kind_of: dict[int, str],
+    listed_at: set[int],
+    code_of: dict[int, str],
+) -> str:
+    """Codes of other organisations of the entry's kind where the holder has its role and
+    that the file does not list them in (empty: nothing to say)."""
+    if entry.role not in _ONE_PLACE:
+        return ""
+    kind = kind_of.get(entry.org_id)
+    listed_codes = {code_of[o] for o in listed_at if o in code_of}
+    return ", ".join(
+        code
+        for code, org_kind, role in holder.grants
+        if role is entry.role and org_kind == kind and code not in listed_codes
+    )

@@ -13,11 +13,12 @@ over the (already valid) text that notes where each key of each `[[phase]]` and
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.segments import count_segments
-from bot.texts import DEFAULT_LANGUAGE, LANGUAGES
+from bot.texts import DEFAULT_LANGUAGE, LANGUAGES, Texts, texts_for
 from scheduler.toml_positions import KeyPath, TomlPositions
 from storage.models import Role
 
@@ -65,9 +66,31 @@ _OFFSET_FORMS = '"start", "start + 90d", "start - 7d" or "start + 2w"'
 
 @dataclass(frozen=True)
 class Problem:
+    """One problem: `message` in English; `code` and `params` say it in any language (the
+    catalog's `cli.campaign.problem.CODE`), for whoever runs `campaign check`."""
+
     line: int | None
     key: str
     message: str
+    code: str = field(default="", compare=False)
+    params: tuple[tuple[str, object], ...] = field(default=(), compare=False)
+
+    def text(self, texts: Texts) -> str:
+        return _say(texts, self.code, dict(self.params)) if self.code else self.message
+
+
+def _problem(line: int | None, key: str, code: str, **params: object) -> Problem:
+    return Problem(line, key, _say(texts_for("en"), code, params), code, tuple(params.items()))
+
+
+def _say(texts: Texts, code: str, params: dict[str, object]) -> str:
+    """A problem in the language of `texts`; `expected` and `got` name catalog phrases."""
+    words = dict(params)
+    if "expected" in params:
+        words["expected"] = texts.get(f"cli.campaign.expected.{params['expected']}", **params)
+    if params.get("got") in _TYPE_WORDS:  # else a Python type name, shown as it is
+        words["got"] = texts.get(f"cli.campaign.type.{params['got']}")
+    return texts.get(f"cli.campaign.problem.{code}", **words)
 
 
 class CampaignError(Exception):
@@ -76,12 +99,15 @@ class CampaignError(Exception):
     def __init__(self, source: str, problems: list[Problem]) -> None:
         self.source = source
         self.problems = problems
-        super().__init__("\n".join(_describe(source, p) for p in problems))
+        super().__init__("\n".join(self.lines(texts_for("en"))))
+
+    def lines(self, texts: Texts) -> list[str]:
+        return [_describe(self.source, p, p.text(texts)) for p in self.problems]
 
 
-def _describe(source: str, problem: Problem) -> str:
+def _describe(source: str, problem: Problem, message: str) -> str:
     where = f"{source}:{problem.line}" if problem.line is not None else source
-    return f"{where}: {problem.key}: {problem.message}"
+    return f"{where}: {problem.key}: {message}"
 
 
 @dataclass(frozen=True)
@@ -136,24 +162,70 @@ def load_campaign(path: str | Path | None = None, *, start: date | None = None) 
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        problem = Problem(None, "file", f"cannot read: {exc.strerror or exc}")
+        problem = _problem(None, "file", "unreadable", reason=exc.strerror or exc)
         raise CampaignError(source, [problem]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         bad_line = raw[: exc.start].count(b"\n") + 1
-        raise CampaignError(source, [Problem(bad_line, "file", "not UTF-8 text")]) from None
+        raise CampaignError(source, [_problem(bad_line, "file", "not_utf8")]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        # tomllib reads 2026-13-01 as a syntax error; say which date and what is wrong with it.
+        impossible = _impossible_dates(text)
+        if impossible:
+            raise CampaignError(source, impossible) from None
         line, message = _syntax_position(exc)
-        raise CampaignError(source, [Problem(line, "toml", f"invalid TOML: {message}")]) from None
+        raise CampaignError(
+            source, [_problem(line, "toml", "invalid_toml", detail=message)]
+        ) from None
     checker = _Checker(data, TomlPositions.of(text), source, start)
     campaign = checker.campaign()
     if checker.problems or campaign is None:
         ordered = sorted(checker.problems, key=lambda p: (p.line is not None, p.line or 0))
         raise CampaignError(source, ordered)
     return campaign
+
+
+# A bare TOML date (or the date of a date-time), outside quotes: checked by hand when tomllib
+# refuses the file, since its message names neither the date nor the key.
+_BARE_DATE = re.compile(r"(?<![\w.:'\"-])(\d{4})-(\d{2})-(\d{2})(?=$|[\sT,\]}#])")
+
+
+def _impossible_dates(text: str) -> list[Problem]:
+    """Every date in the file that no calendar has, with the key it is the value of."""
+    positions = TomlPositions.of(text)
+    by_line: dict[int, KeyPath] = {}
+    for path, at in positions.at.items():
+        if len(path) > len(by_line.get(at, ())):
+            by_line[at] = path
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for found in _BARE_DATE.finditer(line):
+            if line[: found.start()].count('"') % 2 or line[: found.start()].count("'") % 2:
+                continue  # inside a string
+            year, month, day = (int(g) for g in found.groups())
+            key = _key(by_line[number]) if number in by_line else "date"
+            value = found.group(0)
+            if not 1 <= month <= 12:
+                problems.append(_problem(number, key, "no_such_month", value=value, month=month))
+                continue
+            last = calendar.monthrange(year, month)[1]
+            if not 1 <= day <= last:
+                month_text = f"{year}-{month:02d}"
+                problems.append(
+                    _problem(
+                        number,
+                        key,
+                        "no_such_day",
+                        value=value,
+                        day=day,
+                        month=month_text,
+                        last=last,
+                    )
+                )
+    return problems
 
 
 def _syntax_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, str]:
@@ -254,6 +326,19 @@ def _key(path: KeyPath) -> str:
     return out
 
 
+_TYPE_WORDS = (
+    "boolean",
+    "integer",
+    "float",
+    "string",
+    "array",
+    "table",
+    "date-time",
+    "date",
+    "time",
+)
+
+
 def _type_name(value: object) -> str:
     for kind, name in (
         (bool, "boolean"),
@@ -285,11 +370,12 @@ class _Checker:
         self.start: date | None = None
         self.zone: ZoneInfo = ZoneInfo("UTC")
 
-    def problem(self, path: KeyPath, message: str) -> None:
-        self.problems.append(Problem(self.positions.line(path), _key(path), message))
+    def problem(self, path: KeyPath, code: str, **params: object) -> None:
+        self.problems.append(_problem(self.positions.line(path), _key(path), code, **params))
 
-    def wrong_type(self, path: KeyPath, expected: str, value: object) -> None:
-        self.problem(path, f"must be {expected} (got {_type_name(value)})")
+    def wrong_type(self, path: KeyPath, expected: str, value: object, **params: object) -> None:
+        """`expected`: a phrase of cli.campaign.expected (its params in `params`)."""
+        self.problem(path, "wrong_type", expected=expected, got=_type_name(value), **params)
 
     def keys(
         self,
@@ -301,11 +387,13 @@ class _Checker:
         for key in table:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"expected {', '.join(allowed)}"
-                self.problem((*path, key), f"unknown key ({hint})")
+                if close:
+                    self.problem((*path, key), "unknown_key_close", close=repr(close[0]))
+                else:
+                    self.problem((*path, key), "unknown_key", allowed=", ".join(allowed))
         for key in required:
             if key not in table:
-                self.problem((*path, key), "missing required key")
+                self.problem((*path, key), "missing_key")
 
     # -- the whole file
 
@@ -313,10 +401,10 @@ class _Checker:
         self.keys(self.data, (), ("campaign", "phase", "milestone"), ())
         head = self.data.get("campaign")
         if head is None:
-            self.problems.append(Problem(None, "campaign", "missing required table [campaign]"))
+            self.problems.append(_problem(None, "campaign", "missing_campaign"))
             head = {}
         elif not isinstance(head, dict):
-            self.wrong_type(("campaign",), "a table: write [campaign]", head)
+            self.wrong_type(("campaign",), "campaign_table", head)
             head = {}
         path: KeyPath = ("campaign",)
         present = isinstance(self.data.get("campaign"), dict)
@@ -329,18 +417,17 @@ class _Checker:
             if isinstance(value, date) and not isinstance(value, datetime):
                 self.start = self.start or value
             else:
-                expected = "a TOML date without quotes, like 2010-04-06"
-                self.wrong_type((*path, "start"), expected, value)
+                self.wrong_type((*path, "start"), "start_date", value)
         elif self.start_override is None and present:
-            self.problem((*path, "start"), "missing required key (or give a start date)")
+            self.problem((*path, "start"), "missing_start")
         timezone = head.get("timezone", DEFAULT_TIMEZONE)
         if not isinstance(timezone, str):
-            self.wrong_type((*path, "timezone"), 'a string like "Asia/Shanghai"', timezone)
+            self.wrong_type((*path, "timezone"), "zone", timezone)
         else:
             try:
                 self.zone = ZoneInfo(timezone)
             except (ZoneInfoNotFoundError, ValueError, OSError):
-                self.problem((*path, "timezone"), f"unknown time zone {timezone!r}")
+                self.problem((*path, "timezone"), "unknown_zone", zone=repr(timezone))
         phases = self.blocks("phase", self.phase)
         milestones = self.blocks("milestone", self.milestone)
         if self.problems or campaign_id is None or name is None or self.start is None:
@@ -360,21 +447,26 @@ class _Checker:
     ) -> list[T]:
         raw = self.data.get(kind, [])
         if not isinstance(raw, list):
-            self.wrong_type((kind,), f"an array of tables: write [[{kind}]]", raw)
+            self.wrong_type((kind,), "array_of_tables", raw, kind=kind)
             return []
         seen: dict[str, int] = {}
         out: list[T] = []
         for index, block in enumerate(raw):
             path: KeyPath = (kind, index)
             if not isinstance(block, dict):
-                self.wrong_type(path, f"a table: write [[{kind}]]", block)
+                self.wrong_type(path, "block", block, kind=kind)
                 continue
             block_id = self.identifier(block, path)
             if block_id is not None:
                 if block_id in seen:
                     first = self.positions.line((*path[:1], seen[block_id], "id"))
-                    where = f"line {first}" if first else _key((kind, seen[block_id]))
-                    self.problem((*path, "id"), f"duplicate id {block_id!r} (first at {where})")
+                    if first:
+                        self.problem(
+                            (*path, "id"), "duplicate_id_line", id=repr(block_id), first=first
+                        )
+                    else:
+                        where = _key((kind, seen[block_id]))
+                        self.problem((*path, "id"), "duplicate_id", id=repr(block_id), where=where)
                 else:
                     seen[block_id] = index
             item = read(block, path, block_id)
@@ -390,7 +482,7 @@ class _Checker:
         start = self.when(block, path, "start") if "start" in block else None
         end = self.when(block, path, "end") if "end" in block else None
         if start is not None and end is not None and end < start:
-            self.problem((*path, "end"), f"ends on {end} before it starts on {start}")
+            self.problem((*path, "end"), "ends_before", end=end, start=start)
         if phase_id is None or name is None or start is None:
             return None
         if "end" in block and end is None:
@@ -409,7 +501,7 @@ class _Checker:
         text = self.languages(block, path, "text", sms=True) if "text" in block else None
         urgent = block.get("urgent", False)
         if not isinstance(urgent, bool):
-            self.wrong_type((*path, "urgent"), "true or false", urgent)
+            self.wrong_type((*path, "urgent"), "boolean", urgent)
         if (
             len(self.problems) > before
             or milestone_id is None
@@ -429,11 +521,9 @@ class _Checker:
             return None
         value = table["id"]
         if not isinstance(value, str):
-            self.wrong_type((*path, "id"), "a string", value)
+            self.wrong_type((*path, "id"), "string", value)
         elif not _ID.match(value):
-            self.problem(
-                (*path, "id"), f"bad id {value!r}: use letters, digits, -, _ or . (at most 64)"
-            )
+            self.problem((*path, "id"), "bad_id", value=repr(value))
         else:
             return value
         return None
@@ -444,25 +534,26 @@ class _Checker:
         value, here = table[key], (*path, key)
         if not isinstance(value, dict):
             example = ", ".join(f'{lang} = "…"' for lang in LANGUAGES)
-            self.wrong_type(here, f"a table by language, like {{ {example} }}", value)
+            self.wrong_type(here, "by_language", value, example=example)
             return None
         ok = True
         for lang in value:
             if lang not in LANGUAGES:
-                self.problem((*here, lang), f"unknown language (expected {', '.join(LANGUAGES)})")
+                self.problem((*here, lang), "unknown_language", languages=", ".join(LANGUAGES))
                 ok = False
+        if not any(lang in value for lang in LANGUAGES):
+            self.problem(here, "no_text", languages=", ".join(LANGUAGES))
+            return None
         out: dict[str, str] = {}
         for lang in LANGUAGES:
             if lang not in value:
-                self.problem((*here, lang), f"missing language (needs {', '.join(LANGUAGES)})")
-                ok = False
-                continue
+                continue  # filled in below from a language the file gives
             entry = value[lang]
             if not isinstance(entry, str):
-                self.wrong_type((*here, lang), "a string", entry)
+                self.wrong_type((*here, lang), "string", entry)
                 ok = False
             elif not entry.strip():
-                self.problem((*here, lang), "must not be empty")
+                self.problem((*here, lang), "empty")
                 ok = False
             else:
                 out[lang] = entry.strip()
@@ -471,30 +562,37 @@ class _Checker:
                     if count.segments > MAX_SEGMENTS:
                         self.problem(
                             (*here, lang),
-                            f"too long for SMS: {count.segments} segments ({len(out[lang])} "
-                            f"characters, {count.encoding}); at most {MAX_SEGMENTS}",
+                            "too_long",
+                            segments=count.segments,
+                            chars=len(out[lang]),
+                            encoding=count.encoding,
+                            max=MAX_SEGMENTS,
                         )
                         ok = False
-        return out if ok else None
+        if not ok:
+            return None
+        # A file may be written in one language: the others read the same text.
+        given = next(out[lang] for lang in LANGUAGES if lang in out)
+        return {lang: out.get(lang, given) for lang in LANGUAGES}
 
     def when(self, table: dict[str, Any], path: KeyPath, key: str) -> date | None:
         """A TOML date, or an offset from the campaign start."""
         value, here = table[key], (*path, key)
         if isinstance(value, datetime):
-            self.problem(here, f"bad date {value.isoformat()}: a date without a time")
+            self.problem(here, "date_with_time", value=value.isoformat())
             return None
         if isinstance(value, date):
             return value
         if not isinstance(value, str):
-            self.wrong_type(here, f"a date or an offset like {_OFFSET_FORMS}", value)
+            self.wrong_type(here, "date_or_offset", value, forms=_OFFSET_FORMS)
             return None
         text = value.strip()
         if _ISO_DATE.match(text):
-            self.problem(here, f"bad date {value!r}: write a date without quotes ({text})")
+            self.problem(here, "quoted_date", value=repr(value), text=text)
             return None
         found = _OFFSET.match(text)
         if not found:
-            self.problem(here, f"bad date or offset {value!r}: use a date or {_OFFSET_FORMS}")
+            self.problem(here, "bad_date_or_offset", value=repr(value), forms=_OFFSET_FORMS)
             return None
         if self.start is None:
             return None  # the start's own problem is reported already
@@ -503,7 +601,7 @@ class _Checker:
         try:
             return self.start + timedelta(days=-days if sign == "-" else days)
         except OverflowError:
-            self.problem(here, f"bad offset {value!r}: the date is out of range")
+            self.problem(here, "offset_range", value=repr(value))
             return None
 
     def time_of_day(self, block: dict[str, Any], path: KeyPath) -> time | None:
@@ -513,31 +611,31 @@ class _Checker:
         if isinstance(value, time):  # a TOML local time, 09:00:00
             return value
         if not isinstance(value, str):
-            self.wrong_type((*path, "time"), 'a time like "09:00"', value)
+            self.wrong_type((*path, "time"), "time", value)
             return None
         found = _TIME.match(value.strip())
         if found and int(found[1]) < 24 and int(found[2]) < 60:
             return time(int(found[1]), int(found[2]))
-        self.problem((*path, "time"), f'bad time {value!r}: use HH:MM, 24-hour, like "09:00"')
+        self.problem((*path, "time"), "bad_time", value=repr(value))
         return None
 
     def audience(self, block: dict[str, Any], path: KeyPath) -> frozenset[Role] | None:
         value, here = block["audience"], (*path, "audience")
         if not isinstance(value, list):
-            self.wrong_type(here, 'a list like ["members", "public"]', value)
+            self.wrong_type(here, "audience_list", value)
             return None
         if not value:
-            self.problem(here, f"empty audience: name at least one of {_AUDIENCE_WORDS}")
+            self.problem(here, "empty_audience", words=_AUDIENCE_WORDS)
             return None
         roles: set[Role] = set()
         ok = True
         for index, word in enumerate(value):
             if not isinstance(word, str):
-                self.wrong_type((*here, index), "a string", word)
+                self.wrong_type((*here, index), "string", word)
                 ok = False
             elif word.strip().lower() not in _AUDIENCE:
                 self.problem(
-                    (*here, index), f"unknown audience {word!r} (expected {_AUDIENCE_WORDS})"
+                    (*here, index), "unknown_audience", word=repr(word), words=_AUDIENCE_WORDS
                 )
                 ok = False
             else:
@@ -550,13 +648,10 @@ class _Checker:
             return None
         value = block["subtree"]
         if not isinstance(value, str):
-            self.wrong_type((*path, "subtree"), 'an organisation code like "HX01"', value)
+            self.wrong_type((*path, "subtree"), "org_code", value)
             return None
         code = value.strip().upper()
         if not _ORG_CODE.match(code):
-            self.problem(
-                (*path, "subtree"),
-                f"bad organisation code {value!r}: letters, digits, - or _ (at most 32)",
-            )
+            self.problem((*path, "subtree"), "bad_org_code", value=repr(value))
             return None
         return code

@@ -45,6 +45,18 @@ class DatabaseClosed(Exception):
     """A write after close()."""
 
 
+class DatabaseUnavailable(Exception):
+    """The database named by the URL cannot be used, for a reason the operator fixes (the
+    server is down, the database or schema does not exist, the login is refused). `problem`
+    names the case and `params` what to say about it; str() is an English line."""
+
+    def __init__(self, problem: str, **params: object) -> None:
+        self.problem = problem
+        self.params = params
+        details = ", ".join(f"{k}={v}" for k, v in params.items())
+        super().__init__(f"database unavailable ({problem}): {details}")
+
+
 class Executor(ABC):
     """What a repository can run: the database itself, or one open transaction."""
 
@@ -140,22 +152,29 @@ class SqliteDatabase(Database):
     @classmethod
     async def open(cls, url: str) -> SqliteDatabase:
         path = url[len(SQLITE_PREFIX) :]
-        if path not in ("", ":memory:"):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # sqlite3's implicit transactions: the driver thread issues BEGIN IMMEDIATE right
-        # before the first write after a commit, so a transaction is open only while
-        # there is something to commit, and never idle-holds the lock other processes need.
-        conn = await aiosqlite.connect(path or ":memory:", isolation_level="IMMEDIATE")
+        try:
+            if path not in ("", ":memory:"):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # sqlite3's implicit transactions: the driver thread issues BEGIN IMMEDIATE right
+            # before the first write after a commit, so a transaction is open only while
+            # there is something to commit, and never idle-holds the lock other processes need.
+            conn = await aiosqlite.connect(path or ":memory:", isolation_level="IMMEDIATE")
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseUnavailable("sqlite", path=path, detail=_reason(exc)) from exc
         conn.row_factory = cast(type, _dict_row)  # aiosqlite types it narrower than sqlite3
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            # FULL: a commit survives a power cut, not only a crash. Group commit is what
-            # makes the fsync per commit affordable (bench/ingest.py).
-            "PRAGMA synchronous=FULL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=10000",  # another process (an import, `chat`) may hold the lock
-        ):
-            await conn.execute(pragma)
+        try:
+            for pragma in (
+                "PRAGMA journal_mode=WAL",
+                # FULL: a commit survives a power cut, not only a crash. Group commit is what
+                # makes the fsync per commit affordable (bench/ingest.py).
+                "PRAGMA synchronous=FULL",
+                "PRAGMA foreign_keys=ON",
+                "PRAGMA busy_timeout=10000",  # another process (an import, `chat`) may hold it
+            ):
+                await conn.execute(pragma)
+        except sqlite3.Error as exc:  # not a database file, or a read-only directory
+            await conn.close()
+            raise DatabaseUnavailable("sqlite", path=path, detail=_reason(exc)) from exc
         return cls(url, conn)
 
     async def fetch(self, sql: str, params: Params = None) -> list[Row]:
@@ -361,9 +380,32 @@ class PostgresDatabase(_PgExecutor, Database):
         plain, schema = split_search_path(url)
         dsn = "postgresql://" + plain[len(POSTGRES_PREFIX) :]
         settings = {"search_path": schema} if schema else None
-        pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, server_settings=settings
-        )
+        parts = urlsplit(plain)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+        database = parts.path.lstrip("/") or parts.username or "postgres"
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, server_settings=settings
+            )
+        except asyncpg.InvalidCatalogNameError as exc:
+            raise DatabaseUnavailable("no_database", database=database) from exc
+        except (
+            asyncpg.InvalidAuthorizationSpecificationError,
+            asyncpg.InvalidPasswordError,
+        ) as exc:
+            user = parts.username or "-"
+            raise DatabaseUnavailable("refused", user=user, detail=_reason(exc)) from exc
+        except (OSError, TimeoutError, asyncpg.PostgresConnectionError) as exc:
+            raise DatabaseUnavailable("unreachable", where=where, detail=_reason(exc)) from exc
+        except asyncpg.PostgresError as exc:
+            raise DatabaseUnavailable("failed", detail=_reason(exc)) from exc
+        # A schema named in the URL must exist: creating it on a typo would start the
+        # deployment on an empty database, as if every member and ballot were gone.
+        if schema and not await pool.fetchval(
+            "SELECT 1 FROM pg_namespace WHERE nspname = $1", schema
+        ):
+            await pool.close()
+            raise DatabaseUnavailable("no_schema", schema=schema, database=database)
         return cls(url, pool)
 
     async def write(self, sql: str, params: Params = None) -> list[Row]:
@@ -376,6 +418,12 @@ class PostgresDatabase(_PgExecutor, Database):
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, on one line (a socket error's strerror, not its repr)."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())
 
 
 async def open_database(url: str) -> Database:

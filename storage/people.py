@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.messages import Address
+from bot.messages import Address, AddressKind
 from storage.engine import Database, Executor, as_datetime
 from storage.models import Grant, Role, SenderRecord
 
@@ -17,6 +18,38 @@ class RosterEntry:
     name: str
     address: Address
     role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who already has an address: their name and every role they hold."""
+
+    person_id: int
+    name: str | None
+    grants: tuple[tuple[str, str, Role], ...]  # (organisation code, its kind, role)
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What a roster entry did. `person_id` None: refused, because its address belongs to
+    someone with another name (`holder`). With `renamed`, `holder` is the name replaced."""
+
+    person_id: int | None
+    holder: str | None = None
+    renamed: bool = False
+
+
+class NameClash(Exception):
+    """A roster entry would give an address that belongs to one person another name."""
+
+
+def same_name(a: str, b: str) -> bool:
+    """One name, however it was typed: full-width or half-width, spaces, letter case."""
+    return _name_key(a) == _name_key(b)
+
+
+def _name_key(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 class PeopleRepository:
@@ -100,16 +133,61 @@ class PeopleRepository:
             person_id = await _person_for(tx, address, None, language, now)
             return await _grant(tx, person_id, org_id, role, now)
 
-    async def import_roster(self, entries: Iterable[RosterEntry], now: datetime) -> list[int]:
+    async def import_roster(
+        self, entries: Iterable[RosterEntry], now: datetime, rename: bool = False
+    ) -> list[int]:
         """Idempotent roster import in one transaction: people found by address. Returns
-        the person of each entry, in order."""
+        the person of each entry, in order. An entry naming an address's person otherwise
+        raises NameClash and nothing is written, unless `rename` says the new name is meant."""
         people = []
         async with self.db.transaction() as tx:
             for entry in entries:
-                person_id = await _person_for(tx, entry.address, entry.name, None, now)
-                await _grant(tx, person_id, entry.org_id, entry.role, now)
-                people.append(person_id)
+                done = await _import_entry(tx, entry, now, rename)
+                if done.person_id is None:
+                    raise NameClash(
+                        f"{entry.address.value} belongs to {done.holder}, not {entry.name}"
+                    )
+                people.append(done.person_id)
         return people
+
+    async def import_entries(
+        self, entries: Sequence[RosterEntry], now: datetime, rename: bool = False
+    ) -> list[Imported]:
+        """Like import_roster, but an entry that would rename someone (without `rename`) is
+        refused alone, and every entry says what it did. One transaction."""
+        async with self.db.transaction() as tx:
+            return [await _import_entry(tx, entry, now, rename) for entry in entries]
+
+    async def holders(self, addresses: Sequence[Address]) -> dict[Address, Holder]:
+        """Whoever is behind each of these addresses already (absent: nobody)."""
+        if not addresses:
+            return {}
+        params: dict[str, object] = {}
+        pairs = []
+        for i, address in enumerate(addresses):
+            params[f"k{i}"], params[f"v{i}"] = address.kind.value, address.value
+            pairs.append(f"(a.kind = :k{i} AND a.value = :v{i})")
+        rows = await self.db.fetch(
+            f"""
+            SELECT a.kind, a.value, p.id AS person_id, p.name, o.code, o.kind AS org_kind, r.role
+            FROM addresses a
+            JOIN people p ON p.id = a.person_id
+            LEFT JOIN roles r ON r.person_id = p.id
+            LEFT JOIN organisations o ON o.id = r.org_id
+            WHERE {" OR ".join(pairs)}
+            ORDER BY a.id, r.id
+            """,
+            params,
+        )
+        found: dict[Address, Holder] = {}
+        for row in rows:
+            address = Address(AddressKind(row["kind"]), row["value"])
+            held = found.get(address)
+            grants = held.grants if held else ()
+            if row["role"] is not None:
+                grants = (*grants, (row["code"], row["org_kind"], Role(row["role"])))
+            found[address] = Holder(row["person_id"], row["name"], grants)
+        return found
 
     async def link(self, new: Address, known: Address, now: datetime) -> bool:
         """Make `new` (a Telegram chat) an address of the person behind `known` (the phone
@@ -193,21 +271,47 @@ class PeopleRepository:
         return [(r["id"], r["name"]) for r in rows]
 
 
+async def _import_entry(tx: Executor, entry: RosterEntry, now: datetime, rename: bool) -> Imported:
+    """One roster line: the person at the address (created if new) gets the role. A stored
+    name is the roster's own earlier word, so a different one is refused unless `rename`:
+    a typo in a phone column must not turn one person into another. A person without a
+    name (a villager who joined by SMS) simply gets the roster's."""
+    row = await tx.fetchrow(
+        "SELECT p.id, p.name FROM addresses a JOIN people p ON p.id = a.person_id "
+        "WHERE a.kind = :kind AND a.value = :value",
+        {"kind": entry.address.kind.value, "value": entry.address.value},
+    )
+    if row is None:
+        person_id = await _person_for(tx, entry.address, entry.name, None, now)
+        outcome = Imported(person_id)
+    else:
+        stored = row["name"]
+        if stored and not same_name(stored, entry.name):
+            if not rename:
+                return Imported(None, holder=stored)
+            outcome = Imported(row["id"], holder=stored, renamed=True)
+        else:
+            outcome = Imported(row["id"])
+        if not stored or outcome.renamed:
+            await tx.execute(
+                "UPDATE people SET name = :name WHERE id = :id",
+                {"name": entry.name, "id": row["id"]},
+            )
+    assert outcome.person_id is not None
+    await _grant(tx, outcome.person_id, entry.org_id, entry.role, now)
+    return outcome
+
+
 async def _person_for(
     tx: Executor, address: Address, name: str | None, language: str | None, now: datetime
 ) -> int:
-    """The person at `address`, created (and the address attached) when there is none.
-    A roster name, when given, replaces the stored one: the roster is the authority."""
+    """The person at `address`, created (and the address attached) when there is none;
+    `name` names a new person only (renaming is _import_entry's decision)."""
     row = await tx.fetchrow(
         "SELECT id, person_id FROM addresses WHERE kind = :kind AND value = :value",
         {"kind": address.kind.value, "value": address.value},
     )
     if row is not None and row["person_id"] is not None:
-        if name:
-            await tx.execute(
-                "UPDATE people SET name = :name WHERE id = :id AND (name IS NULL OR name <> :name)",
-                {"name": name, "id": row["person_id"]},
-            )
         return row["person_id"]
     person_id = await tx.fetchval(
         "INSERT INTO people (name, language, created_at) VALUES (:name, :language, :now) "

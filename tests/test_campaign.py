@@ -429,7 +429,7 @@ def test_an_empty_audience(tmp_path):
     assert problem.message.startswith("empty audience: name at least one of secretaries")
 
 
-def test_every_language_is_required_and_no_other(tmp_path):
+def test_a_language_left_out_falls_back_and_no_other_is_allowed(tmp_path):
     text = change(
         'text = { zh-CN = "第一条", en = "First" }', 'text = { zh-CN = "第一条", fr = "Premier" }'
     )
@@ -441,11 +441,18 @@ def test_every_language_is_required_and_no_other(tmp_path):
     )
     found = [(p.line, p.key, p.message) for p in problems(tmp_path, text)]
     assert found == [
-        (line_of(text, "name = { en"), "phase[1].name.zh-CN", "missing language (needs zh-CN, en)"),
         (line_of(text, "fr = "), "milestone[1].text.fr", "unknown language (expected zh-CN, en)"),
-        (line_of(text, "fr = "), "milestone[1].text.en", "missing language (needs zh-CN, en)"),
         (line_of(text, 'zh-CN = " "'), "milestone[2].text.zh-CN", "must not be empty"),
     ]
+    text = change('text = { zh-CN = "第一条", fr = "Premier" }', "text = {}", text)
+    text = change('text = { zh-CN = " ", en = "x" }', 'text = { zh-CN = "第二条" }', text)
+    found = [(p.line, p.key, p.message) for p in problems(tmp_path, text)]
+    assert found == [
+        (line_of(text, "text = {}"), "milestone[1].text", "no text: give at least one of zh-CN, en")
+    ]
+    loaded = load_campaign(write(tmp_path, text.replace("text = {}", 'text = { en = "First" }')))
+    assert loaded.phases[0].name == {"zh-CN": "Phase one", "en": "Phase one"}
+    assert loaded.milestones[1].text == {"zh-CN": "第二条", "en": "第二条"}
 
 
 def test_duplicate_ids_of_milestones_and_phases(tmp_path):
@@ -526,10 +533,9 @@ def test_all_problems_are_reported_together_in_line_order(tmp_path):
         (line_of(text, "cadres"), "milestone[1].audience[2]"),
         (line_of(text, "noon"), "milestone[2].time"),
         (line_of(text, "english"), "milestone[2].text.english"),
-        (line_of(text, "english"), "milestone[2].text.en"),
     ]
     lines = str(info.value).splitlines()
-    assert len(lines) == 6
+    assert len(lines) == 5
     for line, (number, key) in zip(lines, found, strict=True):
         assert line.startswith(f"{path}:{number}: {key}: ")
 
@@ -587,13 +593,13 @@ def test_lines_are_found_in_an_inline_array_of_tables(tmp_path):
         '  { id = "b", date = "start", audience = [\n'
         '    "public",\n'
         '    "crowd",\n'
-        '  ], text = { zh-CN = "乙" } },\n'
+        '  ], text = { zh-CN = "乙", fr = "b" } },\n'
         "]\n"
     ) + BASE.split("[[milestone]]")[0]
     found = [(p.line, p.key) for p in problems(tmp_path, text)]
     assert found == [
         (line_of(text, '"crowd"'), "milestone[2].audience[2]"),
-        (line_of(text, '{ zh-CN = "乙" }'), "milestone[2].text.en"),
+        (line_of(text, 'fr = "b"'), "milestone[2].text.fr"),
     ]
 
 

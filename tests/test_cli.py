@@ -209,7 +209,7 @@ def test_import_reports_bad_rows(tmp_path: Path) -> None:
         "HX02,绿水镇党委,乡镇,HX\n",
         encoding="gb18030",
     )
-    result = grassroots(tmp_path, "import-orgs", "orgs.csv")
+    result = grassroots(tmp_path, "--lang", "en", "import-orgs", "orgs.csv")
     assert result.returncode == 1
     assert rejected(result, "orgs.csv").keys() == {3, 4}
     assert "HX99" in rejected(result, "orgs.csv")[4]
@@ -223,7 +223,7 @@ def test_import_reports_bad_rows(tmp_path: Path) -> None:
         "HX02,刘桂兰,1234,member\n",
         encoding="utf-8-sig",
     )
-    result = grassroots(tmp_path, "import-people", "people.csv")
+    result = grassroots(tmp_path, "--lang", "en", "import-people", "people.csv")
     assert result.returncode == 1
     assert rejected(result, "people.csv").keys() == {3, 4}
     assert summary(result) == (1, 2, 3)
@@ -237,7 +237,7 @@ def test_import_clean_files_exits_zero(tmp_path: Path) -> None:
         ("import-people", "people.csv", people),
     ):
         with resources.as_file(DEMO / file) as path:
-            result = grassroots(tmp_path, command, str(path))
+            result = grassroots(tmp_path, "--lang", "en", command, str(path))
         assert result.returncode == 0, result.stderr
         assert rejected(result, str(path)) == {}
         assert summary(result) == (len(rows), 0, len(rows))
@@ -253,7 +253,7 @@ def test_import_clean_files_exits_zero(tmp_path: Path) -> None:
 def test_import_unusable_file(tmp_path: Path, content: str | None, message: str) -> None:
     if content is not None:
         (tmp_path / "people.csv").write_text(content, encoding="utf-8")
-    result = grassroots(tmp_path, "import-people", "people.csv")
+    result = grassroots(tmp_path, "--lang", "en", "import-people", "people.csv")
     assert result.returncode == 2
     assert re.search(rf"^error: people.csv: .*{message}", result.stderr, re.M)
 

@@ -122,7 +122,7 @@ def test_sigkill_mid_broadcast_then_restart_delivers_to_everyone(tmp_path: Path)
     counts = delivered(first_out, second_out)
     assert len(counts) == RECIPIENTS  # everyone got it
     duplicates = sum(n - 1 for n in counts.values())
-    report = grassroots(tmp_path, env, "broadcast", "status", broadcast).stdout
+    report = grassroots(tmp_path, env, "--lang", "en", "broadcast", "status", broadcast).stdout
     reclaims = int(re.search(r"possible duplicates (\d+)", report).group(1))
     print(f"killed after {before} deliveries; {duplicates} duplicates, {reclaims} reclaimed")
     assert f"sent {RECIPIENTS}," in report and "waiting 0" in report

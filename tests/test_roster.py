@@ -226,6 +226,7 @@ async def test_reimport_changes_nothing(repos: Repositories, tmp_path: Path) -> 
     again_orgs = await import_orgs(repos, orgs_csv, NOW)
     again_people = await import_people(repos, people_csv, NOW)
     assert (again_orgs.errors, again_people.errors) == ([], [])
+    assert (again_orgs.notes, again_people.notes) == ([], [])
     assert (await counts(repos), await repos.orgs.all(), await tree(repos)) == before
 
 
@@ -345,3 +346,77 @@ async def test_replace_revokes_roles_no_longer_listed(repos: Repositories, tmp_p
     # Without --replace nothing is taken away.
     plain = await import_people(repos, write(tmp_path, "plain.csv", before), NOW)
     assert plain.revoked == 0 and await roles("+8613800001101") == {Role.SECRETARY, Role.MEMBER}
+
+
+async def test_a_row_never_turns_one_person_into_another(
+    repos: Repositories, tmp_path: Path
+) -> None:
+    await import_orgs(repos, write(tmp_path, "orgs.csv", ORGS_ZH), NOW)
+    await import_people(repos, write(tmp_path, "people.csv", PEOPLE_ZH), NOW)
+    steps: list[int] = []
+    report = await import_people(
+        repos,
+        write(
+            tmp_path,
+            "wrong.csv",
+            "组织代码,姓名,手机,角色\n"
+            "HX0101T,陈党员,13800001101,党员\n"  # 李秀英's phone
+            "HX0101T,周一,13800009001,党员\n"
+            "HX0101T,吴二,13800009001,党员\n"  # one phone, two names
+            "HX0101T,李秀英,13800001101,群众\n",  # refused with the rest of the phone's rows
+        ),
+        NOW,
+        progress=steps.append,
+    )
+    assert [e.line for e in report.errors] == [2, 3, 4, 5]
+    assert "周一 (line 3), 吴二 (line 4)" in report.errors[1].reason
+    assert (report.imported, sum(steps)) == (0, 4)
+    record = await repos.people.resolve(Address(AddressKind.SMS, "+8613800001101"))
+    assert (record.name, {g.org_code for g in record.grants}) == ("李秀英", {"HX0101"})
+    assert (await counts(repos))["people"] == 4
+
+
+async def test_a_villager_who_joined_by_sms_gets_the_roster_name(
+    repos: Repositories, tmp_path: Path
+) -> None:
+    await import_orgs(repos, write(tmp_path, "orgs.csv", ORGS_ZH), NOW)
+    villager = Address(AddressKind.SMS, "+8613900001101")
+    branch = await repos.orgs.by_code("HX0101")
+    await repos.people.join(villager, branch.id, Role.PUBLIC, None, NOW)
+    report = await import_people(repos, write(tmp_path, "people.csv", PEOPLE_ZH), NOW)
+    assert (report.errors, report.notes) == ([], [])
+    assert (await repos.people.resolve(villager)).name == "赵大爷"
+    # The renamed person is reported, with the old and the new name.
+    renamed = await import_people(
+        repos,
+        write(
+            tmp_path, "rename.csv", "org_code,name,phone,role\nHX0101,赵大伯,13900001101,public\n"
+        ),
+        NOW,
+        rename=True,
+    )
+    assert [(n.line, n.key, n.params["old"], n.params["new"]) for n in renamed.notes] == [
+        (2, "renamed", "赵大爷", "赵大伯")
+    ]
+    assert (await repos.people.resolve(villager)).name == "赵大伯"
+
+
+async def test_changes_to_an_organisation_are_said(repos: Repositories, tmp_path: Path) -> None:
+    await import_orgs(repos, write(tmp_path, "orgs.csv", ORGS_ZH), NOW)
+    report = await import_orgs(
+        repos,
+        write(
+            tmp_path,
+            "change.csv",
+            "code,name,kind,parent_code\n"
+            "HX0101,东坡村党总支,branch,HX01\n"
+            "HX0101T,东坡村团支部,branch,HX\n",
+        ),
+        NOW,
+    )
+    assert report.errors == []
+    assert [(n.line, n.reason) for n in report.notes] == [
+        (2, "HX0101 renamed: 东坡村党支部 to 东坡村党总支"),
+        (3, "HX0101T changes kind: youth_league to branch"),
+        (3, "HX0101T moves: parent HX0101 to HX"),
+    ]

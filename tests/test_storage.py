@@ -17,7 +17,7 @@ from storage.deeds import streak_and_week
 from storage.engine import as_datetime
 from storage.models import Category, DayCount, DeedStats, Role, SenderRecord
 from storage.orgs import upsert
-from storage.people import RosterEntry
+from storage.people import NameClash, RosterEntry
 from storage.repositories import Repositories, open_repositories
 from tests.conftest import COUNTY
 
@@ -137,7 +137,10 @@ async def test_import_roster_finds_person_by_address_and_updates_name(repos, org
     person_id = (await repos.people.resolve(address)).person_id
     for name in ("李秀英", "李秀芳"):
         entry = RosterEntry(org_ids["HX0101"], name, address, Role.MEMBER)
-        assert await repos.people.import_roster([entry], NOW) == [person_id]
+        if name == "李秀芳":  # a second name for one phone is a rename, never by accident
+            with pytest.raises(NameClash):
+                await repos.people.import_roster([entry], NOW)
+        assert await repos.people.import_roster([entry], NOW, rename=True) == [person_id]
         who = await repos.people.resolve(address)
         assert (who.person_id, who.name) == (person_id, name)
     assert await count(repos, "people") == 1

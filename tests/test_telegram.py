@@ -582,7 +582,7 @@ def set_webhook(tmp_path: Path, api_url: str) -> Any:
     telegram_config(tmp_path, database, api_url)  # writes config.toml
     return CliRunner().invoke(
         main,
-        ["--config", str(tmp_path / "config.toml"), "telegram", "set-webhook"],
+        ["--lang", "en", "--config", str(tmp_path / "config.toml"), "telegram", "set-webhook"],
         env={
             "GRASSROOTS_DATABASE_URL": database,
             "TELEGRAM_BOT_TOKEN": TOKEN,
