@@ -60,6 +60,9 @@ BUDGETS: dict[str, int] = {
     "commentary.digest": TWO,
 }
 
+# What the operator reads in a terminal (the CLI, serve's start-up), never sent by SMS.
+TERMINAL = ("cli.", "channels.")
+
 # Worst-case values that are real: a four-character name, a nine-character branch, three
 # digits where a count goes. English gets pinyin, so it stays in GSM-7 as a reader's would.
 ZH: dict[str, object] = {
@@ -210,7 +213,7 @@ def segments(body: str) -> int:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize("key", sorted(catalog("zh-CN")))
+@pytest.mark.parametrize("key", sorted(k for k in catalog("zh-CN") if not k.startswith(TERMINAL)))
 def test_every_entry_fits_its_budget(language, key):
     body = render(language, key)
     assert segments(body) <= budget(key), (key, count_segments(body), body)
