@@ -86,7 +86,7 @@ async def test_commentary_from_outside_the_subtree_or_from_a_secretary_is_refuse
 async def test_commentary_needs_a_known_code_and_words(phone, county: App):
     await add_people(county)
     leader = phone(TOWNSHIP_LEADER)
-    assert await leader.says("点评 东坡村 做得好") == [
+    assert await leader.says("点评 南山村 做得好") == [
         "请写组织代码和点评内容，如：点评 HX0101 走访群众做得实，继续保持"
     ]
     assert await leader.says("点评 HX0199 做得好") == [
