@@ -27,10 +27,8 @@ async def named_at_start(db: Executor, text: str) -> list[tuple[Org, int]]:
         for suffix in SUFFIXES:
             names[prefix + suffix] = max(names.get(prefix + suffix, 0), len(prefix))
     params = {f"n{i}": name for i, name in enumerate(names)}
-    rows = await db.fetch(
-        f"SELECT {_COLUMNS} FROM organisations WHERE name IN ({', '.join(':' + k for k in params)})",
-        params,
-    )
+    marks = ", ".join(f":{key}" for key in params)
+    rows = await db.fetch(f"SELECT {_COLUMNS} FROM organisations WHERE name IN ({marks})", params)
     found = [(_org(r), names[r["name"]]) for r in rows]
     # The longest reading wins: "东坡村党支部" over an organisation called "东坡村".
     return sorted(found, key=lambda pair: (-pair[1], pair[0].code))
