@@ -583,8 +583,9 @@ def read_due(text: str, today: date) -> Found | None:
     """An answer that is a date and nothing else ("下周五", "到12月31日前", "friday"); a
     Found with no day if it looks like one that cannot be read; None if it is no date."""
     text = text.strip(_SEP)
-    # As if after 到: an answer needs no marker ("12-31", "friday" alone are dates here).
-    found = find_due("到" + text, today)
-    if found is None or found.start > 0 or ("到" + text)[found.end :].strip(_SEP):
-        return None
-    return Found(0, len(text), found.due, text)
+    # As if after 到 when it has none: an answer needs no marker ("12-31", "friday").
+    for said in (text, "到" + text):
+        found = find_due(said, today)
+        if found is not None and found.start == 0 and not said[found.end :].strip(_SEP):
+            return Found(0, len(text), found.due, text)
+    return None
