@@ -173,6 +173,8 @@ def demo(ctx: click.Context) -> None:
 def chat(ctx: click.Context, sender: str) -> None:
     """Talk to the bot from this terminal (or a pipe) as the phone number --from."""
     from bot.channels.console import run_console
+    from scheduler.jobs import JobContext
+    from scheduler.sweeps import before_each_message
 
     config = _config(ctx)
     phone = to_e164(sender, config.bot.default_region)
@@ -190,14 +192,18 @@ def chat(ctx: click.Context, sender: str) -> None:
             click.echo(f"Speaking as {phone}. Ctrl-D to quit.")
         sender = Address(AddressKind.SMS, phone)
         speak = prompt if interactive else None
+        dispatcher = app.dispatcher()
+        # What serve's scheduler sweeps would have done by now, done before each message.
+        jobs = JobContext(app.repos, config.zone, config.bot.language, dispatcher.poke)
+        due = before_each_message(jobs, app.clock) if config.scheduler.enabled else None
         if not app.sandbox:  # with a real provider, sending is serve's job, not a terminal's
-            await run_console(app.router, sender, app.clock, prompt=speak)
+            await run_console(app.router, sender, app.clock, prompt=speak, before=due)
             return
         # In the sandbox, broadcasts (a secretary's 通知) show up here as they are "sent".
-        dispatcher, stop = app.dispatcher(), asyncio.Event()
+        stop = asyncio.Event()
         sending = asyncio.create_task(dispatcher.run(stop))
         try:
-            await run_console(app.router, sender, app.clock, prompt=speak)
+            await run_console(app.router, sender, app.clock, prompt=speak, before=due)
             await dispatcher.drain_once()
         finally:
             stop.set()

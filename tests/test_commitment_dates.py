@@ -212,3 +212,31 @@ async def test_the_branchs_commitment_takes_the_same_dates(phone, county: App):
     assert reply.startswith("已登记东坡村党支部承诺C1（2027年2月5日到期）")
     c = await county.repos.commitments.get(1)
     assert (c.is_branch, c.body) == (True, "发放慰问金")
+
+
+# --- a chat-only sandbox publishes as serve would -----------------------------------------
+
+
+def test_a_chat_sandbox_publishes_as_serve_would(tmp_path):
+    """`grassroots chat` runs no scheduler: the sweeps serve runs on a timer run before each
+    message, so a commitment made in chat is published and can be rated at once."""
+    from tests.test_cli import grassroots
+
+    assert grassroots(tmp_path, "demo").returncode == 0
+    result = grassroots(
+        tmp_path,
+        "chat",
+        "--from",
+        "13800001100",  # 张建国, secretary of HX0101
+        stdin="承诺 支部 年底前修通村道\n评议 C1\n确认\n",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("已登记东坡村党支部承诺C1（12月31日到期）"), lines
+    # The publication reached the branch's villagers (shown, in the sandbox) ...
+    published = "【东坡村党支部公开承诺】C1支部：修通村道（12月31日前）。"
+    assert sum(published in line for line in lines) == 2, lines  # 赵大爷 and 钱阿姨
+    # ... so the secretary's poll on it is accepted rather than "not published" ...
+    assert not any(line.startswith("没有已公示的承诺C1") for line in lines), lines
+    assert any(line.startswith("P1预览：") for line in lines), lines
+    assert any(line.startswith("评议P1已发出，共2人。") for line in lines), lines
