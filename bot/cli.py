@@ -301,14 +301,23 @@ def broadcast_send(
     """Queue a broadcast; prints its id alone on the last line."""
     config = _config(ctx)
 
-    async def work(app: App) -> tuple[int, int]:
+    from bot.segments import SegmentCount
+    from bot.texts import texts_for
+
+    async def work(app: App) -> tuple[int, int, SegmentCount]:
         org = await app.repos.orgs.by_code(org_code)
         if org is None:
             raise click.BadParameter(f"no organisation {org_code}", param_hint="--org")
         now = app.clock.now()
-        return await app.repos.outbox.broadcast_to_audience(
+        # Signed with the organisation's name, as a secretary's 通知 is: villagers see who speaks.
+        given = {"zh-CN": text, "en": text_en or text}
+        signed = {
+            lang: texts_for(lang).get("broadcast.signed", org=org.name, text=body)
+            for lang, body in given.items()
+        }
+        made = await app.repos.outbox.broadcast_to_audience(
             kind="broadcast",
-            texts={"zh-CN": text, "en": text_en or text},
+            texts=signed,
             default_language=config.bot.language,
             now=now,
             root_org_id=org.id,
@@ -318,9 +327,9 @@ def broadcast_send(
             role=",".join(roles),
             urgent=urgent,
         )
+        return (*made, count_segments(signed[config.bot.language]))
 
-    broadcast_id, count = _run(_with_app(config, work))
-    cost = count_segments(text)
+    broadcast_id, count, cost = _run(_with_app(config, work))
     click.echo(
         f"queued for {count} people, {cost.segments} SMS segment(s) each "
         f"({cost.encoding}); `grassroots serve` sends it"
