@@ -223,6 +223,21 @@ def _read_month_day(m: Groups, today: date) -> date | None:
     return due if m["yw"] else _past_is_next_year(due, today)
 
 
+def _read_day_of_month(m: Groups, today: date) -> date | None:
+    """ "15号前": this month's 15th, or next month's once it has passed."""
+    day = cn_number(m["d"] or "")
+    if day is None or not 1 <= day <= 31:
+        return None
+    for ahead in (0, 1):
+        first = _add_months(today.replace(day=1), ahead)
+        if (
+            day <= calendar.monthrange(first.year, first.month)[1]
+            and first.replace(day=day) >= today
+        ):
+            return first.replace(day=day)
+    return None
+
+
 def _read_month(m: Groups, today: date) -> date | None:
     month = cn_number(m["m"] or "")
     if month is None or not 1 <= month <= 12:
@@ -353,6 +368,11 @@ _FORMS: list[tuple[re.Pattern[str], Reader, bool]] = [
         re.compile(rf"{_YW}(?P<m>{_NUM})\s*月\s*(?P<d>{_NUM})\s*[日号]?"),
         _read_month_day,
         False,
+    ),
+    (
+        re.compile(rf"(?<![月\d十])(?P<d>{_NUM})\s*[日号](?![\d楼院房室组栋队线路车机店门])"),
+        _read_day_of_month,
+        True,
     ),
     (
         re.compile(r"(?<![\d.])(?P<m>\d{1,2})\s*[-/.]\s*(?P<d>\d{1,2})(?![\d%])"),
