@@ -215,12 +215,12 @@ def _read_month_day(m: Groups, today: date) -> date | None:
     month, day = cn_number(m["m"] or ""), cn_number(m["d"] or "")
     if month is None or day is None:
         return None
-    year = today.year + {None: 0, "今年": 0, "明年": 1, "后年": 2}[m["yw"]]
+    year = _year_of(m, today)
     try:
         due = date(year, month, day)
     except ValueError:
         return None
-    return due if m["yw"] else _past_is_next_year(due, today)
+    return due if m["yw"] or m["yn"] else _past_is_next_year(due, today)
 
 
 def _read_day_of_month(m: Groups, today: date) -> date | None:
@@ -242,8 +242,8 @@ def _read_month(m: Groups, today: date) -> date | None:
     month = cn_number(m["m"] or "")
     if month is None or not 1 <= month <= 12:
         return None
-    year = today.year + {None: 0, "今年": 0, "明年": 1, "后年": 2}[m["yw"]]
-    if m["yw"] is None and _month_end(year, month) < today:
+    year = _year_of(m, today)
+    if m["yw"] is None and m["yn"] is None and _month_end(year, month) < today:
         year += 1  # "3月底" said in November: next March
     return _in_month(year, month, m["pos"], m["before"] is not None)
 
@@ -266,8 +266,18 @@ def _read_relative_month(m: Groups, today: date) -> date | None:
     return _in_month(first.year, first.month, m["pos"], m["before"] is not None)
 
 
+def _year_of(m: Groups, today: date) -> int:
+    """The year a form names: 今年, 明年, 后年, or written out (2027年)."""
+    if m["yn"]:
+        return int(m["yn"])
+    return today.year + {"明年": 1, "后年": 2}.get(m["yw"] or "", 0)
+
+
 def _read_year(m: Groups, today: date) -> date | None:
-    year = today.year + {None: 0, "今年": 0, "本年": 0, "明年": 1, "后年": 2}[m["which"]]
+    if m["yn"]:
+        year = int(m["yn"])
+    else:
+        year = today.year + {"明年": 1, "后年": 2}.get(m["which"] or "", 0)
     pos = m["pos"]
     if pos in ("上半年", "年中"):
         return date(year, 6, 30)
@@ -309,6 +319,14 @@ def _read_end_en(m: Groups, today: date) -> date | None:
     if m["what"] == "week":
         return _weekday_in(today, 0, 6)
     return _month_end(today.year, today.month)
+
+
+def _year_pos(m: Groups) -> str | None:
+    if m["pos2"] is not None:
+        return "年底"
+    if m["pos3"] is not None:  # "2027年底", "2027年上半年"; "2027年" alone is its end
+        return {"年": None, "年上半年": "上半年", "年中": "年中"}.get(m["pos3"] or "", "年底")
+    return m["pos"]
 
 
 def _plural(unit: str | None) -> str:
@@ -354,7 +372,7 @@ _FESTIVALS = "|".join(
         reverse=True,
     )
 )
-_YW = r"(?P<yw>今年|明年|后年)?"
+_YW = r"(?:(?P<yw>今年|明年|后年)|(?P<yn>20\d\d)\s*年)?"
 _FORMS: list[tuple[re.Pattern[str], Reader, bool]] = [
     # (pattern, reader, needs a marker or 前/内: a bare "12-31" is too easily a score)
     (
@@ -398,13 +416,14 @@ _FORMS: list[tuple[re.Pattern[str], Reader, bool]] = [
         re.compile(
             r"(?P<which>今年|本年|明年|后年)?(?P<pos>年底|年末|年内|年中|上半年|下半年)"
             r"|(?P<which2>今年|本年|明年|后年)(?P<pos2>底|末|内)"
+            r"|(?P<yn>20\d\d)\s*(?P<pos3>年底|年末|年内|年中|年上半年|年下半年|年)"
             r"|(?P<which3>明年|后年)"
         ),
         lambda m, today: _read_year(
             _Regroup(
                 m,
                 which=m["which"] or m["which2"] or m["which3"],
-                pos="年底" if m["pos2"] is not None else m["pos"],
+                pos=_year_pos(m),
             ),
             today,
         ),
@@ -462,6 +481,12 @@ _FORMS: list[tuple[re.Pattern[str], Reader, bool]] = [
 
 
 _DURATION_FORMS = frozenset(n for n, form in enumerate(_FORMS) if form[1] is _read_duration)
+_DAY_FORMS = frozenset(
+    n
+    for n, form in enumerate(_FORMS)
+    if form[1]
+    in (_read_full, _read_month_day, _read_day_of_month, _read_relative_day, _read_weekday)
+)
 _WEEKDAY_FORMS = frozenset(
     n for n, form in enumerate(_FORMS) if form[1] in (_read_weekday, _read_weekday_en)
 )
@@ -483,6 +508,10 @@ class _Regroup:
 _MARKER_RE = re.compile(_MARKER)
 _SUFFIX_RE = re.compile(_SUFFIX)
 _AFTER_RE = re.compile(r"\s*(?:之后|以后|后|时间内)")
+# A time of day after a day ("明天下午", "周五晚上8点"): part of the date words.
+_PART_OF_DAY = r"(?:上午|下午|晚上|早上|早晨|中午|傍晚|凌晨)"
+_HOUR = r"(?:\d{1,2}|[一二两三四五六七八九十]{1,3})\s*[点时:：]\s*(?:\d{1,2}|半)?\s*分?"
+_CLOCK_RE = re.compile(rf"\s*(?:{_PART_OF_DAY}\s*(?:{_HOUR})?|{_HOUR})")
 _RANGE_RE = re.compile(r"\s*(?:到|至|~|～|-|—)")
 # Date words no form reads: three 下 in a row, an idiom of "never".
 _UNREADABLE = re.compile(
@@ -527,7 +556,16 @@ def _hits(text: str, today: date) -> list[_Hit]:
         ):
             if hit.routine or _WEEKDAY_FORMS.intersection((hit.form, later.form)):
                 dropped.update((n, n + 1))
-    return [hit for n, hit in enumerate(hits) if n not in dropped]
+    kept = [hit for n, hit in enumerate(hits) if n not in dropped]
+    # "明年春节前", "下周五下午": words that touch read as one date, the later the finer.
+    merged: list[_Hit] = []
+    for hit in kept:
+        last = merged[-1] if merged else None
+        if last is not None and not text[last.end : hit.start].strip():
+            merged[-1] = _Hit(last.start, hit.end, hit.due, hit.routine, hit.form)
+        else:
+            merged.append(hit)
+    return merged
 
 
 def _hit_at(text: str, at: int, today: date) -> _Hit | None:
@@ -540,12 +578,15 @@ def _hit_at(text: str, at: int, today: date) -> _Hit | None:
         found = pattern.match(text, begin)
         if found is None or found.end() == begin:
             continue
-        suffix = _SUFFIX_RE.match(text, found.end())
-        end = suffix.end() if suffix else found.end()
+        close = found.end()
+        if form in _DAY_FORMS and (clock := _CLOCK_RE.match(text, close)):
+            close = clock.end()
+        suffix = _SUFFIX_RE.match(text, close)
+        end = suffix.end() if suffix else close
         before = bool(suffix and suffix.group("before"))
-        if needs_marker and marker is None and end == found.end():
+        if needs_marker and marker is None and end == close:
             continue
-        if text[end : end + 1] in ("起", "开") or text.startswith("开始", end):
+        if text[end : end + 1] == "起" or text.startswith(("开始", "开工", "动工"), end):
             return None  # 今天起: when it begins, not when it is due
         after = _AFTER_RE.match(text, end)
         if after and form not in _DURATION_FORMS:
