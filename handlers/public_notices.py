@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.messages import Outbound
+from bot.messages import AddressKind, Outbound
 from bot.normalize import has_words
 from bot.texts import LANGUAGES, Texts, texts_for
 from handlers import confirm, org_refs
@@ -199,9 +199,10 @@ async def object_to(msg: Message, ctx: Context) -> None:
     ctx.reply("public_notice.objection.received", code=notice.code)
 
 
-def _who(texts: Texts, name: str | None, phone: str) -> str:
+def _who(texts: Texts, name: str | None, phone: str | None) -> str:
     """The objector, for the leaders allowed to see them (SEE_OBJECTORS) and nobody else:
     the whole number, so that they can call back and hear the objection out."""
+    phone = phone or texts.get("public_notice.objection.no_phone")
     if name:
         return texts.get("public_notice.objection.who", name=name, phone=phone)
     return texts.get("public_notice.objection.who_unnamed", phone=phone)
@@ -227,10 +228,13 @@ async def _forward(ctx: Context, notice: Notice, objection_id: int, text: str) -
         )
 
     fields = {"code": notice.code, "org": notice.org_name, "text": text}
+    phone = ctx.sender.address.value if ctx.sender.address.kind is AddressKind.SMS else None
+    if phone is None and ctx.sender.person_id is not None:  # objected from Telegram
+        phone = await repo.phone_of(ctx.sender.person_id)
     for leader in leaders:
         if leader.person_id != ctx.sender.person_id:
             texts = texts_for(leader.language or ctx.settings.language)
-            who = _who(texts, ctx.sender.record.name, ctx.sender.address.value)
+            who = _who(texts, ctx.sender.record.name, phone)
             items.append(to(leader, "public_notice.objection.to_leader", who=who, **fields))
     # The secretary hears what was said, never by whom: people must object without fear.
     items += [
@@ -287,7 +291,8 @@ async def objections(msg: Message, ctx: Context) -> None:
         if by is None:
             items.append(ctx.texts.get("public_notice.objection.item", **fields))
         else:
-            who = _who(ctx.texts, by.name, by.address.value)
+            sms = by.address.value if by.address.kind is AddressKind.SMS else by.phone
+            who = _who(ctx.texts, by.name, sms)
             items.append(ctx.texts.get("public_notice.objection.item_by", who=who, **fields))
     ctx.reply(
         "public_notice.objection.list",

@@ -101,3 +101,21 @@ async def test_a_leader_comments_on_a_branch_named_by_its_name(phone, county: Ap
     assert await leader.says("点评 南山村 做得好") == [
         "请写组织代码和点评内容，如：点评 HX0101 走访群众做得实，继续保持"
     ]
+
+
+async def test_an_objection_from_telegram_still_gives_the_leader_a_number(phone, county: App):
+    from bot.messages import Address, AddressKind
+    from tests.test_polls import over_telegram
+
+    chat = "555000111"
+    await county.repos.people.link(
+        Address(AddressKind.TELEGRAM, chat), Address(AddressKind.SMS, VILLAGER), county.clock.now()
+    )
+    await shortlisted(phone, county)
+    await phone(SECRETARY).says("公示")
+    [received] = await over_telegram(county, chat, "异议 G1 王志强修路的账没公开")
+    assert received.startswith("您对公示G1的异议已收到")
+    assert (await sent_to(county, LEADER))[-1].endswith("（提出人：赵大爷 +8613900001101）")
+    [listed] = await phone(LEADER).says("异议列表 东坡村")
+    assert listed.endswith("（赵大爷 +8613900001101）")
+    assert chat not in listed
