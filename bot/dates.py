@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol
 
+from bot import festivals
+
 # --- numbers ------------------------------------------------------------------------------
 
 _DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
@@ -80,86 +82,6 @@ _WEEKDAY_ZH = (
     | {str(i + 1): i for i in range(7)}
 )
 _WEEKDAY_EN = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-# Festivals on fixed days of the Gregorian calendar.
-_FIXED = {
-    "元旦": (1, 1),
-    "三八": (3, 8),
-    "妇女节": (3, 8),
-    "五一": (5, 1),
-    "劳动节": (5, 1),
-    "六一": (6, 1),
-    "儿童节": (6, 1),
-    "七一": (7, 1),
-    "建党节": (7, 1),
-    "八一": (8, 1),
-    "建军节": (8, 1),
-    "教师节": (9, 10),
-    "国庆": (10, 1),
-    "国庆节": (10, 1),
-    "十一": (10, 1),
-}
-# Festivals of the lunar calendar, by year (beyond the table a festival is asked back).
-_LUNAR: dict[str, dict[int, tuple[int, int]]] = {
-    "春节": {
-        2026: (2, 17),
-        2027: (2, 6),
-        2028: (1, 26),
-        2029: (2, 13),
-        2030: (2, 3),
-        2031: (1, 23),
-        2032: (2, 11),
-    },
-    "清明": {2026: (4, 5), 2027: (4, 5), 2028: (4, 4), 2029: (4, 4), 2030: (4, 5)},
-    "端午": {2026: (6, 19), 2027: (6, 9), 2028: (5, 28), 2029: (6, 16), 2030: (6, 5)},
-    "中秋": {2026: (9, 25), 2027: (9, 15), 2028: (10, 3), 2029: (9, 22), 2030: (9, 12)},
-    "重阳": {2026: (10, 18), 2027: (10, 8), 2028: (10, 26), 2029: (10, 16), 2030: (10, 5)},
-}
-_FESTIVAL_ALIASES = {
-    "过年": "春节",
-    "春节": "春节",
-    "大年三十": "除夕",
-    "除夕": "除夕",
-    "元宵": "元宵",
-    "元宵节": "元宵",
-    "清明": "清明",
-    "清明节": "清明",
-    "端午": "端午",
-    "端午节": "端午",
-    "中秋": "中秋",
-    "中秋节": "中秋",
-    "重阳": "重阳",
-    "重阳节": "重阳",
-}
-# 五一 and 十一 are festivals only when nothing numeric follows ("十一户", "五一班" are not).
-_NOT_AFTER_SHORT = r"(?![0-9零一二两三四五六七八九十百千万月日号个户人天年次条名位家块元亩期班组])"
-
-
-def _festival_day(name: str, today: date, year: int) -> date | None:
-    if name in _FIXED:
-        month, day = _FIXED[name]
-        return date(year, month, day)
-    key = _FESTIVAL_ALIASES[name]
-    if key == "除夕":
-        spring = _festival_day("春节", today, year)
-        return spring - timedelta(days=1) if spring else None
-    if key == "元宵":
-        spring = _festival_day("春节", today, year)
-        return spring + timedelta(days=14) if spring else None
-    found = _LUNAR[key].get(year)
-    return date(year, *found) if found else None
-
-
-def _next_festival(name: str, today: date, before: bool) -> date | None:
-    """The festival's next day (or the day before it, for 前) not already past."""
-    for year in (today.year, today.year + 1):
-        day = _festival_day(name, today, year)
-        if day is None:
-            return None
-        due = day - timedelta(days=1) if before else day
-        if due >= today:
-            return due
-    return None
 
 
 def _month_end(year: int, month: int) -> date:
@@ -334,10 +256,9 @@ def _plural(unit: str | None) -> str:
 
 
 def _read_festival(m: Groups, today: date) -> date | None:
-    name = m["fest"] or ""
-    if name == "年":  # 年前: before the Spring Festival
-        return _next_festival("春节", today, before=True)
-    return _next_festival(name, today, before=m["before"] is not None)
+    if m["lunar_year"]:  # 年前: before the Spring Festival
+        return festivals.next_festival("春节", today, before=True)
+    return festivals.next_festival(m["fest"] or "", today, before=m["before"] is not None)
 
 
 def _read_duration(m: Groups, today: date) -> date | None:
@@ -365,13 +286,6 @@ def _read_duration(m: Groups, today: date) -> date | None:
     return None
 
 
-_FESTIVALS = "|".join(
-    sorted(
-        (re.escape(n) for n in (*_FIXED, *_FESTIVAL_ALIASES) if n not in ("五一", "十一")),
-        key=len,
-        reverse=True,
-    )
-)
 _YW = r"(?:(?P<yw>今年|明年|后年)|(?P<yn>20\d\d)\s*年)?"
 _FORMS: list[tuple[re.Pattern[str], Reader, bool]] = [
     # (pattern, reader, needs a marker or 前/内: a bare "12-31" is too easily a score)
@@ -457,7 +371,7 @@ _FORMS: list[tuple[re.Pattern[str], Reader, bool]] = [
         False,
     ),
     (
-        re.compile(rf"(?P<fest>{_FESTIVALS}|(?:五一|十一){_NOT_AFTER_SHORT}|年(?=前|之前|以前))"),
+        re.compile(rf"{festivals.PATTERN}|(?P<lunar_year>年)(?=前|之前|以前)"),
         _read_festival,
         False,
     ),
