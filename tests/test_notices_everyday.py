@@ -110,3 +110,14 @@ def test_a_broadcast_from_the_cli_is_signed_with_the_organisation(tmp_path):
     with sqlite3.connect(tmp_path / "x.db") as db:
         bodies = {row[0] for row in db.execute("SELECT body FROM outbox")}
     assert bodies == {"【东坡村党支部】明早停水"}
+
+
+async def test_english_notices_at_night(phone, county: App):
+    county.clock.set(NIGHT)
+    assert await phone(SECRETARY).says("NOTICE meeting moved to 9 am") == [
+        "Notice queued for 3 people, 1 SMS each. SMS quiet hours: texts arrive tomorrow at "
+        "08:00; for urgent news send NOTICE URGENT and the text. Number 1."
+    ]
+    assert await phone(SECRETARY).says("NOTICE URGENT water is off until noon") == [
+        "Urgent notice queued for 3 people, 1 SMS each; sent at once, even at night. Number 2."
+    ]
