@@ -62,6 +62,7 @@ class App:
             hold_words=tuple(part.hold_words),
             poll_days=part.poll_days,
             notice_days=part.notice_days,
+            quiet=config.outbox.quiet,
         )
         report, fallback, contact = default_routes()
         router = Router(

@@ -256,6 +256,8 @@ def demo(ctx: click.Context) -> None:
 def chat(ctx: click.Context, sender: str) -> None:
     """Talk to the bot from this terminal (or a pipe) as the phone number --from."""
     from bot.channels.console import run_console
+    from scheduler.jobs import JobContext
+    from scheduler.sweeps import before_each_message
 
     config = _config(ctx)
     phone = to_e164(sender, config.bot.default_region)
@@ -273,10 +275,13 @@ def chat(ctx: click.Context, sender: str) -> None:
             click.echo(_texts(ctx).get("cli.chat.banner", phone=phone))
         sender = Address(AddressKind.SMS, phone)
         speak = prompt if interactive else None
+        # What serve's scheduler sweeps would have done by now, done before each message.
+        jobs = JobContext(app.repos, config.zone, config.bot.language)
+        due = before_each_message(jobs, app.clock) if config.scheduler.enabled else None
         # The terminal shows the replies to this number and sends nothing else: what the
         # conversation queued (a 通知, a poll) waits in the outbox for `serve`.
         started = app.clock.now()
-        await run_console(app.router, sender, app.clock, prompt=speak)
+        await run_console(app.router, sender, app.clock, prompt=speak, before=due)
         for line in await queued_since(app, started):
             click.echo(line, err=True)
 
@@ -380,16 +385,25 @@ def broadcast_send(
     """Queue a broadcast; prints its id alone on the last line."""
     config, texts = _config(ctx), _texts(ctx)
 
-    async def work(app: App) -> tuple[int, int]:
+    from bot.segments import SegmentCount
+    from bot.texts import texts_for
+
+    async def work(app: App) -> tuple[int, int, SegmentCount]:
         org = await app.repos.orgs.by_code(org_code)
         if org is None:
             raise click.BadParameter(
                 texts.get("cli.broadcast.no_org", code=org_code), param_hint="--org"
             )
         now = app.clock.now()
-        return await app.repos.outbox.broadcast_to_audience(
+        # Signed with the organisation's name, as a secretary's 通知 is: villagers see who speaks.
+        given = {"zh-CN": text, "en": text_en or text}
+        signed = {
+            lang: texts_for(lang).get("broadcast.signed", org=org.name, text=body)
+            for lang, body in given.items()
+        }
+        made = await app.repos.outbox.broadcast_to_audience(
             kind="broadcast",
-            texts={"zh-CN": text, "en": text_en or text},
+            texts=signed,
             default_language=config.bot.language,
             now=now,
             root_org_id=org.id,
@@ -399,9 +413,9 @@ def broadcast_send(
             role=",".join(roles),
             urgent=urgent,
         )
+        return (*made, count_segments(signed[config.bot.language]))
 
-    broadcast_id, count = _run(_with_app(config, work))
-    cost = count_segments(text)
+    broadcast_id, count, cost = _run(_with_app(config, work))
     click.echo(
         texts.get(
             "cli.broadcast.queued", count=count, segments=cost.segments, encoding=cost.encoding

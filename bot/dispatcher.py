@@ -15,7 +15,7 @@ import os
 import socket
 import time as monotonic
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from bot.clock import Clock
 from bot.config import OutboxSection
 from bot.messages import AddressKind
 from bot.outbox import send_row
+from bot.quiet import quiet_until
 from storage.engine import as_datetime
 from storage.repositories import Repositories
 
@@ -34,20 +35,6 @@ log = logging.getLogger(__name__)
 # Stop sending a claimed message once less than this share of its lease is left; the send
 # itself (a provider call, 10 s at most for Twilio) must finish before the lease runs out.
 LEASE_MARGIN = 0.25
-
-
-def quiet_until(now: datetime, quiet: tuple[time, time] | None, zone: ZoneInfo) -> datetime | None:
-    """If `now` is inside the quiet hours (local time), the instant they end; else None."""
-    if quiet is None:
-        return None
-    start, end = quiet
-    local = now.astimezone(zone)
-    clock = local.time()
-    inside = (start <= clock or clock < end) if start > end else (start <= clock < end)
-    if not inside:
-        return None
-    day = local.date() if clock < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=zone)
 
 
 class Dispatcher:

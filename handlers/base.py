@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,6 +70,7 @@ class Settings:
     hold_words: tuple[str, ...] = ()  # a comment holding one waits for review
     poll_days: int = 7  # how long a poll created from chat stays open
     notice_days: int = 7  # a public notice (公示) period
+    quiet: tuple[time, time] | None = None  # SMS quiet hours ([outbox] quiet_hours)
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ import re
 from bot.normalize import has_words
 from bot.segments import count_segments
 from bot.texts import LANGUAGES, texts_for
+from handlers import org_refs
 from handlers.base import Context, Message, Route
 from handlers.permissions import Action, check, require_home
 from storage.models import Grant, Org, Role
@@ -35,16 +36,22 @@ _CODE = re.compile(rf"([a-z][a-z0-9_-]*\d[a-z0-9_-]*)(?:{_SEP}+|$|(?=[^\x00-\x7f
 async def commentary(msg: Message, ctx: Context) -> None:
     folded = msg.text.folded[msg.args_at :]
     code = _ANY_CODE.match(folded)
-    if code is None:
-        ctx.reply("commentary.usage")
-        return
-    org = await ctx.repos.orgs.by_code(code.group(1))
-    if org is None:
-        ctx.reply("commentary.unknown", code=code.group(1).upper())
-        return
+    org = await ctx.repos.orgs.by_code(code.group(1)) if code else None
+    at = code.end() if code and org else 0
+    if org is None:  # a branch may be named as people say it: 点评 东坡村 ...
+        found = await org_refs.by_name(ctx, folded, Action.COMMENTARY)
+        if ctx.replies:  # a name two organisations share: asked which
+            return
+        if found is None:
+            if code is None:
+                ctx.reply("commentary.usage")
+            else:
+                ctx.reply("commentary.unknown", code=code.group(1).upper())
+            return
+        org, at = found
     if not await check(ctx, Action.COMMENTARY, org.id, org.name):
         return
-    body = msg.text.original_from(msg.args_at + code.end())
+    body = msg.text.original_from(msg.args_at + at)
     if not has_words(body):
         ctx.reply("commentary.usage")
         return

@@ -17,11 +17,11 @@ shared with it, so a commitment reads the same in a reply, a publication and a r
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.commitment_texts import (
@@ -31,9 +31,10 @@ from bot.commitment_texts import (
     item_text,
     when_text,
 )
+from bot.dates import find_due, read_due
 from bot.messages import Outbound
 from bot.normalize import has_words
-from handlers import deeds, help
+from handlers import confirm, deeds, help
 from handlers.base import Context, Message, Route
 from handlers.permissions import Action, allowed, check, home_grants, require_home
 from storage.commitments import Commitment, PublishMode, Schedule, code_of
@@ -48,13 +49,6 @@ _CODE = re.compile(rf"([a-z][a-z0-9_-]*\d[a-z0-9_-]*)(?:{_SEP}+|$)")
 _BRANCH = re.compile(rf"(?:支部|zb|branch)(?:{_SEP}+|$)")
 # A commitment's code as typed: C3, c3, #C3, 承诺3, 3.
 _COMMITMENT_CODE = re.compile(r"#?\s*(?:承诺\s*)?c?\s*(\d{1,12})")
-# A due date closing the text: "到 12-31", "到12月31日前", "by 2027-01-15", "到年底".
-_DUE = re.compile(
-    r"(?:截止到|截止|截至|到|至|(?<![a-z])by|(?<![a-z])due)\s*:?\s*"
-    r"(?:(?:(?P<y>\d{4})\s*[-/.年]\s*)?(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*[日号]?"
-    r"|(?:本|今)?(?P<end>年底|年末|月底|月末))"
-    r"\s*(?:之前|前|止|为止|完成)?\s*[。.!]*$"
-)
 _WEEKDAY = re.compile(
     r"(?:每)?(?:周|星期|礼拜)(?P<zh>[一二三四五六日天1-7])"
     r"|(?<![a-z])(?P<en>mon|tue|wed|thu|fri|sat|sun)[a-z]*"
@@ -98,33 +92,6 @@ def parse_commitment_code(text: str) -> int | None:
     """The id in "C3", "#c3", "承诺3" or "3" (the whole text), else None."""
     match = _COMMITMENT_CODE.fullmatch(text.strip())
     return int(match.group(1)) if match else None
-
-
-def parse_due(text: str, today: date) -> tuple[int, date | None, str | None]:
-    """Where a closing due date begins in folded `text` (len(text) if none), the date, and
-    what was typed if it is no date or one already past."""
-    match = _DUE.search(text)
-    if match is None:
-        return len(text), None, None
-    typed = text[match.start() :].strip()
-    if match.group("end"):
-        if match.group("end") in ("年底", "年末"):
-            return match.start(), date(today.year, 12, 31), None
-        last = calendar.monthrange(today.year, today.month)[1]
-        return match.start(), date(today.year, today.month, last), None
-    year = int(match.group("y")) if match.group("y") else today.year
-    try:
-        due = date(year, int(match.group("m")), int(match.group("d")))
-    except ValueError:
-        return match.start(), None, typed
-    if due < today:
-        if match.group("y"):
-            return match.start(), None, typed
-        try:  # "到 1-15" written in November: next January
-            due = due.replace(year=due.year + 1)
-        except ValueError:  # 02-29
-            return match.start(), None, typed
-    return match.start(), due, None
 
 
 def parse_weekly(text: str) -> Schedule | None:
@@ -201,27 +168,91 @@ async def _branch_commitment(msg: Message, ctx: Context, at: int) -> None:
 async def _make(
     msg: Message, ctx: Context, at: int, place: Place, person_id: int | None, made: str
 ) -> None:
-    now = ctx.now()
-    today = now.astimezone(place.zone).date()
+    today = ctx.now().astimezone(place.zone).date()
     text = msg.text.folded[at:]
-    cut, due, bad = parse_due(text, today)
-    if bad is not None:
-        ctx.reply("commitment.bad_date", date=bad)
-        return
-    body = _original(msg, at, at + cut)
+    found = find_due(text, today)
+    if found is None:
+        body = _original(msg, at, len(msg.text.folded))
+    else:
+        body = _joined(_original(msg, at, at + found.start), msg.text.original_from(at + found.end))
     if not has_words(body):
         ctx.reply("commitment.branch_usage" if person_id is None else "commitment.usage")
         return
-    schedule = await ctx.repos.commitments.schedule(place.id)
+    draft = Draft(place.id, place.name, str(place.zone), person_id, made, body, msg.id)
+    if found is not None and found.due is None:
+        # Date words we cannot read are asked back, never published inside the text.
+        ctx.reply("commitment.ask_date", date=found.typed)
+        await ctx.ask_back("commitment.due", dataclasses.asdict(draft))
+        return
+    await _register(ctx, draft, found.due if found else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A commitment waiting for its due date to be answered."""
+
+    org_id: int
+    org_name: str
+    zone: str
+    person_id: int | None
+    made: str  # the reply's key
+    body: str
+    message_id: int
+
+
+def _joined(before: str, after: str) -> str:
+    """The text around removed date words, so that it still reads: "修好路灯，完成验收"."""
+    left, right = before.rstrip(_STRIP), after.lstrip(_STRIP).rstrip(_STRIP)
+    if not left or not right:
+        return left or right
+    gap = before[len(left) :].strip(" ")[:1] or (" " if before[len(left) :] else "")
+    return left + gap + right
+
+
+_STRIP = " \t\n,，、;；:：。.!！"
+# An answer that gives no due date: the commitment is made without one.
+_NO_DATE = frozenset({"无", "没有", "不设", "不限", "不定", "无期限", "长期", "none", "no date"})
+
+
+async def resume_due(msg: Message, ctx: Context, payload: dict[str, Any]) -> bool:
+    """The answer to "which due date?": a date, 无 (none) or 取消; anything else goes its
+    normal way and the commitment is not made."""
+    draft = Draft(**payload)
+    folded = msg.text.folded.strip(_STRIP)
+    answer = confirm.answer_of(msg)
+    if answer is confirm.Answer.CANCEL:
+        ctx.reply("commitment.date_cancelled")
+        return True
+    if folded in _NO_DATE:
+        await _register(ctx, draft, None)
+        return True
+    today = ctx.now().astimezone(ZoneInfo(draft.zone)).date()
+    found = read_due(folded, today)
+    if found is None:
+        return False
+    if found.due is None:  # still no date we can read: ask once more
+        ctx.reply("commitment.ask_date", date=found.typed)
+        await ctx.ask_back("commitment.due", payload)
+        return True
+    await _register(ctx, draft, found.due)
+    return True
+
+
+async def _register(ctx: Context, draft: Draft, due: date | None) -> None:
+    now = ctx.now()
+    zone = ZoneInfo(draft.zone)
+    today = now.astimezone(zone).date()
+    schedule = await ctx.repos.commitments.schedule(draft.org_id)
     c = await ctx.repos.commitments.create(
-        org_id=place.id,
-        person_id=person_id,
-        body=body,
+        org_id=draft.org_id,
+        person_id=draft.person_id,
+        body=draft.body,
         due_on=due,
         created_by=ctx.sender.person_id,
-        publish_at=next_publication(schedule, now, place.zone),
+        publish_at=next_publication(schedule, now, zone),
         now=now,
-        source=f"message:{msg.id}",  # handled again after a crash: the same commitment
+        # Handled again after a crash: the same commitment.
+        source=f"message:{draft.message_id}",
     )
     if schedule.mode is PublishMode.NOW:
         publication = ctx.texts.get("commitment.publish.soon")
@@ -234,7 +265,7 @@ async def _make(
         if c.due_on
         else ""
     )
-    ctx.reply(made, code=c.code, org=place.name, due=due_text, publication=publication)
+    ctx.reply(draft.made, code=c.code, org=draft.org_name, due=due_text, publication=publication)
 
 
 async def list_commitments(msg: Message, ctx: Context) -> None:
@@ -389,3 +420,4 @@ ROUTES = [
     # Touching, because anything but a code falls back to a report: "完成了村道硬化".
     Route("commitment.done", mark_done, zh=("完成", "wc"), en=("done",)),
 ]
+RESUMERS = {"commitment.due": resume_due}

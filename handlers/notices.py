@@ -1,57 +1,179 @@
 """Notices (通知 / TZ / NOTICE): a secretary broadcasts to their own branch from the phone,
-and members turn the daily nudge off and on (不提醒 / 提醒)."""
+and members turn the daily nudge off and on (不提醒 / 提醒).
+
+    通知 周五晚七点开党员大会          queued; in SMS quiet hours the reply says when it lands
+    通知 急 明早七点停水 / 紧急通知 ...  urgent: SMS go out during quiet hours too
+    (longer than two SMS)              the cost is shown first and 确认 sends it, 取消 not
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from bot.normalize import has_words
+from bot.quiet import quiet_until
 from bot.segments import count_segments
 from bot.texts import LANGUAGES, texts_for
+from handlers import confirm
 from handlers.base import Context, Message, Route
 from handlers.permissions import Action, home_grants
+from storage import audience
 from storage.models import Role
 
 NOTICE_AUDIENCE = (Role.MEMBER, Role.SECRETARY, Role.PUBLIC)
+# Longer than this many SMS segments, a notice shows its cost and waits for 确认.
+CONFIRM_SEGMENTS = 2
+# "通知 急 明早七点停水", "通知 紧急：...": urgent, as 紧急通知. A separator must follow, so
+# that "通知 急需志愿者" stays an ordinary notice.
+_URGENT = re.compile(r"(?:急|紧急|加急|urgent)(?:[\s:：,，!！]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A notice on its way: what the preview and the 确认 that follows both send."""
+
+    org_id: int
+    org_name: str
+    text: str
+    urgent: bool
+    include_subtree: bool  # a leader speaks to the organisations they lead
+    source: str  # handled again after a crash: the same broadcast
 
 
 async def notice(msg: Message, ctx: Context) -> None:
+    await _notice(msg, ctx, urgent=False)
+
+
+async def urgent_notice(msg: Message, ctx: Context) -> None:
+    await _notice(msg, ctx, urgent=True)
+
+
+async def _notice(msg: Message, ctx: Context, urgent: bool) -> None:
     grants = home_grants(ctx, Action.NOTICE)
     if not grants:
         ctx.reply("broadcast.not_allowed")  # names the role needed: secretary
         return
-    if not has_words(msg.args):
+    text = msg.args
+    flag = _URGENT.match(msg.text.folded, msg.args_at)
+    if flag is not None:
+        urgent, text = True, msg.text.original_from(flag.end())
+    if not has_words(text):
         ctx.reply("broadcast.empty")
         return
     branch = grants[0]
-    now = ctx.now()
+    draft = Draft(
+        org_id=branch.org_id,
+        org_name=branch.org_name,
+        text=text,
+        urgent=urgent,
+        include_subtree=branch.role != Role.SECRETARY,
+        source=f"message:{msg.id}",
+    )
+    reach = await _reach(ctx, draft)
+    segments = count_segments(_signed(draft)[ctx.settings.language]).segments
+    if not any(reach.values()):
+        ctx.reply("broadcast.nobody", org=draft.org_name)
+        return
+    if segments > CONFIRM_SEGMENTS:
+        sms = reach.get("sms", 0)
+        ctx.say(
+            ctx.texts.get(
+                "notice.preview",
+                segments=segments,
+                sms=sms,
+                cost=segments * sms,
+                telegram=reach.get("telegram", 0),
+            ),
+            choices=confirm.buttons(ctx),
+        )
+        await ctx.ask_back("notice.confirm", dataclasses.asdict(draft))
+        return
+    await _send(ctx, draft, reach)
+
+
+async def resume_confirm(msg: Message, ctx: Context, payload: dict[str, Any]) -> bool:
+    """确认 sends the long notice previewed; 取消 drops it; anything else goes its way."""
+    answer = confirm.answer_of(msg)
+    if answer is None:
+        return False
+    draft = Draft(**payload)
+    if answer is confirm.Answer.CANCEL:
+        ctx.reply("notice.cancelled")
+        return True
+    if all(g.org_id != draft.org_id for g in home_grants(ctx, Action.NOTICE)):
+        ctx.reply("broadcast.not_allowed")  # no longer the branch's secretary
+        return True
+    await _send(ctx, draft, await _reach(ctx, draft))
+    return True
+
+
+def _signed(draft: Draft) -> dict[str, str]:
     # The secretary's words, signed with the branch's name so villagers know who speaks.
-    signed = {
-        lang: texts_for(lang).get("broadcast.signed", org=branch.org_name, text=msg.args)
+    return {
+        lang: texts_for(lang).get("broadcast.signed", org=draft.org_name, text=draft.text)
         for lang in LANGUAGES
     }
+
+
+async def _reach(ctx: Context, draft: Draft) -> dict[str, int]:
+    return await audience.reach(
+        ctx.repos.db,
+        root_org_id=draft.org_id,
+        roles=NOTICE_AUDIENCE,
+        include_subtree=draft.include_subtree,
+        exclude_person=ctx.sender.person_id,
+    )
+
+
+async def _send(ctx: Context, draft: Draft, reach: dict[str, int]) -> None:
+    now = ctx.now()
+    signed = _signed(draft)
     broadcast, count = await ctx.repos.outbox.broadcast_to_audience(
         kind="notice",
         texts=signed,
         default_language=ctx.settings.language,
         now=now,
-        root_org_id=branch.org_id,
+        root_org_id=draft.org_id,
         roles=NOTICE_AUDIENCE,
-        source=f"message:{msg.id}",  # handled again after a crash: the same broadcast
-        body=msg.args,
+        source=draft.source,
+        body=draft.text,
         role="all",
         created_by=ctx.sender.person_id,
-        # A secretary speaks to the branch; a leader to the organisations they lead.
-        include_subtree=branch.role != Role.SECRETARY,
+        include_subtree=draft.include_subtree,
         exclude_person=ctx.sender.person_id,
+        urgent=draft.urgent,
     )
     if count == 0:
-        ctx.reply("broadcast.nobody", org=branch.org_name)
+        ctx.reply("broadcast.nobody", org=draft.org_name)
         return
-    ctx.reply(
-        "broadcast.queued",
-        count=count,
-        segments=count_segments(signed[ctx.settings.language]).segments,
-        id=broadcast,
-    )
+    segments = count_segments(signed[ctx.settings.language]).segments
+    # Quiet hours hold SMS back (the dispatcher does); the sender must know when it lands.
+    held = None
+    if not draft.urgent and reach.get("sms"):
+        held = quiet_until(now, ctx.settings.quiet, ctx.settings.zone)
+    if draft.urgent:
+        ctx.reply("notice.queued_urgent", count=count, segments=segments, id=broadcast)
+    elif held is not None:
+        ctx.reply(
+            "notice.queued_quiet",
+            count=count,
+            segments=segments,
+            id=broadcast,
+            when=_when(ctx, held, now),
+        )
+    else:
+        ctx.reply("broadcast.queued", count=count, segments=segments, id=broadcast)
+
+
+def _when(ctx: Context, at: datetime, now: datetime) -> str:
+    zone = ctx.settings.zone
+    day = at.astimezone(zone).date()
+    key = "notice.today" if day == now.astimezone(zone).date() else "notice.tomorrow"
+    return ctx.texts.get(key, time=at.astimezone(zone).strftime("%H:%M"))
 
 
 async def nudges_off(msg: Message, ctx: Context) -> None:
@@ -73,6 +195,14 @@ async def _set_nudges(ctx: Context, on: bool) -> None:
 ROUTES = [
     # Not touching: "通知了全体党员..." is a secretary's report, not a notice to send.
     Route("notice", notice, zh=("通知", "tz"), en=("notice",), touching=False),
+    Route(
+        "notice.urgent",
+        urgent_notice,
+        zh=("紧急通知", "急通知", "jjtz"),
+        en=("urgent notice",),
+        touching=False,
+    ),
     Route("nudge.off", nudges_off, zh=("不提醒", "btx"), en=("nudge off",), whole=True),
     Route("nudge.on", nudges_on, zh=("提醒", "tx"), en=("nudge on",), whole=True),
 ]
+RESUMERS = {"notice.confirm": resume_confirm}

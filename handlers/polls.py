@@ -34,6 +34,7 @@ from bot.polls import (
 )
 from bot.texts import LANGUAGES, Texts, texts_for
 from handlers.base import Context, Interceptor, Message, Resumer, Route
+from handlers.confirm import CANCEL_WORDS, CONFIRM_WORDS
 from handlers.permissions import Action, check, require_home
 from storage.commitments import Commitment
 from storage.models import Grant, Org, Role
@@ -49,9 +50,7 @@ _AUDIENCE_TAGS = {
     "#all": "all",
 }
 _FIVE_GOODS = {"五个好", "5g", "wgh", "five goods"}
-# No bare digits: "1" may be an answer to a poll that arrived meanwhile.
-_CONFIRM = {"确认", "qr", "ok", "yes"}
-_CANCEL = {"取消", "qx", "cancel", "no"}
+_CONFIRM, _CANCEL = CONFIRM_WORDS, CANCEL_WORDS  # the words every 确认 takes
 # A first word that may name what the poll is about: an organisation code or C3.
 _WORD = re.compile(r"([a-z][a-z0-9]*)(?=\s|$)")
 _COMMITMENT = re.compile(r"c(\d+)")

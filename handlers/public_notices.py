@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.messages import Outbound
+from bot.messages import AddressKind, Outbound
 from bot.normalize import has_words
-from bot.privacy import mask_phone
 from bot.texts import LANGUAGES, Texts, texts_for
+from handlers import confirm, org_refs
 from handlers.base import Context, Message, Route
 from handlers.permissions import Action, allowed, check, home_grants, require_home
 from handlers.recommendations import (
@@ -198,10 +199,13 @@ async def object_to(msg: Message, ctx: Context) -> None:
     ctx.reply("public_notice.objection.received", code=notice.code)
 
 
-def _who(texts: Texts, name: str | None, phone: str) -> str:
+def _who(texts: Texts, name: str | None, phone: str | None) -> str:
+    """The objector, for the leaders allowed to see them (SEE_OBJECTORS) and nobody else:
+    the whole number, so that they can call back and hear the objection out."""
+    phone = phone or texts.get("public_notice.objection.no_phone")
     if name:
-        return texts.get("public_notice.objection.who", name=name, phone=mask_phone(phone))
-    return texts.get("public_notice.objection.who_unnamed", phone=mask_phone(phone))
+        return texts.get("public_notice.objection.who", name=name, phone=phone)
+    return texts.get("public_notice.objection.who_unnamed", phone=phone)
 
 
 async def _forward(ctx: Context, notice: Notice, objection_id: int, text: str) -> None:
@@ -224,10 +228,13 @@ async def _forward(ctx: Context, notice: Notice, objection_id: int, text: str) -
         )
 
     fields = {"code": notice.code, "org": notice.org_name, "text": text}
+    phone = ctx.sender.address.value if ctx.sender.address.kind is AddressKind.SMS else None
+    if phone is None and ctx.sender.person_id is not None:  # objected from Telegram
+        phone = await repo.phone_of(ctx.sender.person_id)
     for leader in leaders:
         if leader.person_id != ctx.sender.person_id:
             texts = texts_for(leader.language or ctx.settings.language)
-            who = _who(texts, ctx.sender.record.name, ctx.sender.address.value)
+            who = _who(texts, ctx.sender.record.name, phone)
             items.append(to(leader, "public_notice.objection.to_leader", who=who, **fields))
     # The secretary hears what was said, never by whom: people must object without fear.
     items += [
@@ -246,12 +253,25 @@ async def objections(msg: Message, ctx: Context) -> None:
         if notice is None:
             return
     else:
-        grant = require_home(ctx, Action.PUBLIC_NOTICE)
-        if grant is None:
+        # A leader names the branch (异议列表 HX0101, 异议列表 东坡村); else one's own.
+        named = await org_refs.named(ctx, args, Action.PUBLIC_NOTICE) if args else None
+        if isinstance(named, str):
+            ctx.reply("recommend.unknown_org", code=named)
             return
-        notice = await ctx.repos.public_notices.latest(grant.org_id)
+        if ctx.replies:  # a name several organisations share: asked which
+            return
+        if named is not None:
+            org_id, org_name = named[0].id, named[0].name
+            if not await check(ctx, Action.PUBLIC_NOTICE, org_id, org_name):
+                return
+        else:
+            grant = require_home(ctx, Action.PUBLIC_NOTICE)
+            if grant is None:
+                return
+            org_id, org_name = grant.org_id, grant.org_name
+        notice = await ctx.repos.public_notices.latest(org_id)
         if notice is None:
-            ctx.reply("public_notice.none", org=grant.org_name)
+            ctx.reply("public_notice.none", org=org_name)
             return
     if not await check(ctx, Action.PUBLIC_NOTICE, notice.org_id, notice.org_name):
         return
@@ -271,7 +291,8 @@ async def objections(msg: Message, ctx: Context) -> None:
         if by is None:
             items.append(ctx.texts.get("public_notice.objection.item", **fields))
         else:
-            who = _who(ctx.texts, by.name, by.address.value)
+            sms = by.address.value if by.address.kind is AddressKind.SMS else by.phone
+            who = _who(ctx.texts, by.name, sms)
             items.append(ctx.texts.get("public_notice.objection.item_by", who=who, **fields))
     ctx.reply(
         "public_notice.objection.list",
@@ -327,6 +348,46 @@ async def outcome(msg: Message, ctx: Context) -> None:
             ctx.reply("public_notice.outcome.not_candidate", query=query, code=notice.code)
             return
         chosen = [found[0].person_id]
+    objected = await repo.objection_count(notice.id)
+    if decided is Outcome.COMMENDED and objected:
+        # Commending despite objections is a decision to take knowingly: say how many.
+        ctx.say(
+            ctx.texts.get(
+                "public_notice.outcome.confirm_objections", code=notice.code, count=objected
+            ),
+            choices=confirm.buttons(ctx),
+        )
+        payload = {"notice": notice.id, "chosen": chosen, "outcome": decided.value}
+        await ctx.ask_back("public_notice.outcome", {**payload, "reason": reason})
+        return
+    await _decide(ctx, notice, chosen, decided, reason)
+
+
+async def resume_outcome(msg: Message, ctx: Context, payload: dict[str, Any]) -> bool:
+    """确认 records the commendation the objections held back; 取消 drops it."""
+    answer = confirm.answer_of(msg)
+    if answer is None:
+        return False
+    notice = await _notice_by_code(ctx, str(payload["notice"]))
+    if notice is None:
+        return True
+    if answer is confirm.Answer.CANCEL:
+        ctx.reply("public_notice.outcome.cancelled", code=notice.code)
+        return True
+    if not await check(ctx, Action.NOTICE_OUTCOME, notice.org_id, notice.org_name):
+        return True
+    if notice.announced_at is not None:
+        ctx.reply("public_notice.outcome.already", code=notice.code)
+        return True
+    chosen = payload.get("chosen")
+    await _decide(ctx, notice, chosen, Outcome(payload["outcome"]), payload.get("reason", ""))
+    return True
+
+
+async def _decide(
+    ctx: Context, notice: Notice, chosen: list[int] | None, decided: Outcome, reason: str
+) -> None:
+    repo = ctx.repos.public_notices
     await repo.decide(notice, chosen, decided, reason or None, ctx.now())
     candidates = await repo.candidates(notice.org_id, notice.round)
     undecided = [c for c in candidates if c.outcome is None]
@@ -403,3 +464,4 @@ ROUTES = [
         "public_notice.objections", objections, zh=("异议列表", "yyl", "yylb"), en=("objections",)
     ),
 ]
+RESUMERS = {"public_notice.outcome": resume_outcome}

@@ -19,6 +19,7 @@ import unicodedata
 from typing import Any
 
 from bot.normalize import has_words
+from handlers import org_refs
 from handlers.base import Context, Message, Route
 from handlers.permissions import Action, check, home_grants, require_home
 from storage.models import JOINABLE_KINDS, Org
@@ -71,6 +72,12 @@ async def target_org(msg: Message, ctx: Context, action: Action) -> tuple[Org, i
         if not await check(ctx, action, org.id, org.name):
             return None
         at = skip_separators(args, named.end())
+    elif (by_name := await org_refs.by_name(ctx, args, action)) is not None:
+        org, at = by_name  # 推荐列表 东坡村: a leader names the branch as people say it
+        if not await check(ctx, action, org.id, org.name):
+            return None
+    elif ctx.replies:  # a name several organisations share: asked which
+        return None
     else:
         grant = require_home(ctx, action)
         if grant is None:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from bot.clock import Clock
 from scheduler import commitment_jobs, notice_jobs, poll_jobs
 from scheduler.jobs import JobContext
 
@@ -35,3 +36,15 @@ async def run_sweeps(ctx: JobContext, now: datetime) -> int:
     if queued:
         ctx.poke()
     return queued
+
+
+def before_each_message(ctx: JobContext, clock: Clock) -> Callable[[], Awaitable[int]]:
+    """The sweeps for a process with no scheduler (`grassroots chat`): run before each
+    message, so that what `serve` would have published by now (a commitment, a poll's
+    opening or close, a notice period's end) is there, done by the same code, when the
+    next message is read. Idempotent: a `serve` sweeping meanwhile sends nothing twice."""
+
+    async def sweep() -> int:
+        return await run_sweeps(ctx, clock.now())
+
+    return sweep

@@ -71,6 +71,7 @@ class Objector:
     person_id: int
     name: str | None
     address: Address
+    phone: str | None = None  # a number to call back: their SMS address, if they have one
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +400,10 @@ class PublicNoticeRepository:
         """Who made each objection to a notice. Only for those allowed SEE_OBJECTORS."""
         rows = await self.db.fetch(
             """
-            SELECT w.objection_id, w.person_id, p.name, w.address_kind, w.address
+            SELECT w.objection_id, w.person_id, p.name, w.address_kind, w.address,
+                   (SELECT a.value FROM addresses a
+                    WHERE a.person_id = w.person_id AND a.kind = 'sms'
+                    ORDER BY a.id LIMIT 1) AS phone
             FROM objectors w
             JOIN objections j ON j.id = w.objection_id
             JOIN people p ON p.id = w.person_id
@@ -413,9 +417,17 @@ class PublicNoticeRepository:
                 r["person_id"],
                 r["name"],
                 Address(AddressKind(r["address_kind"]), r["address"]),
+                r["phone"],
             )
             for r in rows
         }
+
+    async def phone_of(self, person_id: int) -> str | None:
+        """A number to call a person back on (their first SMS address), if any."""
+        return await self.db.fetchval(
+            "SELECT value FROM addresses WHERE person_id = :p AND kind = 'sms' ORDER BY id LIMIT 1",
+            {"p": person_id},
+        )
 
     async def objection_count(self, notice_id: int) -> int:
         count = await self.db.fetchval(

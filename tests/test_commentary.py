@@ -87,7 +87,7 @@ async def test_commentary_needs_a_known_code_and_words(phone, county: App):
     await add_people(county)
     leader = phone(TOWNSHIP_LEADER)
     usage = "请写“点评+组织代码+内容”，如：点评 支部代码 走访群众做得实，继续保持"
-    assert await leader.says("点评 东坡村 做得好") == [usage]
+    assert await leader.says("点评 南山村 做得好") == [usage]
     assert await leader.says("点评 HX0199 做得好") == [
         "没有找到代码“HX0199”。请写：点评+组织代码+内容"
     ]

@@ -85,7 +85,7 @@ async def test_the_reply_names_the_due_date(phone):
 @pytest.mark.parametrize("when", ["到 2-30", "到 2025-12-31", "by 13-01"])
 async def test_a_date_that_is_no_date_to_come_is_asked_again(phone, county: App, when):
     [reply] = await phone(MEMBER).says(f"承诺 修路 {when}")
-    assert reply.startswith("没看懂期限") and reply.endswith("或 2027-01-15。")
+    assert reply.startswith("没看懂期限") and reply.endswith("回复“无”不设期限。")
     assert await county.repos.commitments.get(1) is None
 
 

@@ -94,7 +94,7 @@ async def test_an_objection_in_the_period_reaches_the_secretary_without_the_obje
     # The secretary hears what was said, not by whom; the leaders above hear both.
     assert await sent_to(county, SECRETARY) == ["【异议】东坡村党支部公示G1：王志强在村里聚众赌博"]
     assert await sent_to(county, LEADER) == [
-        "【异议】东坡村党支部公示G1：王志强在村里聚众赌博（提出人：赵大爷 +86139****1101）"
+        "【异议】东坡村党支部公示G1：王志强在村里聚众赌博（提出人：赵大爷 +8613900001101）"
     ]
     assert await sent_to(county, WEST_SECRETARY) == []
 
@@ -102,7 +102,7 @@ async def test_an_objection_in_the_period_reaches_the_secretary_without_the_obje
     [listed] = await phone(SECRETARY).says("异议列表 G1")
     assert listed == "公示G1共1条异议：1.11月28日：王志强在村里聚众赌博"
     assert await phone(LEADER).says("YYL G1") == [
-        "公示G1共1条异议：1.11月28日：王志强在村里聚众赌博（赵大爷 +86139****1101）"
+        "公示G1共1条异议：1.11月28日：王志强在村里聚众赌博（赵大爷 +8613900001101）"
     ]
     # Nothing the secretary received or was shown names the villager or their number.
     for text in [listed, *await sent_to(county, SECRETARY)]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.channels.base import SendResult, plain_text
@@ -36,8 +36,10 @@ async def run_console(
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
     prompt: Callable[[], None] | None = None,
+    before: Callable[[], Awaitable[object]] | None = None,
 ) -> int:
-    """Send each input line as one message and print the replies. Returns lines sent."""
+    """Send each input line as one message and print the replies; `before` runs before
+    each (the scheduler's sweeps, where no `serve` runs them). Returns lines sent."""
     sent = 0
     loop = asyncio.get_running_loop()
     while True:
@@ -47,6 +49,8 @@ async def run_console(
         if not line:
             return sent
         body = line.rstrip("\r\n")
+        if before is not None:
+            await before()
         replies = await router.handle(console_inbound(sender, body, clock))
         sent += 1
         for reply in replies:
