@@ -10,6 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.app import App
+from bot.channel_health import ChannelHealth
 from bot.channels.console import ConsoleSender
 from bot.messages import AddressKind
 from tests.conftest import MEMBER, SECRETARY, VILLAGER
@@ -52,7 +53,9 @@ async def test_an_urgent_notice_goes_out_at_night(phone, county: App):
     assert len(rows) == 3 and all(r["urgent"] for r in rows)
     assert rows[0]["body"] == "【东坡村党支部】明早七点停水，请提前储水"
     # The dispatcher sends it now, quiet hours or not.
-    county.senders[AddressKind.SMS] = ConsoleSender(stream=io.StringIO())
+    sender = ConsoleSender(stream=io.StringIO())
+    county.senders[AddressKind.SMS] = sender
+    county.health[sender.channel] = ChannelHealth(sender.channel)
     await county.dispatcher().drain_once()
     assert {r["status"] for r in await outbox_rows(county)} == {"sent"}
 

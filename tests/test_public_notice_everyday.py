@@ -99,7 +99,7 @@ async def test_a_leader_comments_on_a_branch_named_by_its_name(phone, county: Ap
     assert "【青山镇党委点评】修路带头作用好——孙镇长" in signed
     assert "【青山镇党委点评】账目公开及时——孙镇长" in signed
     assert await leader.says("点评 南山村 做得好") == [
-        "请写组织代码和点评内容，如：点评 HX0101 走访群众做得实，继续保持"
+        "请写“点评+组织代码+内容”，如：点评 支部代码 走访群众做得实，继续保持"
     ]
 
 
