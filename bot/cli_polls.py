@@ -17,10 +17,13 @@ from bot.config import Config, parse_duration
 from bot.polls import (
     MAX_OPTIONS,
     MIN_BREAKDOWN,
+    audience,
     create_polls,
     open_poll,
+    poll_state,
     reach_and_cost,
     share,
+    shares,
     visible_branches,
     when,
 )
@@ -156,7 +159,10 @@ def _rows(scope: str, labels: tuple[str, ...], counts: tuple[int, ...]) -> list[
     total = sum(counts)
     if total < MIN_BREAKDOWN:
         return [_Row(scope, label, None, None) for label in labels]
-    return [_Row(scope, label, n, share(n, total)) for label, n in zip(labels, counts, strict=True)]
+    return [
+        _Row(scope, label, n, percent)
+        for label, n, percent in zip(labels, counts, shares(counts), strict=True)
+    ]
 
 
 def _width(text: str) -> int:
@@ -195,7 +201,8 @@ def poll_results(ctx: click.Context, code: str, csv_path: Path | None) -> None:
             org = await app.repos.orgs.by_id(org_id)
             names[org_id] = org.name if org else str(org_id)
         comments = [c.body for c in await app.repos.comments.for_poll(found.id, limit=10)]
-        return found, tally, names, found.status, comments
+        # Open or closed as the chat says it, at this instant, with or without a sweep.
+        return found, tally, names, poll_state(found, app.clock.now()), comments
 
     found, tally, names, status, comments = _run(_with_app(config, work))
     labels = found.options
@@ -206,10 +213,10 @@ def poll_results(ctx: click.Context, code: str, csv_path: Path | None) -> None:
             rows += _rows(names[org_id], labels, counts)
         else:  # too few, or would give away another branch's few by subtraction
             rows += [_Row(names[org_id], label, None, None) for label in labels]
-    audience = found.audience_size or 0
+    asked = audience(found, tally)
     click.echo(f"{found.code} ({status}) {names[found.org_id]}: {found.question}")
     click.echo(
-        f"turnout: {tally.participants}/{audience} ({share(tally.participants, audience)}%), "
+        f"turnout: {tally.participants}/{asked} ({share(tally.participants, asked)}%), "
         f"{tally.total} answers"
     )
     width = max(_width(label) for label in labels)

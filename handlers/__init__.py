@@ -27,6 +27,7 @@ def _modules() -> list[ModuleType]:
         commitments,
         deeds,
         help,
+        language,
         linking,
         notices,
         optout,
@@ -41,6 +42,7 @@ def _modules() -> list[ModuleType]:
     return [
         optout,
         help,
+        language,
         registration,
         deeds,
         record,
