@@ -33,6 +33,7 @@ from bot.polls import (
     voter_hash,
     when,
 )
+from bot.segments import count_segments
 from bot.texts import LANGUAGES, Texts, texts_for
 from handlers.base import Context, Interceptor, Message, Resumer, Route
 from handlers.permissions import Action, check, require_home
@@ -60,6 +61,7 @@ COMMITMENT_QUOTE = 24  # characters of a commitment quoted in its satisfaction p
 _OPTION_SPLIT = re.compile(r"\s*(?:\n|/|／)\s*")
 _VOTER_ROLES = (Role.PUBLIC, Role.MEMBER, Role.SECRETARY)
 RECENTLY_CLOSED = timedelta(days=7)
+ECHO_MIN_LABEL = 4  # an option is cut no shorter than this to keep its receipt one SMS
 
 
 def _audience(ctx: Context, audience: str) -> str:
@@ -437,17 +439,17 @@ async def _cast(
     # The reply echoes the option read, so a villager can check it; a stored copy of the
     # reply (the log, the outbox) must not pair them with it, so it says only the code.
     new = result is Cast.NEW
-    option = poll.options_in(ctx.texts.language)[choice]
-    echo = ctx.texts.get(
-        "poll.echo.new" if new else "poll.echo.changed", code=poll.code, option=option
-    )
-    plain = ctx.texts.get("poll.thanks" if new else "poll.changed", code=poll.code)
     tail = ""
     if comment is not None:
         tail = ctx.texts.get("poll.comment_kept")
     elif over_limit:
         tail = ctx.texts.get("poll.comment_limit", limit=ctx.settings.comments_per_hour)
-    ctx.say(echo + tail, redacted=plain + tail)
+    plain = ctx.texts.get("poll.thanks" if new else "poll.changed", code=poll.code)
+    label = poll.options_in(ctx.texts.language)[choice]
+    ctx.say(
+        _echo(ctx, "poll.echo.new" if new else "poll.echo.changed", poll, label, tail),
+        redacted=plain + tail,
+    )
     if poll.series is not None:  # the next of a template's questions, in turn
         for later in await ctx.repos.polls.series(poll.series):
             if later.position <= poll.position or later.status != "open":
@@ -456,6 +458,15 @@ async def _cast(
             if not await ctx.repos.polls.has_ballot(later.id, voter):
                 await _ask(ctx, later)
                 break
+
+
+def _echo(ctx: Context, key: str, poll: Poll, label: str, tail: str) -> str:
+    """The receipt naming the option read, in one SMS: a long option is cut short."""
+    text = ctx.texts.get(key, code=poll.code, option=label) + tail
+    while count_segments(text).segments > 1 and len(label) > ECHO_MIN_LABEL:
+        label = label[: len(label) - 2] + "…"
+        text = ctx.texts.get(key, code=poll.code, option=label) + tail
+    return text
 
 
 def held(ctx: Context, text: str) -> bool:

@@ -131,6 +131,17 @@ async def test_the_echo_is_in_the_direct_reply_only(phone, county: App):
     assert "P1" in queued["body"] and "满意" not in queued["body"], queued
 
 
+async def test_a_long_option_is_cut_so_the_receipt_stays_one_sms(phone, county: App):
+    long_option = (
+        "先修通往镇上的那条水泥路再考虑其他事情"
+        + "因为雨季马上就要到了大家出行都很不方便尤其是老人和孩子"
+    )
+    await opened_by_secretary(county, f"评议 先办哪件事/{long_option}/先打井")
+    [ack] = await phone(VILLAGER).says("1 路要再修宽一点")
+    assert ack.startswith("已记录：先修通往镇上") and "…（P1）" in ack, ack
+    assert count_segments(ack).segments == 1, ack
+
+
 async def test_an_english_reader_gets_the_echo_in_english(phone, county: App):
     await opened_by_secretary(county, ROAD)
     villager = phone(VILLAGER)
