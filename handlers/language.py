@@ -29,13 +29,19 @@ ROUTES = [
     Route(
         "language.zh",
         to_chinese,
-        zh=("中文", "汉语", "简体中文", "中文版", "chinese", "zhongwen"),
+        zh=(
+            *("中文", "汉语", "简体中文", "中文版", "用中文", "改中文", "改成中文", "切换中文"),
+            *("中文回复", "请用中文", "chinese", "in chinese", "zhongwen"),
+        ),
         whole=True,
     ),
     Route(
         "language.en",
         to_english,
-        en=("english", "英文", "英语", "英文版", "yingwen"),
+        en=(
+            *("english", "in english", "english please", "英文", "英语", "英文版", "用英文"),
+            *("改英文", "改成英文", "切换英文", "英文回复", "请用英文", "yingwen"),
+        ),
         whole=True,
     ),
 ]

@@ -17,7 +17,7 @@ import pytest
 from bot.app import App
 from bot.messages import Address, AddressKind, Channel, Inbound
 from bot.texts import texts_for
-from tests.conftest import SECRETARY, STRANGER, VILLAGER, Phone
+from tests.conftest import MEMBER, SECRETARY, STRANGER, VILLAGER, Phone
 
 ZH, EN = texts_for("zh-CN"), texts_for("en")
 NEW_CHAT = "5550101"
@@ -66,7 +66,9 @@ async def test_join_in_english_answers_in_english_but_stores_nothing(phone, coun
     assert language_of(await villager.says("?")) == "zh-CN"
 
 
-@pytest.mark.parametrize("word", ["English", "ENGLISH", "英文", "英语", "english。"])
+@pytest.mark.parametrize(
+    "word", ["English", "ENGLISH", "英文", "英语", "english。", "In English", "改成英文"]
+)
 async def test_an_explicit_switch_to_english_is_kept(phone, county: App, word: str):
     villager = phone(VILLAGER)
     assert await villager.says(word) == [EN.get("language.set")]
@@ -77,7 +79,9 @@ async def test_an_explicit_switch_to_english_is_kept(phone, county: App, word: s
     assert await stored(county, villager.address) == "en"
 
 
-@pytest.mark.parametrize("word", ["中文", "Chinese", "汉语", "中文！"])
+@pytest.mark.parametrize(
+    "word", ["中文", "Chinese", "汉语", "中文！", "请用中文", "ＣＨＩＮＥＳＥ"]
+)
 async def test_an_explicit_switch_back_to_chinese(phone, county: App, word: str):
     villager = phone(VILLAGER)
     await villager.says("English")
@@ -146,3 +150,12 @@ async def test_a_rostered_person_first_seen_on_telegram_gets_the_apps_language(c
     assert await stored(county, sms(VILLAGER)) == "en"  # the person, on every address
     # Over SMS, with no keyword, he is now answered in English too.
     assert language_of(await Phone(county, VILLAGER).says("?")) == "en"
+
+
+async def test_only_the_whole_message_switches(phone, county: App):
+    member = phone(MEMBER)
+    [report] = await member.says("今天教村里孩子学英文")
+    assert report.startswith("已记录"), report  # a report, not a switch
+    assert await stored(county, member.address) is None
+    assert await member.says("English") == [EN.get("language.set")]  # not a deed
+    assert await county.repos.db.fetchval("SELECT COUNT(*) FROM deeds") == 1
