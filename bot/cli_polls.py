@@ -17,10 +17,13 @@ from bot.exports import write_csv
 from bot.polls import (
     MAX_OPTIONS,
     MIN_BREAKDOWN,
+    audience,
     create_polls,
     open_poll,
+    poll_state,
     reach_and_cost,
     share,
+    shares,
     visible_branches,
     when,
 )
@@ -168,7 +171,10 @@ def _rows(scope: str, labels: tuple[str, ...], counts: tuple[int, ...]) -> list[
     total = sum(counts)
     if total < MIN_BREAKDOWN:
         return [_Row(scope, label, None, None) for label in labels]
-    return [_Row(scope, label, n, share(n, total)) for label, n in zip(labels, counts, strict=True)]
+    return [
+        _Row(scope, label, n, percent)
+        for label, n, percent in zip(labels, counts, shares(counts), strict=True)
+    ]
 
 
 def _width(text: str) -> int:
@@ -178,12 +184,6 @@ def _width(text: str) -> int:
 
 def _pad(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
-
-
-def _accepting_answers(poll: Poll, now: datetime) -> bool:
-    """Whether the poll still takes answers: the rule chat's 结果 uses (handlers/polls.py),
-    so a closing time that has passed closes it whether or not a sweep has run."""
-    return poll.status == "open" and poll.closes_at > now
 
 
 @poll.command("results")
@@ -210,7 +210,7 @@ def poll_results(ctx: click.Context, code: str, csv_path: Path | None, force: bo
     config: Config = _config(ctx)
     texts = _texts(ctx)
 
-    async def work(app: App) -> tuple[Poll, Tally, dict[int, str], bool, list[str]]:
+    async def work(app: App) -> tuple[Poll, Tally, dict[int, str], str, list[str]]:
         found = await app.repos.polls.by_code(code)
         if found is None or found.status in ("draft", "cancelled"):
             raise click.BadParameter(texts.get("cli.poll.no_poll", code=code), param_hint="CODE")
@@ -220,11 +220,12 @@ def poll_results(ctx: click.Context, code: str, csv_path: Path | None, force: bo
             org = await app.repos.orgs.by_id(org_id)
             names[org_id] = org.name if org else str(org_id)
         comments = [c.body for c in await app.repos.comments.for_poll(found.id, limit=10)]
-        return found, tally, names, _accepting_answers(found, app.clock.now()), comments
+        # Open or closed as the chat says it, at this instant, with or without a sweep.
+        return found, tally, names, poll_state(found, app.clock.now()), comments
 
-    found, tally, names, running, comments = _run(_with_app(config, work))
-    status = "open" if running else "closed" if found.status == "open" else found.status
-    audience = found.audience_size or 0
+    found, tally, names, status, comments = _run(_with_app(config, work))
+    running = status == "open"
+    asked = audience(found, tally)
     click.echo(
         texts.get(
             "cli.poll.heading",
@@ -238,8 +239,8 @@ def poll_results(ctx: click.Context, code: str, csv_path: Path | None, force: bo
         texts.get(
             "cli.poll.turnout",
             answered=tally.participants,
-            audience=audience,
-            rate=share(tally.participants, audience),
+            audience=asked,
+            rate=share(tally.participants, asked),
             answers=tally.total,
         )
     )

@@ -63,3 +63,10 @@ class Outbound:
     body: str
     choices: tuple[Choice, ...] = field(default=())
     ask_contact: str | None = None  # label of a "share my phone number" button, where possible
+    # What any stored copy (the message log, the outbox) says instead of `body`: a direct
+    # reply may echo what no row may pair with the person, such as a ballot's choice.
+    redacted: str | None = None
+
+    @property
+    def stored_body(self) -> str:
+        return self.body if self.redacted is None else self.redacted

@@ -31,6 +31,8 @@ _SEPARATORS = set(" \t\n,，、.。:：;；!！-—~")
 _CODE = re.compile(r"p(\d{1,9})(?!\d)")
 _NUMBER = re.compile(r"\d+")
 _NUMERALS = "一二三四五六七八九"
+# Marks that end a question or a sentence as written: no question mark is added after them.
+_TERMINAL = set("?？!！。.…:：;；")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,16 @@ def looks_like_answer(folded: str) -> bool:
     )
 
 
+def as_question(text: str) -> str:
+    """The question as an invitation asks it: one without terminal punctuation gets a
+    question mark (full-width after Chinese, "?" after Latin), so that it does not run into
+    "回复序号…"; one that ends as a sentence or a heading ("。", "：") is left as written."""
+    text = text.rstrip()
+    if not text or text[-1] in _TERMINAL:
+        return text
+    return text + ("?" if text[-1].isascii() else "？")
+
+
 def when(moment: datetime, zone: ZoneInfo) -> str:
     """A time as a basic phone shows it well in either language: 12-03 18:00."""
     return moment.astimezone(zone).strftime("%m-%d %H:%M")
@@ -148,16 +160,32 @@ def ask_text(texts: Texts, poll: Poll, org_name: str, zone: ZoneInfo) -> str:
 
 
 def share(count: int, total: int) -> int:
+    """One rate in whole percent (turnout); shares of options come from `shares`."""
     return round(100 * count / total) if total else 0
+
+
+def shares(counts: Sequence[int]) -> list[int]:
+    """Whole percentages that add up to 100 (largest remainder method): each option gets
+    its share rounded down, and the points left go to the largest remainders, earlier
+    options first among equals, so 2/2/2 reads 34/33/33, not 33/33/33."""
+    total = sum(counts)
+    if not total:
+        return [0] * len(counts)
+    floors = [100 * n // total for n in counts]
+    order = sorted(range(len(counts)), key=lambda i: (-(100 * counts[i] % total), i))
+    for i in order[: 100 - sum(floors)]:
+        floors[i] += 1
+    return floors
 
 
 def summary(texts: Texts, poll: Poll, tally: Tally) -> str:
     """Counts and shares per option, or the reason they are not shown."""
     if tally.total < MIN_BREAKDOWN:
         return texts.get("poll.too_few", answered=tally.total, minimum=MIN_BREAKDOWN)
+    labels = poll.options_in(texts.language)
     lines = texts.get("poll.separator").join(
-        texts.get("poll.line", option=label, count=count, share=share(count, tally.total))
-        for label, count in zip(poll.options_in(texts.language), tally.counts, strict=True)
+        texts.get("poll.line", option=label, count=count, share=percent)
+        for label, count, percent in zip(labels, tally.counts, shares(tally.counts), strict=True)
     )
     return lines
 
@@ -213,14 +241,28 @@ def visible_branches(tally: Tally) -> set[int]:
     return shown
 
 
+def audience(poll: Poll, tally: Tally) -> int:
+    """Who was asked: those counted when the poll opened, and anyone who has joined its
+    audience since (they may answer from then on). Never fewer than those who answered (a
+    person who opted out may still answer with the code), so turnout never passes 100%."""
+    return max((poll.audience_size or 0) + tally.joined, tally.participants)
+
+
+def poll_state(poll: Poll, now: datetime) -> str:
+    """Open or closed as everyone sees it (chat, CLI, the sweep): a poll is closed from its
+    closing time on, whether or not a sweep has marked it yet. Other states as stored."""
+    if poll.status == "open" and poll.closes_at <= now:
+        return "closed"
+    return poll.status
+
+
 def turnout(texts: Texts, poll: Poll, tally: Tally) -> str:
-    # Counted at opening (and again at closing); someone who joined since may have answered.
-    audience = max(poll.audience_size or 0, tally.participants)
+    audience_size = audience(poll, tally)
     return texts.get(
         "poll.turnout",
         answered=tally.participants,
-        audience=audience,
-        rate=share(tally.participants, audience),
+        audience=audience_size,
+        rate=share(tally.participants, audience_size),
     )
 
 
@@ -263,9 +305,8 @@ async def close_poll(
     """Close a poll and send its results to everyone who answered and to the branch's
     secretaries, each in their language. Safe to repeat. Returns messages queued."""
     if poll.status == "open":
-        reach = sum((await repos.polls.reach(poll.org_id, poll.audience)).values())
-        size = max(poll.audience_size or 0, reach)
-        await repos.polls.move(poll.id, "open", "closed", audience_size=size)
+        # The audience stays as counted at opening: joiners are counted apart (`audience`).
+        await repos.polls.move(poll.id, "open", "closed")
         poll = await repos.polls.get(poll.id) or poll
     if poll.series is not None and poll.position > 0:
         # A template's results go out once, all questions together, with its first poll.
@@ -376,7 +417,7 @@ async def create_polls(
         )
 
     if question is not None:
-        return [await one(question, question_en, source)]
+        return [await one(as_question(question), question_en and as_question(question_en), source)]
     zh, en = texts_for("zh-CN"), texts_for("en")
     return [
         await one(

@@ -138,7 +138,13 @@ class Router:
             pick = Pick(self.contact, None, None, 0)
         else:
             pick = self.pick(text, sender)
-        language = record.language or pick.language or inbound.language or self.settings.language
+        # The reply follows the keyword's language, else the person's stored choice, else
+        # what their app says (a stranger on Telegram), else the deployment's. Only an
+        # explicit switch (handlers/language.py) or Telegram's language on first contact
+        # is ever stored.
+        if record.person_id is not None and record.language is None and inbound.language:
+            await self.repos.people.set_language(record.person_id, inbound.language)
+        language = pick.language or record.language or inbound.language or self.settings.language
         ctx = Context(
             sender,
             self.repos,
@@ -181,7 +187,7 @@ class Router:
             status=status,
             handler=ctx.handled_as or name,
             person_id=record.person_id,
-            replies=[r.body for r in ctx.replies],
+            replies=[r.stored_body for r in ctx.replies],
             error=error,
             now=self.clock.now(),
         )

@@ -28,6 +28,7 @@ def _modules() -> list[ModuleType]:
         commitments,
         deeds,
         help,
+        language,
         linking,
         notices,
         optout,
@@ -42,6 +43,7 @@ def _modules() -> list[ModuleType]:
     return [
         optout,
         help,
+        language,
         registration,
         deeds,
         record,

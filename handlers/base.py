@@ -111,9 +111,12 @@ class Context:
             )
         )
 
-    def say(self, body: str, *, choices: tuple[Choice, ...] = ()) -> None:
-        """Answer with a text already composed from catalog entries."""
-        self.replies.append(Outbound(self.sender.address, body, choices=choices))
+    def say(
+        self, body: str, *, choices: tuple[Choice, ...] = (), redacted: str | None = None
+    ) -> None:
+        """Answer with a text already composed from catalog entries; `redacted`, if given,
+        is what a stored copy of the reply says instead (see Outbound.redacted)."""
+        self.replies.append(Outbound(self.sender.address, body, choices=choices, redacted=redacted))
 
     async def ask_back(
         self, kind: str, payload: dict[str, Any], ttl: timedelta = ASK_BACK_TTL

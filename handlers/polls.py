@@ -25,6 +25,7 @@ from bot.polls import (
     open_poll,
     parse_answer,
     parse_code,
+    poll_state,
     reach_and_cost,
     summary,
     turnout,
@@ -32,6 +33,7 @@ from bot.polls import (
     voter_hash,
     when,
 )
+from bot.segments import count_segments
 from bot.texts import LANGUAGES, Texts, texts_for
 from handlers.base import Context, Interceptor, Message, Resumer, Route
 from handlers.confirm import CANCEL_WORDS, CONFIRM_WORDS
@@ -58,6 +60,7 @@ COMMITMENT_QUOTE = 24  # characters of a commitment quoted in its satisfaction p
 _OPTION_SPLIT = re.compile(r"\s*(?:\n|/|／)\s*")
 _VOTER_ROLES = (Role.PUBLIC, Role.MEMBER, Role.SECRETARY)
 RECENTLY_CLOSED = timedelta(days=7)
+ECHO_MIN_LABEL = 4  # an option is cut no shorter than this to keep its receipt one SMS
 
 
 def _audience(ctx: Context, audience: str) -> str:
@@ -236,7 +239,7 @@ async def results(msg: Message, ctx: Context) -> None:
     if not await check(ctx, Action.POLL_RESULTS, poll.org_id, org.name if org else None):
         return
     tally = await ctx.repos.polls.tally(poll)
-    if poll.status == "open" and poll.closes_at > ctx.now():
+    if poll_state(poll, ctx.now()) == "open":
         # Figures asked for before and after one person answers would show their answer.
         ctx.reply(
             "poll.results_open",
@@ -282,7 +285,7 @@ async def answer(msg: Message, ctx: Context) -> bool:
     eligible = {
         poll.id: (poll, via)
         for poll, via in reachable
-        if _asked(poll, via, voters) and poll.closes_at > now
+        if _asked(poll, via, voters) and poll_state(poll, now) == "open"
     }
     if code is not None:
         if code not in eligible:
@@ -323,21 +326,23 @@ def _asked(poll: Poll, via: int, grants: list[Grant]) -> bool:
 async def _current(
     ctx: Context, eligible: list[tuple[Poll, int]], person: int
 ) -> list[tuple[Poll, int]]:
-    """The polls a reply without a code could answer: each lone poll, and of a template's
-    questions the first this person has not answered."""
-    found: list[tuple[Poll, int]] = []
+    """The polls a reply without a code could answer. Those still waiting for this person
+    (a lone poll not yet answered; of a template's questions, the first not answered, the
+    one just sent); only if none waits, the lone polls answered already (a change)."""
+    waiting: list[tuple[Poll, int]] = []
+    answered: list[tuple[Poll, int]] = []
     series_seen: set[str] = set()
     for poll, via in sorted(eligible, key=lambda pv: (pv[0].series or "", pv[0].position)):
-        if poll.series is None:
-            found.append((poll, via))
-            continue
-        if poll.series in series_seen:
+        if poll.series is not None and poll.series in series_seen:
             continue
         voter = voter_hash(ctx.settings.secret_key, poll.id, person)
         if not await ctx.repos.polls.has_ballot(poll.id, voter):
-            series_seen.add(poll.series)
-            found.append((poll, via))
-    return sorted(found, key=lambda pv: pv[0].id)
+            if poll.series is not None:
+                series_seen.add(poll.series)
+            waiting.append((poll, via))
+        elif poll.series is None:
+            answered.append((poll, via))
+    return sorted(waiting or answered, key=lambda pv: pv[0].id)
 
 
 async def _late(msg: Message, ctx: Context, voters: list[Grant]) -> bool:
@@ -353,7 +358,7 @@ async def _late(msg: Message, ctx: Context, voters: list[Grant]) -> bool:
         for p, via in await ctx.repos.polls.reachable(
             [g.org_id for g in voters], ["closed", "open"], closed_since=since
         )
-        if _asked(p, via, voters) and p.closes_at <= now
+        if _asked(p, via, voters) and poll_state(p, now) == "closed"
     ]
     if not closed:
         return False
@@ -377,7 +382,7 @@ async def _not_open(ctx: Context, code: int, voters: list[Grant]) -> bool:
         if p.id == poll.id
     )
     org = await ctx.repos.orgs.by_id(poll.org_id)
-    if (poll.status == "closed" or poll.closes_at <= ctx.now()) and asked:
+    if poll_state(poll, ctx.now()) == "closed" and asked:
         ctx.reply("poll.closed", code=poll.code, closed=when(poll.closes_at, ctx.settings.zone))
     else:
         ctx.reply(
@@ -430,12 +435,20 @@ async def _cast(
     if result is Cast.LOCKED:
         ctx.reply("poll.locked", code=poll.code)
         return
-    body = ctx.texts.get("poll.thanks" if result is Cast.NEW else "poll.changed", code=poll.code)
+    # The reply echoes the option read, so a villager can check it; a stored copy of the
+    # reply (the log, the outbox) must not pair them with it, so it says only the code.
+    new = result is Cast.NEW
+    tail = ""
     if comment is not None:
-        body += ctx.texts.get("poll.comment_kept")
+        tail = ctx.texts.get("poll.comment_kept")
     elif over_limit:
-        body += ctx.texts.get("poll.comment_limit", limit=ctx.settings.comments_per_hour)
-    ctx.say(body)
+        tail = ctx.texts.get("poll.comment_limit", limit=ctx.settings.comments_per_hour)
+    plain = ctx.texts.get("poll.thanks" if new else "poll.changed", code=poll.code)
+    label = poll.options_in(ctx.texts.language)[choice]
+    ctx.say(
+        _echo(ctx, "poll.echo.new" if new else "poll.echo.changed", poll, label, tail),
+        redacted=plain + tail,
+    )
     if poll.series is not None:  # the next of a template's questions, in turn
         for later in await ctx.repos.polls.series(poll.series):
             if later.position <= poll.position or later.status != "open":
@@ -444,6 +457,15 @@ async def _cast(
             if not await ctx.repos.polls.has_ballot(later.id, voter):
                 await _ask(ctx, later)
                 break
+
+
+def _echo(ctx: Context, key: str, poll: Poll, label: str, tail: str) -> str:
+    """The receipt naming the option read, in one SMS: a long option is cut short."""
+    text = ctx.texts.get(key, code=poll.code, option=label) + tail
+    while count_segments(text).segments > 1 and len(label) > ECHO_MIN_LABEL:
+        label = label[: len(label) - 2] + "…"
+        text = ctx.texts.get(key, code=poll.code, option=label) + tail
+    return text
 
 
 def held(ctx: Context, text: str) -> bool:

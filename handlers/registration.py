@@ -79,13 +79,10 @@ async def join(msg: Message, ctx: Context) -> None:
     if any(g.org_id == org.id and g.role in MEMBER_ROLES for g in ctx.sender.grants):
         ctx.reply("join.already_member", name=org.name)
         return
-    # Keep the language they wrote in (JOIN → English) only when it is not the default.
-    chosen = ctx.texts.language
-    language = (
-        chosen if ctx.sender.record.language is None and chosen != ctx.settings.language else None
-    )
+    # The keyword's language (JOIN) answers this message only; a newcomer's stored language
+    # is what their Telegram app says (first contact), or none: the deployment's default.
     created = await ctx.repos.people.join(
-        ctx.sender.address, org.id, Role.PUBLIC, language, ctx.now()
+        ctx.sender.address, org.id, Role.PUBLIC, msg.inbound.language, ctx.now()
     )
     if not created:
         ctx.reply("join.already", name=org.name)

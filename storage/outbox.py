@@ -97,7 +97,7 @@ class OutboxRepository:
             "key": item.key,
             "kind": item.message.to.kind.value,
             "address": item.message.to.value,
-            "body": item.message.body,
+            "body": item.message.stored_body,  # never a direct reply's private echo
             "choices": _choices(item.message),
             "ask_contact": item.message.ask_contact,
             "not_before": item.not_before or now,

@@ -260,6 +260,16 @@ class PeopleRepository:
             {"language": language, "id": person_id},
         )
 
+    async def choose_language(self, address: Address, language: str, now: datetime) -> None:
+        """The language the person behind `address` asked for (someone not known yet is
+        created, so a stranger's choice holds when they join)."""
+        async with self.db.transaction() as tx:
+            person_id = await _person_for(tx, address, None, language, now)
+            await tx.execute(
+                "UPDATE people SET language = :language WHERE id = :id",
+                {"language": language, "id": person_id},
+            )
+
     async def members_of(self, org_id: int, role: Role) -> list[tuple[int, str | None]]:
         rows = await self.db.fetch(
             """

@@ -84,6 +84,7 @@ class Tally:
     counts: tuple[int, ...]
     by_org: dict[int, tuple[int, ...]]
     participants: int
+    joined: int = 0  # people who joined the poll's audience after it opened
 
 
 def _poll(row: Row) -> Poll:
@@ -330,7 +331,46 @@ class PollRepository:
             counts=tuple(counts),
             by_org={org: tuple(c) for org, c in by_org.items()},
             participants=participants or 0,
+            joined=await self.joined(poll),
         )
+
+    async def joined(self, poll: Poll) -> int:
+        """People who joined the poll's audience (a role it asks, in its subtree) while it
+        was open and were not asked when it opened: they may answer, so they are asked from
+        then on. Who was asked is what the opening queued (bot.polls.open_poll: one outbox
+        key per person, on a template's first question), so a join in the very second of
+        the opening is told apart from the roster counted then."""
+        first = poll.id
+        if poll.series is not None and poll.position > 0:
+            first = await self.db.fetchval(
+                "SELECT id FROM polls WHERE series = :s AND position = 0", {"s": poll.series}
+            )
+        roles, role_params = _in_list("r", [r.value for r in AUDIENCE_ROLES[poll.audience]])
+        found = await self.db.fetchval(
+            f"""
+            WITH RECURSIVE sub(id) AS (
+                SELECT id FROM organisations WHERE id = :root
+                UNION
+                SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
+            )
+            SELECT COUNT(DISTINCT r.person_id) FROM roles r
+            WHERE r.role IN ({roles}) AND r.org_id IN (SELECT id FROM sub)
+              AND r.created_at >= :opens AND r.created_at < :closes
+              AND NOT EXISTS (SELECT 1 FROM outbox o
+                              WHERE o.idempotency_key = :asked || CAST(r.person_id AS TEXT))
+              AND NOT EXISTS (SELECT 1 FROM roles e
+                              WHERE e.person_id = r.person_id AND e.role IN ({roles})
+                                AND e.org_id IN (SELECT id FROM sub) AND e.created_at < :opens)
+            """,
+            {
+                "root": poll.org_id,
+                "opens": poll.opens_at,
+                "closes": poll.closes_at,
+                "asked": f"poll:{first}:person:",
+                **role_params,
+            },
+        )
+        return found or 0
 
     async def reach(self, org_id: int, audience: str) -> dict[str, int]:
         """How many people a poll would reach, per channel (each at their preferred

@@ -117,10 +117,12 @@ async def test_join_edge_cases(phone):
     assert await phone(MEMBER).says("加入 HX0101") == ["您已是东坡村党支部的党员，无需加入。"]
 
 
-async def test_english_join_remembers_the_language(phone):
+async def test_english_join_is_answered_in_english_and_stores_nothing(phone):
+    """Issue 11.5: a keyword's language answers that message only (tests/test_language.py)."""
     villager = phone(STRANGER)
     assert (await villager.says_one("JOIN HX0102")).startswith("Welcome to 西岭村党支部!")
-    assert (await villager.says_one("帮助")).startswith("Answer a poll")
+    help_text = await villager.says_one("帮助")
+    assert not help_text.isascii(), help_text  # Chinese, the default
 
 
 async def test_reports_from_non_members_are_refused_and_not_stored(phone, county: App):

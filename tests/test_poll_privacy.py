@@ -98,13 +98,13 @@ async def answered(app: App) -> None:
     assert await secretary.says("确认") == ["评议P1已发出，共4人。回复“结果 P1”看结果。"]
     villager = Phone(app, VILLAGER)
     assert await villager.says(f"2，{HIS_COMMENT}") == [
-        "已收到您对P1的评议，谢谢参与！截止后把结果发给您。评论已收到。"
+        f"已记录：{HIS_LABEL}（P1）。谢谢参与！截止后把结果发给您。评论已收到。"
     ]
     assert await villager.says(f"评论 {HIS_REMARK}") == ["评论已收到，谢谢！"]
-    assert (await Phone(app, MEMBER).says("P1 3"))[0].startswith("已收到")
-    assert (await Phone(app, MEMBER_2).says("修路"))[0].startswith("已收到")
-    assert (await Phone(app, MEMBER_2).says("2"))[0].startswith("已更新")
-    assert (await Phone(app, SECRETARY).says("1"))[0].startswith("已收到")
+    assert (await Phone(app, MEMBER).says("P1 3"))[0].startswith("已记录：")
+    assert (await Phone(app, MEMBER_2).says("修路"))[0].startswith("已记录：")
+    assert (await Phone(app, MEMBER_2).says("2"))[0].startswith("已改为：")
+    assert (await Phone(app, SECRETARY).says("1"))[0].startswith("已记录：")
 
 
 # --- the schema ----------------------------------------------------------------------------
@@ -239,7 +239,7 @@ async def eight_villagers_answer_in_turn(app: App) -> list[str]:
         pick = PICKED_IN_TURN[i]
         comment = f"第{i + 1}位村民的意见：{OPTIONS[pick]}最急"
         replies = await Phone(app, number).says(f"{pick + 1} {comment}")
-        assert replies[0].startswith("已收到您对P1的评议"), replies
+        assert replies[0].startswith(f"已记录：{OPTIONS[pick]}（P1）"), replies
         sent.append(comment)
         advance(app, timedelta(minutes=3))
     return sent

@@ -33,9 +33,13 @@ WEST_VILLAGER = "+8613900001201"  # 周大娘, a villager of 西岭村 (HX0102)
 VILLAGER_CHAT = "5550002"  # 赵大爷's Telegram chat
 
 ROAD = "评议 您对村里修路满意吗？"  # default options: 满意/基本满意/不满意
-THANKS = "已收到您对{code}的评议，谢谢参与！截止后把结果发给您。"
-CHANGED = "已更新您对{code}的评议。"
+# The direct reply echoes the option read; stored copies (log, outbox) say only the code.
+THANKS = "已记录：{option}（{code}）。谢谢参与！截止后把结果发给您。"
+CHANGED = "已改为：{option}（{code}）。"
+STORED_THANKS = "已收到您对{code}的评议，谢谢参与！截止后把结果发给您。"
+STORED_CHANGED = "已更新您对{code}的评议。"
 COMMENT_KEPT = "评论已收到。"
+OPTIONS = ["满意", "基本满意", "不满意"]  # the default options
 NEEDS_SECRETARY = "此操作需要支部书记或上级党委负责人身份。回复“帮助”查看您能做的事。"
 VILLAGER_HELP = texts_for("zh-CN").get("help.unknown") + texts_for("zh-CN").get("help.public")
 
@@ -181,7 +185,9 @@ async def test_secretary_previews_counts_per_channel_then_confirms(phone, county
 async def test_secretary_cancels_the_preview_and_nothing_is_sent(phone, county: App):
     secretary = phone(SECRETARY)
     [preview] = await secretary.says("评议 #党员 学习会开得好吗/好/一般/差")
-    assert preview.startswith("P1预览：学习会开得好吗（好/一般/差），发给党员3人：短信3人，每条1段")
+    assert preview.startswith(
+        "P1预览：学习会开得好吗？（好/一般/差），发给党员3人：短信3人，每条1段"
+    )
     assert await secretary.says("取消") == ["评议P1已作废。"]
     assert (await latest_poll(county)).status == "cancelled"
     assert await outbox(county) == []
@@ -239,7 +245,8 @@ async def test_every_answer_form_counts(phone, county: App, text, choice, commen
     poll = await opened_by_secretary(county)
     sent = text.format(code=poll.code, lower=poll.code.lower(), id=poll.id)
 
-    expected = THANKS.format(code=poll.code) + (COMMENT_KEPT if comment else "")
+    option = OPTIONS[choice]
+    expected = THANKS.format(code=poll.code, option=option) + (COMMENT_KEPT if comment else "")
     assert await phone(VILLAGER).says(sent) == [expected]
 
     counts = [0, 0, 0]
@@ -258,8 +265,8 @@ async def test_every_answer_form_counts(phone, county: App, text, choice, commen
 
 async def test_a_word_option_wins_over_a_numeral_it_begins_with(phone, county: App):
     poll = await opened_by_secretary(county, "评议 #全体 学习会开得好吗/好/一般/差")
-    assert await phone(VILLAGER).says("一般") == [THANKS.format(code=poll.code)]
-    assert await phone(MEMBER).says("一") == [THANKS.format(code=poll.code)]
+    assert await phone(VILLAGER).says("一般") == [THANKS.format(code=poll.code, option="一般")]
+    assert await phone(MEMBER).says("一") == [THANKS.format(code=poll.code, option="好")]
     assert (await tally(county, poll)).counts == (1, 1, 0)
 
 
@@ -293,7 +300,7 @@ async def test_a_villager_who_reads_english_is_asked_and_thanked_in_english(phon
         "Dissatisfied",
     ]
     assert await phone(VILLAGER).says("dissatisfied") == [
-        "Your answer to P1 is counted. Thank you! Results come when it closes."
+        "Recorded: Dissatisfied (P1). Thank you! Results come when it closes."
     ]
     assert (await tally(county, poll)).counts == (0, 0, 1)
 
@@ -301,9 +308,11 @@ async def test_a_villager_who_reads_english_is_asked_and_thanked_in_english(phon
 async def test_a_villager_changes_their_answer(phone, county: App):
     poll = await opened_by_secretary(county)
     villager = phone(VILLAGER)
-    assert await villager.says("1") == [THANKS.format(code="P1")]
-    assert await villager.says("3 路还是坑坑洼洼") == [CHANGED.format(code="P1") + COMMENT_KEPT]
-    assert await villager.says("P1 2") == [CHANGED.format(code="P1")]
+    assert await villager.says("1") == [THANKS.format(code="P1", option="满意")]
+    assert await villager.says("3 路还是坑坑洼洼") == [
+        CHANGED.format(code="P1", option="不满意") + COMMENT_KEPT
+    ]
+    assert await villager.says("P1 2") == [CHANGED.format(code="P1", option="基本满意")]
     result = await tally(county, poll)
     assert (result.counts, result.total, result.participants) == ((0, 1, 0), 1, 1)
 
@@ -334,8 +343,8 @@ async def test_two_open_polls_need_the_code(phone, county: App):
     second = await opened_by_secretary(county, "评议 水渠修得好吗/好/不好")
     villager = phone(VILLAGER)
     assert await villager.says("1") == ["您有2个评议在进行：P1、P2。请回复编号加序号，如“P1 1”。"]
-    assert await villager.says("P2 2") == [THANKS.format(code="P2")]
-    assert await villager.says("P1 1") == [THANKS.format(code="P1")]
+    assert await villager.says("P2 2") == [THANKS.format(code="P2", option="不好")]
+    assert await villager.says("P1 1") == [THANKS.format(code="P1", option="满意")]
     assert (await tally(county, first)).counts == (1, 0, 0)
     assert (await tally(county, second)).counts == (0, 1)
 
@@ -346,7 +355,7 @@ async def test_two_open_polls_need_the_code(phone, county: App):
 async def test_a_late_reply_is_told_the_poll_closed(phone, county: App):
     poll = await opened_by_secretary(county)
     villager = phone(VILLAGER)
-    assert await villager.says("2") == [THANKS.format(code="P1")]
+    assert await villager.says("2") == [THANKS.format(code="P1", option="基本满意")]
 
     advance(county, timedelta(days=7, minutes=1))
     assert await sweep(county) > 0
@@ -426,7 +435,9 @@ async def test_turnout_never_counts_more_than_were_asked(phone, county: App):
     poll = await opened_by_secretary(county)
     await phone(VILLAGER).says("1")
     await phone(STRANGER).says("加入 HX0101")  # joins after the poll went out
-    assert await phone(STRANGER).says(f"{poll.code} 2") == [THANKS.format(code=poll.code)]
+    assert await phone(STRANGER).says(f"{poll.code} 2") == [
+        THANKS.format(code=poll.code, option="基本满意")
+    ]
     [result] = await phone(SECRETARY).says(f"结果{poll.code}")
     answered, asked = map(int, re.findall(r"参与(\d+)/(\d+)人", result)[0])
     assert answered <= asked, result
@@ -482,14 +493,16 @@ async def test_a_leaders_township_poll_reaches_both_branches_with_results_per_br
     leader = phone(LEADER)
     [preview] = await leader.says("评议 镇里的路修得好吗")
     assert preview.startswith(
-        "P1预览：镇里的路修得好吗（满意/基本满意/不满意），发给群众9人：短信9人"
+        "P1预览：镇里的路修得好吗？（满意/基本满意/不满意），发给群众9人：短信9人"
     )
     assert await leader.says("确认") == ["评议P1已发出，共9人。回复“结果 P1”看结果。"]
     asked = {r["address"] for r in await outbox(county)}
     assert asked == {VILLAGER, *numbers}  # 东坡村's six and 西岭村's three
 
     for number, answer in zip(numbers, ["1", "1", "2", "3", "1", "1", "2", "2"], strict=True):
-        assert await phone(number).says(answer) == [THANKS.format(code="P1")]
+        assert await phone(number).says(answer) == [
+            THANKS.format(code="P1", option=OPTIONS[int(answer) - 1])
+        ]
     county.clock.advance(timedelta(days=7))  # closed: figures may be shown
     [result] = await leader.says("结果 P1")
     assert result.startswith(
@@ -560,12 +573,14 @@ async def test_five_goods_asks_each_question_after_the_one_before(phone, county:
     answers = ["1", "2 班子团结", "3", "满意"]
     for i, (good, answer) in enumerate(zip(goods, answers, strict=True), start=1):
         replies = await villager.says(answer)
-        assert replies[0].startswith(THANKS.format(code=f"P{i}")), replies
+        assert replies[0].startswith("已记录：") and f"（P{i}）" in replies[0], replies
         assert replies[1:] == [
             f"【评议P{i + 1}】东坡村党支部：您对本支部“{good}”满意吗？"
             "回复序号1-3作答，序号后可附评论。12-03 10:00截止。"
         ]
-    assert await villager.says("不满意") == [THANKS.format(code="P5")]  # the last: nothing next
+    assert await villager.says("不满意") == [  # the last: nothing next
+        THANKS.format(code="P5", option="不满意")
+    ]
 
     expected = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 0, 0), (0, 0, 1)]
     counts = []
@@ -576,7 +591,7 @@ async def test_five_goods_asks_each_question_after_the_one_before(phone, county:
     assert counts == expected
     assert [c["body"] for c in await comments(county)] == ["班子团结"]
     # An earlier question can still be changed with its code.
-    assert await villager.says("P1 3") == [CHANGED.format(code="P1")]
+    assert await villager.says("P1 3") == [CHANGED.format(code="P1", option="不满意")]
 
 
 async def test_five_goods_results_go_out_once_all_questions_together(phone, county: App):
@@ -613,7 +628,8 @@ async def test_five_goods_questions_come_on_telegram_as_buttons(phone, county: A
         county.clock.now(),
     )
     thanks, second = await county.router.handle(inbound)
-    assert thanks.body == THANKS.format(code="P1")
+    assert thanks.body == THANKS.format(code="P1", option="基本满意")
+    assert thanks.stored_body == STORED_THANKS.format(code="P1")  # what the outbox keeps
     assert [c.key for c in second.choices] == ["P2 1", "P2 2", "P2 3"]
     assert [c.label for c in second.choices] == ["满意", "基本满意", "不满意"]
 
@@ -639,7 +655,7 @@ async def test_a_poll_that_allows_no_change_keeps_the_first_answer(phone, county
     assert await sweep(county) == 0
 
     villager = phone(VILLAGER)
-    assert await villager.says("1") == [THANKS.format(code=poll.code)]
+    assert await villager.says("1") == [THANKS.format(code=poll.code, option="可以")]
     assert await villager.says("2 我改主意了") == [f"您已评议过{poll.code}，本次评议不能更改答案。"]
     assert await villager.says(f"{poll.code} 2") == [
         f"您已评议过{poll.code}，本次评议不能更改答案。"
@@ -696,7 +712,7 @@ async def test_a_comment_with_a_hold_word_waits_for_review(phone, county: App):
     villager = phone(VILLAGER)
     assert await villager.says("评论 书记是个骗子") == ["评论已收到，审核后公开。"]
     assert await villager.says("3 村里有人贪污修路款") == [
-        THANKS.format(code=poll.code) + COMMENT_KEPT
+        THANKS.format(code=poll.code, option="不满意") + COMMENT_KEPT
     ]
     assert await villager.says("评论 谢谢村里修路") == ["评论已收到，谢谢！"]
     assert [(c["body"], c["status"]) for c in await comments(county)] == [
@@ -711,11 +727,15 @@ async def test_comments_per_hour_are_limited(phone, county: App):
     poll = await opened_by_secretary(county)
     villager = phone(VILLAGER)
     assert await villager.says("评论 路灯坏了") == ["评论已收到，谢谢！"]
-    assert await villager.says("1 路修得好") == [THANKS.format(code=poll.code) + COMMENT_KEPT]
+    assert await villager.says("1 路修得好") == [
+        THANKS.format(code=poll.code, option="满意") + COMMENT_KEPT
+    ]
     limit = "您一小时内评论已满2条，这条评论未保存，请稍后再发。"
     assert await villager.says("评论 水渠也坏了") == [limit]
     # The answer still counts; only its comment is not kept.
-    assert await villager.says("2 再说一句") == [CHANGED.format(code=poll.code) + limit]
+    assert await villager.says("2 再说一句") == [
+        CHANGED.format(code=poll.code, option="基本满意") + limit
+    ]
     assert (await tally(county, poll)).counts == (0, 1, 0)
     # Another villager is not limited by this one.
     await add_person(county, "HX0101", "钱二嫂", "+8613900001102", Role.PUBLIC)
@@ -822,8 +842,8 @@ async def test_a_members_report_stays_a_report_while_a_members_poll_is_open(phon
         "已记录【争创佳绩】。本周第2条，连续1天。谢谢！"
     ]
     assert (await tally(county, poll)).total == 0
-    assert await member.says("2") == [THANKS.format(code=poll.code)]
-    assert await member.says("b") == [CHANGED.format(code=poll.code)]
+    assert await member.says("2") == [THANKS.format(code=poll.code, option="一般")]
+    assert await member.says("b") == [CHANGED.format(code=poll.code, option="一般")]
     assert (await tally(county, poll)).counts == (0, 1, 0)
     deeds = await county.repos.deeds.for_person(await person_of(county, MEMBER))
     assert sorted(str(d["body"]) for d in deeds) == ["今天帮五保户挑水", "组织村民修好了水渠"]
@@ -842,12 +862,14 @@ async def test_an_answer_by_sms_and_again_by_telegram_counts_once(phone, county:
         county.clock.now(),
     )
     poll = await opened_by_secretary(county)
-    assert await phone(VILLAGER).says("1") == [THANKS.format(code=poll.code)]
+    assert await phone(VILLAGER).says("1") == [THANKS.format(code=poll.code, option="满意")]
     # The button for 不满意 on the poll's Telegram message.
     assert await over_telegram(county, VILLAGER_CHAT, f"{poll.code} 3") == [
-        CHANGED.format(code=poll.code)
+        CHANGED.format(code=poll.code, option="不满意")
     ]
-    assert await over_telegram(county, VILLAGER_CHAT, "2") == [CHANGED.format(code=poll.code)]
+    assert await over_telegram(county, VILLAGER_CHAT, "2") == [
+        CHANGED.format(code=poll.code, option="基本满意")
+    ]
     result = await tally(county, poll)
     assert (result.counts, result.total, result.participants) == ((0, 1, 0), 1, 1)
     assert await county.repos.db.fetchval("SELECT COUNT(*) FROM ballots") == 1
@@ -886,8 +908,7 @@ async def test_a_thousand_villagers_answering_at_once_are_counted_exactly(county
     replies = await asyncio.gather(
         *(county.router.handle(inbound(i, n)) for i, n in enumerate(numbers))
     )
-    thanks = THANKS.format(code=poll.code)
-    assert sum(1 for r in replies if r[0].body.startswith(thanks)) == 1000
+    assert sum(1 for r in replies if r[0].body.startswith("已记录：")) == 1000
 
     result = await tally(county, poll)
     assert result.counts == (334, 333, 333)
@@ -897,6 +918,8 @@ async def test_a_thousand_villagers_answering_at_once_are_counted_exactly(county
     again = await asyncio.gather(
         *(county.router.handle(inbound(i, n)) for i, n in enumerate(numbers[:50]))
     )
+    # (with the reply kept in the log, which does not echo the choice)
+    thanks = STORED_THANKS.format(code=poll.code)
     assert all(r[0].body.startswith(thanks) for r in again)
     result = await tally(county, poll)
     assert (result.counts, result.participants) == ((334, 333, 333), 1000)
@@ -923,7 +946,7 @@ async def test_the_public_rates_a_published_commitment(phone, county: App):
     poll = await county.repos.polls.get(1)
     assert poll is not None and poll.subject == "commitment:1"
     assert poll.question_en is not None and "C1" in poll.question_en
-    assert await phone(VILLAGER).says("2") == [THANKS.format(code="P1")]
+    assert await phone(VILLAGER).says("2") == [THANKS.format(code="P1", option="基本满意")]
     assert await phone(MEMBER).says("评议 C1") == [
         "在东坡村党支部此操作需要支部书记或上级党委负责人身份。"
     ]
