@@ -53,7 +53,8 @@ async def cli(app: App, db_url: str, monkeypatch: pytest.MonkeyPatch, *args: str
     """`grassroots ARGS` against the test's database, at the test's clock."""
     monkeypatch.setattr("bot.app.SystemClock", lambda: app.clock)
     env = {"GRASSROOTS_DATABASE_URL": db_url, "GRASSROOTS_SECRET_KEY": KEY}
-    result = await asyncio.to_thread(CliRunner().invoke, main, list(args), env=env)
+    # English, so the assertions read the figures in one fixed layout.
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["--lang", "en", *args], env=env)
     assert result.exit_code == 0, result.output
     return result
 
