@@ -350,7 +350,7 @@ class OutboxRepository:
                 LIMIT :limit
             )
             RETURNING id, address_kind, address, body, choices, ask_contact, attempts, urgent,
-                      expires_at
+                      expires_at, idempotency_key
             """,
             {"holder": holder, "now": now, "lease_until": lease_until, "limit": limit},
         )
