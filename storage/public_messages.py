@@ -30,6 +30,12 @@ def _marks(prefix: str, values: Sequence[int]) -> tuple[str, dict[str, int]]:
     return ", ".join(f":{name}" for name in params), params
 
 
+def _stamp(value: object) -> datetime:
+    stamp = as_datetime(value)
+    assert stamp is not None  # created_at is NOT NULL
+    return stamp
+
+
 class PublicMessageRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -100,7 +106,7 @@ class PublicMessageRepository:
                 org_id=r["org_id"],
                 body=r["body"],
                 attachment_url=r["attachment_url"],
-                created_at=as_datetime(r["created_at"]),
+                created_at=_stamp(r["created_at"]),
                 status=r["status"],
                 name=r["name"],
                 phone=r["phone"],

@@ -241,6 +241,15 @@ async def test_a_villagers_free_text_is_kept_for_the_branch_and_listed_for_the_s
     assert "村里的路灯坏了" in english
 
 
+async def test_a_villagers_photo_is_kept_with_the_message(phone, county: App):
+    photo = mms(county, VILLAGER, "", "https://api.twilio.com/m/LAMP")
+    [reply] = [r.body for r in await county.router.handle(photo)]
+    assert reply == ZH.get("public_message.kept", org="东坡村党支部")
+    [stored] = await messages_of(county)
+    assert (stored["body"], stored["attachment_url"]) == ("", "https://api.twilio.com/m/LAMP")
+    assert ZH.get("public_message.photo") in await phone(SECRETARY).says_one("留言")
+
+
 async def test_acknowledgements_and_questions_from_villagers_are_not_kept(phone, county: App):
     villager = phone(VILLAGER)
     assert await villager.says_one("谢谢") == ZH.get("everyday.thanks")
