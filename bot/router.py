@@ -235,8 +235,9 @@ def _without_trailing_punctuation(text: str) -> str:
 
 
 def _is_question(folded: str) -> bool:
-    """Ends with a question mark, or with 吗 ("明天开会吗")."""
-    return folded.endswith("?") or _without_trailing_punctuation(folded).endswith("吗")
+    """Ends with a question mark or 吗, or begins with 请问 ("请问明天几点开会")."""
+    bare = _without_trailing_punctuation(folded)
+    return folded.endswith("?") or bare.endswith("吗") or bare.startswith("请问")
 
 
 def _language_of(word: str, language: str) -> str | None:

@@ -72,6 +72,11 @@ ACKNOWLEDGEMENTS = [
     "嗯嗯 明白了",
     "您好",
     "早上好",
+    "收到，马上办",
+    "谢谢您的关心",
+    "哈哈",
+    "好的 明天到",
+    "新年快乐！",
 ]
 
 
@@ -196,6 +201,8 @@ USAGE_QUESTIONS = [
     "我不会用",
     "什么意思？",
     "怎么参加评议",
+    "汇报发给谁",
+    "短信要收费吗",
 ]
 
 
@@ -318,7 +325,9 @@ async def test_a_members_free_text_stays_a_report(phone, county: App):
 OPT_OUTS = ["不要再给我发短信了", "别再发了", "取消短信", "别发了", "不要发了", "不想收短信了"]
 
 
-@pytest.mark.parametrize("text", [*OPT_OUTS, "以后别给我发消息了，谢谢", "请不要再发这些通知"])
+@pytest.mark.parametrize(
+    "text", [*OPT_OUTS, "以后别给我发消息了，谢谢", "请不要再发这些通知", "拒收短信"]
+)
 async def test_opting_out_in_peoples_words(phone, county: App, text):
     assert await phone(VILLAGER).says(text) == [ZH.get("optout.stopped")]
     record = await county.repos.people.resolve(Address(AddressKind.SMS, VILLAGER))
@@ -377,3 +386,34 @@ async def test_an_unlinked_member_on_telegram_is_told_how_to_link(
         assert await chat.says("/report 组织党员学习") == [(ZH.get("deed.link_first"), None)]
         assert await chat.says("今天帮五保户挑水") == [(ZH.get("deed.link_first"), None)]
         assert "/link" in ZH.get("deed.link_first") and "/link" in EN.get("deed.link_first")
+
+
+ONE_SEGMENT = [
+    "everyday.ack",
+    "everyday.thanks",
+    "everyday.greeting",
+    "deed.duplicate",
+    "deed.photo",
+    "deed.captioned",
+    "deed.captioned_plain",
+    "deed.link_first",
+    "optout.already_off",
+    "public_message.kept",
+    "public_message.limit",
+    "public_message.none",
+]
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+@pytest.mark.parametrize("key", ONE_SEGMENT)
+def test_every_acknowledgement_here_fits_one_sms(language, key):
+    texts = texts_for(language)
+    body = texts.get(
+        key,
+        org="青山镇东坡村党支部",  # a long real-style name, in Chinese in both languages
+        week=12,
+        streak=30,
+        category=texts.get("category.discipline"),
+        limit=5,
+    )
+    assert count_segments(body).segments == 1, body

@@ -76,6 +76,7 @@ def router(app):
         ("hb的格式是什么", (Role.MEMBER,), "help.default", None, "hb的格式是什么"),  # not a report
         ("汇报怎么写", (Role.MEMBER,), "help.default", None, "汇报怎么写"),
         ("明天开会吗", (Role.MEMBER,), "help.default", None, "明天开会吗"),  # a question
+        ("请问明天几点开会", (Role.MEMBER,), "help.default", None, "请问明天几点开会"),
         (
             "#服务 帮老人挑水了吗？",
             (Role.MEMBER,),
