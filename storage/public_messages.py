@@ -115,6 +115,17 @@ class PublicMessageRepository:
         ]
         return found, int(total or 0)
 
+    async def count_new(self, org_ids: Sequence[int]) -> int:
+        """Messages to these organisations not yet listed for their secretary."""
+        if not org_ids:
+            return 0
+        orgs, params = _marks("o", org_ids)
+        count = await self.db.fetchval(
+            f"SELECT COUNT(*) FROM public_messages WHERE org_id IN ({orgs}) AND status = 'new'",
+            params,
+        )
+        return int(count or 0)
+
     async def mark_read(self, ids: Sequence[int]) -> None:
         if not ids:
             return

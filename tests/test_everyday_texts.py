@@ -257,6 +257,16 @@ async def test_a_villagers_photo_is_kept_with_the_message(phone, county: App):
     assert ZH.get("public_message.photo") in await phone(SECRETARY).says_one("留言")
 
 
+async def test_the_comment_list_points_to_new_messages(phone):
+    secretary = phone(SECRETARY)
+    assert await secretary.says_one("评论列表") == "东坡村党支部暂无评论。"
+    await phone(VILLAGER).says("村里的路灯坏了")
+    pointer = ZH.get("public_message.pointer", count=1)
+    assert await secretary.says_one("评论列表") == "东坡村党支部暂无评论。" + pointer
+    await secretary.says("留言")  # read: no longer new
+    assert await secretary.says_one("评论列表") == "东坡村党支部暂无评论。"
+
+
 async def test_acknowledgements_and_questions_from_villagers_are_not_kept(phone, county: App):
     villager = phone(VILLAGER)
     assert await villager.says_one("谢谢") == ZH.get("everyday.thanks")
