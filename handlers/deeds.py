@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from bot.clock import week_start
-from bot.everyday import dedupe_key, everyday_kind
+from bot.everyday import dedupe_key, everyday_kind, is_usage_question
 from bot.messages import AddressKind
 from bot.normalize import has_words
 from handlers import everyday
@@ -157,8 +157,14 @@ CAPTION = "deed.caption"
 async def describe_photo(msg: Message, ctx: Context, payload: dict[str, Any]) -> bool:
     """The message after a photo alone, if it says what the photo shows, is its words."""
     folded = msg.text.folded
-    if msg.inbound.attachments or ctx.sender.person_id is None or everyday_kind(folded):
-        return False  # another photo is a deed of its own; "好的" is not a caption
+    if (
+        msg.inbound.attachments  # another photo is a deed of its own
+        or ctx.sender.person_id is None
+        or everyday_kind(folded)  # "好的" is not a caption
+        or is_usage_question(folded)
+        or folded.endswith("?")
+    ):
+        return False
     category, lead = classify(folded)
     body = msg.text.original_from(lead)
     if not has_words(body):

@@ -17,6 +17,8 @@ from bot.messages import Address, AddressKind, Attachment, Channel, Inbound
 from bot.normalize import normalize
 from bot.segments import count_segments
 from bot.texts import texts_for
+from storage.models import Role
+from storage.people import RosterEntry
 from tests.conftest import MEMBER, MEMBER_2, SECRETARY, START, STRANGER, VILLAGER
 from tests.test_conversations import deeds_of
 from tests.test_telegram import (  # noqa: F401  (fake is a fixture)
@@ -159,6 +161,7 @@ async def test_a_photo_without_text_is_a_deed_and_a_caption_may_follow(phone, co
     [deed] = await deeds_of(county, MEMBER)
     assert (deed["body"], deed["category"]) == ("帮五保户修屋顶", "service")
     # After that, words are a report of their own.
+    assert await phone(MEMBER).says("好的") == [ZH.get("everyday.ack")]
     assert (await phone(MEMBER).says_one("组织党员学习")).startswith("已记录【学习提高】")
     assert len(await deeds_of(county, MEMBER)) == 2
 
@@ -169,6 +172,13 @@ async def test_a_photo_with_a_caption_is_one_deed_with_its_photo(county: App):
     assert reply.startswith("已记录")
     [deed] = await deeds_of(county, MEMBER)
     assert (deed["body"], deed["attachment_url"]) == ("修好的桥", "https://api.twilio.com/m/ME2")
+
+
+async def test_a_question_after_a_photo_is_not_its_caption(phone, county: App):
+    await county.router.handle(mms(county, MEMBER, "", "https://api.twilio.com/m/ME3"))
+    assert await phone(MEMBER).says("怎么用") == [ZH.get("help.member")]
+    [deed] = await deeds_of(county, MEMBER)
+    assert deed["body"] == ""
 
 
 async def test_two_photos_on_one_day_are_two_deeds(county: App):
@@ -255,6 +265,36 @@ async def test_a_villagers_photo_is_kept_with_the_message(phone, county: App):
     [stored] = await messages_of(county)
     assert (stored["body"], stored["attachment_url"]) == ("", "https://api.twilio.com/m/LAMP")
     assert ZH.get("public_message.photo") in await phone(SECRETARY).says_one("留言")
+
+
+async def test_a_villager_may_say_liuyan_and_is_limited_per_hour(phone, county: App):
+    villager = phone(VILLAGER)
+    assert await villager.says_one("留言：村口的桥有裂缝") == ZH.get(
+        "public_message.kept", org="东坡村党支部"
+    )
+    [stored] = await messages_of(county)
+    assert stored["body"] == "村口的桥有裂缝"
+    for i in range(4):
+        await villager.says(f"第{i + 2}件事：水渠要清淤")
+    limited = await villager.says_one("第6件事：路灯")
+    assert limited == ZH.get("public_message.limit", limit=5)
+    assert len(await messages_of(county)) == 5
+    county.clock.advance(timedelta(hours=1))
+    await villager.says("第6件事：路灯")
+    assert len(await messages_of(county)) == 6
+
+
+async def test_a_leaders_free_text_gets_help(phone, county: App):
+    township = await county.repos.orgs.by_code("HX01")
+    leader = "+8613800009999"
+    await county.repos.people.import_roster(
+        [RosterEntry(township.id, "刘镇长", Address(AddressKind.SMS, leader), Role.LEADER)],
+        county.clock.now(),
+    )
+    [reply] = await phone(leader).says("村里的路灯坏了")
+    assert reply.endswith(ZH.get("help.leader"))
+    assert await messages_of(county) == []
+    assert await phone(leader).says_one("收到") == ZH.get("everyday.ack")
 
 
 async def test_the_comment_list_points_to_new_messages(phone):
