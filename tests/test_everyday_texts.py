@@ -213,6 +213,7 @@ USAGE_QUESTIONS = [
     "怎么参加评议",
     "汇报发给谁",
     "短信要收费吗",
+    "这个是干啥的",
 ]
 
 
@@ -376,7 +377,8 @@ OPT_OUTS = ["不要再给我发短信了", "别再发了", "取消短信", "别�
 
 
 @pytest.mark.parametrize(
-    "text", [*OPT_OUTS, "以后别给我发消息了，谢谢", "请不要再发这些通知", "拒收短信"]
+    "text",
+    [*OPT_OUTS, "以后别给我发消息了，谢谢", "请不要再发这些通知", "拒收短信", "别再发短信来了"],
 )
 async def test_opting_out_in_peoples_words(phone, county: App, text):
     assert await phone(VILLAGER).says(text) == [ZH.get("optout.stopped")]
