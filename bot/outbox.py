@@ -72,7 +72,10 @@ async def send_row(
         await repos.outbox.unclaim(row["id"], now)
         return Outcome("skipped", f"no {message.to.kind} channel configured in this process")
     record = await repos.people.resolve(message.to)
-    if record.opted_out_at is not None:  # they said STOP after this was queued
+    # An answer to what the person just sent is delivered even so: it may be the very
+    # confirmation of their STOP. Anything else is not sent once they have said STOP.
+    is_reply = str(row["idempotency_key"]).startswith("reply:")
+    if record.opted_out_at is not None and not is_reply:
         await repos.outbox.mark_failed(
             row["id"], code=None, error="opted out", retry_at=None, now=now, count_attempt=False
         )

@@ -1,7 +1,10 @@
 """The router: record, resolve, pick one handler, answer; nothing sent is ever lost.
 
-Precedence for one message (DESIGN.md §4): opt-out words, then an explicit keyword, then
-the sender's default action (a member's free text is a deed report; anyone else gets help).
+Precedence for one message (DESIGN.md §4): opt-out words (also as people say them: "别再发
+了"), then a question about using the service (help, even if it begins with a keyword: "hb的
+格式是什么"), then an explicit keyword, then the sender's default action: a member's free text
+or photo is a deed report (handlers/deeds.py tells acknowledgements apart); anyone else's goes
+to handlers/help.not_understood (everyday words, a villager's message to the branch, help).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.clock import Clock
+from bot.everyday import is_opt_out, is_usage_question
 from bot.messages import Inbound, Outbound
 from bot.normalize import Normalized, normalize
 from bot.privacy import mask_phone, mask_phones_in
@@ -27,8 +31,6 @@ log = logging.getLogger(__name__)
 
 # Keywords end where a Latin word would go on: "hb 今天", "hb今天", but not "hbo".
 _LATIN_TAIL = re.compile(r"[a-z0-9]")
-# Opt-out as people actually write it: "请退订", "退订了", "退订，谢谢", "我要退订短信".
-_POLITE_STOP = re.compile(r"^(请|我要|麻烦|帮我)?(退订|td)(短信|通知)?(了|吧|啦)?(谢谢)?$")
 _SEPARATORS = ":,，：、"
 
 
@@ -76,14 +78,16 @@ class Router:
                         self._prefix.append((word, route, language))
         self._prefix.sort(key=lambda item: -len(item[0]))
 
-    def pick(self, text: Normalized, sender: Sender) -> Pick:
+    def pick(self, text: Normalized, sender: Sender, *, attachments: bool = False) -> Pick:
         folded = text.folded
         whole = _without_trailing_punctuation(folded) or folded
-        if whole not in self._whole and _POLITE_STOP.match(_letters_only(folded)):
-            whole = "退订"
+        if whole not in self._whole and is_opt_out(folded):
+            whole = "stop" if folded.isascii() else "退订"
         if whole in self._whole:
             route, language = self._whole[whole]
             return Pick(route, whole, _language_of(whole, language), len(folded))
+        if is_usage_question(folded):
+            return Pick(self.fallback, None, None, 0)
         for word, route, language in self._prefix:
             if not folded.startswith(word):
                 continue
@@ -103,8 +107,14 @@ class Router:
             while at < len(folded) and (folded[at].isspace() or folded[at] in _SEPARATORS):
                 at += 1
             return Pick(route, word, _language_of(word, language), at)
-        # A member's free text is a report, unless it is a question or a command.
-        if sender.is_member and folded and not folded.startswith("/") and not folded.endswith("?"):
+        # A member's free text (or photo) is a report, unless it is a command or a question
+        # that is not clearly a report (one with a #category tag is).
+        if (
+            sender.is_member
+            and (folded or attachments)
+            and not folded.startswith("/")
+            and not (_is_question(folded) and "#" not in folded)
+        ):
             return Pick(self.report, None, None, 0)
         return Pick(self.fallback, None, None, 0)
 
@@ -137,7 +147,7 @@ class Router:
         if inbound.contact is not None:  # a phone number shared to link identities
             pick = Pick(self.contact, None, None, 0)
         else:
-            pick = self.pick(text, sender)
+            pick = self.pick(text, sender, attachments=bool(inbound.attachments))
         # The reply follows the keyword's language, else the person's stored choice, else
         # what their app says (a stranger on Telegram), else the deployment's. Only an
         # explicit switch (handlers/language.py) or Telegram's language on first contact
@@ -230,8 +240,10 @@ def _without_trailing_punctuation(text: str) -> str:
     return text[:end] if end else text  # "?" alone stays "?"
 
 
-def _letters_only(text: str) -> str:
-    return "".join(c for c in text if unicodedata.category(c)[0] in "LN")
+def _is_question(folded: str) -> bool:
+    """Ends with a question mark or 吗, or begins with 请问 ("请问明天几点开会")."""
+    bare = _without_trailing_punctuation(folded)
+    return folded.endswith("?") or bare.endswith("吗") or bare.startswith("请问")
 
 
 def _language_of(word: str, language: str) -> str | None:

@@ -9,8 +9,8 @@ from handlers.base import Interceptor, Resumer, Route
 
 
 def default_routes() -> tuple[Route, Route, Route]:
-    """What the router does with text no keyword claimed (a member's report, else help),
-    and with a shared phone number."""
+    """What the router does with text no keyword claimed (a member's report; else everyday
+    words, a villager's message to the branch, or help), and with a shared phone number."""
     from handlers import deeds, help, linking
 
     return (
@@ -33,6 +33,7 @@ def _modules() -> list[ModuleType]:
         notices,
         optout,
         polls,
+        public_messages,
         public_notices,
         recommendations,
         record,
@@ -56,6 +57,7 @@ def _modules() -> list[ModuleType]:
         recommendations,
         public_notices,
         commentary,
+        public_messages,
     ]
 
 

@@ -125,10 +125,6 @@ class Context:
         resumer registered for `kind` gets it with `payload` (see Resumer)."""
         await self.repos.pending.ask(self.sender.address, kind, payload, self.now() + ttl)
 
-    def reply_joined(self, *keys: str) -> None:
-        """One message made of several catalog entries (one SMS costs less than two)."""
-        self.replies.append(Outbound(self.sender.address, "".join(self.texts.get(k) for k in keys)))
-
     def zone_of(self, grant: Grant | None) -> ZoneInfo:
         if grant is not None and grant.org_timezone:
             return ZoneInfo(grant.org_timezone)

@@ -49,8 +49,11 @@ async def listing(msg: Message, ctx: Context) -> None:
         return
     orgs = await ctx.repos.orgs.subtree_ids(grant.org_id)
     found = await ctx.repos.comments.for_orgs(orgs, limit=LIST_LIMIT)
+    # Villagers' signed messages (留言) are listed apart; the public's voice points to them.
+    unread = await ctx.repos.public_messages.count_new(orgs)
+    pointer = ctx.texts.get("public_message.pointer", count=unread) if unread else ""
     if not found:
-        ctx.reply("comment.none", org=grant.org_name)
+        ctx.say(ctx.texts.get("comment.none", org=grant.org_name) + pointer)
         return
     items = " ".join(
         ctx.texts.get(
@@ -61,7 +64,8 @@ async def listing(msg: Message, ctx: Context) -> None:
         )
         for c in found
     )
-    ctx.reply("comment.listing", org=grant.org_name, count=len(found), items=items)
+    listing = ctx.texts.get("comment.listing", org=grant.org_name, count=len(found), items=items)
+    ctx.say(listing + pointer)
 
 
 async def hide(msg: Message, ctx: Context) -> None:

@@ -7,10 +7,15 @@ tag #C3 (or #承诺3) says which of the member's commitments (公开承诺) the 
 from __future__ import annotations
 
 import re
+from datetime import date
+from typing import Any
 
 from bot.clock import week_start
+from bot.everyday import dedupe_key, everyday_kind, is_usage_question
+from bot.messages import AddressKind
 from bot.normalize import has_words
-from handlers.base import Context, Message, Route
+from handlers import everyday
+from handlers.base import Context, Message, Resumer, Route
 from handlers.permissions import Action, home_grants
 from storage.commitments import code_of
 from storage.models import CATEGORIES, Category, Grant
@@ -70,19 +75,34 @@ def classify(folded: str) -> tuple[Category | None, int]:
 
 
 async def report(msg: Message, ctx: Context) -> None:
+    """A deed report: 汇报 <text>, or a member's free text (which may instead be an
+    acknowledgement, answered and not counted). A photo alone is a deed too; the same
+    words twice on one day count once."""
     grants = home_grants(ctx, Action.REPORT)
     if not grants:
-        ctx.reply("deed.not_member")  # names the role needed: Party member
+        if not ctx.sender.grants and ctx.sender.address.kind is AddressKind.TELEGRAM:
+            ctx.reply("deed.link_first")  # an unlinked chat: how to link, then report
+        else:
+            ctx.reply("deed.not_member")  # names the role needed: Party member
         return
+    if msg.keyword is None and await everyday.answer(msg, ctx):
+        return
+    photo = msg.inbound.attachments[0].url if msg.inbound.attachments else None
     text = msg.text.folded[msg.args_at :]
     commitment_id, tag = commitment_tag(text)
     category, lead = classify(text[tag:])
     body = msg.text.original_from(msg.args_at + tag + lead)
     if not has_words(body):
-        ctx.reply("deed.empty")
-        return
+        if photo is None:
+            ctx.reply("deed.empty")
+            return
+        body = ""  # a photo alone: recorded now, its words may follow
     grant = grants[0]  # the branch of their first membership
     assert ctx.sender.person_id is not None  # a member has a person
+    if photo is None and await _already_today(ctx, body, ctx.local_day(grant)):
+        ctx.handled_as = "deed.duplicate"
+        ctx.reply("deed.duplicate")
+        return
     linked = None
     if commitment_id is not None:
         linked = await _commitment_of(ctx, commitment_id, grants)
@@ -100,8 +120,13 @@ async def report(msg: Message, ctx: Context) -> None:
         week_start=monday,
         now=ctx.now(),
         commitment_id=commitment_id if linked is not None else None,
+        attachment_url=photo,
     )
     week, streak = stats.this_week, stats.streak_days
+    if not body:
+        ctx.reply("deed.photo", week=week, streak=streak)
+        await ctx.ask_back(CAPTION, {"inbound_id": msg.id})
+        return
     label = ctx.texts.get(f"category.{category.value}") if category else None
     if commitment_id is not None:
         code = code_of(commitment_id)
@@ -117,6 +142,48 @@ async def report(msg: Message, ctx: Context) -> None:
         ctx.reply("deed.recorded", category=label, week=week, streak=streak)
 
 
+async def _already_today(ctx: Context, body: str, day: date) -> bool:
+    """The member reported these words (letters and digits alike) earlier the same day."""
+    assert ctx.sender.person_id is not None
+    key = dedupe_key(body)
+    return any(
+        dedupe_key(b) == key for b in await ctx.repos.deeds.texts_on(ctx.sender.person_id, day)
+    )
+
+
+CAPTION = "deed.caption"
+
+
+async def describe_photo(msg: Message, ctx: Context, payload: dict[str, Any]) -> bool:
+    """The message after a photo alone, if it says what the photo shows, is its words."""
+    folded = msg.text.folded
+    if (
+        msg.inbound.attachments  # another photo is a deed of its own
+        or ctx.sender.person_id is None
+        or everyday_kind(folded)  # "好的" is not a caption
+        or is_usage_question(folded)
+        or folded.endswith("?")
+    ):
+        return False
+    category, lead = classify(folded)
+    body = msg.text.original_from(lead)
+    if not has_words(body):
+        return False
+    described = await ctx.repos.deeds.describe_photo(
+        person_id=ctx.sender.person_id,
+        inbound_id=int(payload["inbound_id"]),
+        body=body,
+        category=category,
+    )
+    if not described:
+        return False
+    if category is None:
+        ctx.reply("deed.captioned_plain")
+    else:
+        ctx.reply("deed.captioned", category=ctx.texts.get(f"category.{category.value}"))
+    return True
+
+
 async def _commitment_of(ctx: Context, commitment_id: int, grants: list[Grant]) -> Grant | None:
     """The member's grant in the branch of a commitment they may report on (their own, or
     their branch's own), else None."""
@@ -127,3 +194,4 @@ async def _commitment_of(ctx: Context, commitment_id: int, grants: list[Grant]) 
 
 
 ROUTES = [Route("deed", report, zh=("汇报", "hb"), en=("report",))]
+RESUMERS: dict[str, Resumer] = {CAPTION: describe_photo}

@@ -47,7 +47,13 @@ async def show_more(msg: Message, ctx: Context) -> None:
 
 
 async def not_understood(msg: Message, ctx: Context) -> None:
-    """The default for anyone who is not a member: say so, then what they can do."""
+    """The default for text no keyword claimed that is not a member's report: everyday
+    words and a villager's message to the branch (handlers/public_messages.py), else say
+    it was not understood, then what the sender can do."""
+    from handlers import public_messages  # it answers with help_text, from here
+
+    if await public_messages.unclaimed(msg, ctx):
+        return
     prefix = ctx.texts.get("help.empty" if msg.text.is_empty else "help.unknown")
     ctx.say(prefix + await help_text(ctx))
 

@@ -12,7 +12,8 @@ START_WORDS_EN = ("start", "yes", "unstop")
 async def stop(msg: Message, ctx: Context) -> None:
     if await ctx.repos.people.opt_out(ctx.sender.address, ctx.now()):
         ctx.reply("optout.stopped")
-    # A repeated STOP is recorded but not answered: acknowledged once, as carriers expect.
+    else:  # said again: they wonder whether it worked; one short line says it did
+        ctx.reply("optout.already_off")
 
 
 async def start(msg: Message, ctx: Context) -> None:

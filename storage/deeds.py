@@ -41,18 +41,22 @@ class DeedRepository:
         week_start: date,
         now: datetime,
         commitment_id: int | None = None,
+        attachment_url: str | None = None,
     ) -> DeedStats:
         """Store a deed (once per inbound message) and return the member's figures.
-        `commitment_id`: the public commitment (公开承诺) it advances, if any."""
+        `commitment_id`: the public commitment (公开承诺) it advances, if any;
+        `attachment_url`: a photo sent with it."""
         await self.db.write(
             """
             INSERT INTO deeds (person_id, org_id, inbound_id, category, body, local_day,
-                               created_at, commitment_id)
-            VALUES (:person, :org, :inbound, :category, :body, :day, :now, :commitment)
+                               created_at, commitment_id, attachment_url)
+            VALUES (:person, :org, :inbound, :category, :body, :day, :now, :commitment,
+                    :attachment)
             ON CONFLICT (inbound_id) DO NOTHING
             """,
             {
                 "commitment": commitment_id,
+                "attachment": attachment_url,
                 "person": person_id,
                 "org": org_id,
                 "inbound": inbound_id,
@@ -62,6 +66,9 @@ class DeedRepository:
                 "now": now,
             },
         )
+        return await self._stats(person_id, local_day, week_start)
+
+    async def _stats(self, person_id: int, local_day: date, week_start: date) -> DeedStats:
         # Per-day counts in the window, and one row (day NULL) with the all-time total.
         rows = await self.db.fetch(
             """
@@ -85,6 +92,33 @@ class DeedRepository:
         streak, week = streak_and_week(days, local_day, week_start)
         return DeedStats(this_week=week, streak_days=streak, total=total)
 
+    async def texts_on(self, person_id: int, local_day: date) -> list[str]:
+        """The bodies of the member's reports of one day that came without a photo (a
+        report sent again is recognised among these)."""
+        rows = await self.db.fetch(
+            "SELECT body FROM deeds WHERE person_id = :person AND local_day = :day "
+            "AND attachment_url IS NULL",
+            {"person": person_id, "day": local_day},
+        )
+        return [r["body"] for r in rows]
+
+    async def describe_photo(
+        self, *, person_id: int, inbound_id: int, body: str, category: Category | None
+    ) -> bool:
+        """Give the photo deed of message `inbound_id` its words; True if it had none yet."""
+        rows = await self.db.write(
+            "UPDATE deeds SET body = :body, category = :category "
+            "WHERE inbound_id = :inbound AND person_id = :person AND body = '' "
+            "RETURNING id",
+            {
+                "body": body,
+                "category": category.value if category else None,
+                "inbound": inbound_id,
+                "person": person_id,
+            },
+        )
+        return bool(rows)
+
     async def by_category(self, person_id: int, week_start: date) -> list[CategoryCount]:
         rows = await self.db.fetch(
             """
@@ -105,7 +139,8 @@ class DeedRepository:
         return [
             dict(r)
             for r in await self.db.fetch(
-                "SELECT id, category, body, local_day, inbound_id, commitment_id FROM deeds "
+                "SELECT id, category, body, local_day, inbound_id, commitment_id, attachment_url "
+                "FROM deeds "
                 "WHERE person_id = :person ORDER BY id DESC LIMIT :limit",
                 {"person": person_id, "limit": limit},
             )

@@ -372,7 +372,7 @@ class OutboxRepository:
                 LIMIT :limit
             )
             RETURNING id, address_kind, address, body, choices, ask_contact, attempts, urgent,
-                      expires_at
+                      expires_at, idempotency_key
             """,
             {
                 "holder": holder,

@@ -16,6 +16,7 @@ from storage.outbox import OutboxRepository
 from storage.pending import PendingRepository
 from storage.people import PeopleRepository
 from storage.polls import PollRepository
+from storage.public_messages import PublicMessageRepository
 from storage.public_notices import PublicNoticeRepository
 from storage.recommendations import RecommendationRepository
 from storage.reports import ReportRepository
@@ -39,6 +40,7 @@ class Repositories:
     public_notices: PublicNoticeRepository
     polls: PollRepository
     comments: CommentRepository
+    public_messages: PublicMessageRepository
 
     @classmethod
     def over(cls, db: Database) -> Repositories:
@@ -58,6 +60,7 @@ class Repositories:
             public_notices=PublicNoticeRepository(db),
             polls=PollRepository(db),
             comments=CommentRepository(db),
+            public_messages=PublicMessageRepository(db),
         )
 
 

@@ -135,9 +135,9 @@ async def test_reports_from_non_members_are_refused_and_not_stored(phone, county
     assert await county.repos.db.fetchval("SELECT COUNT(*) AS n FROM deeds") == 0
 
 
-async def test_free_text_from_a_villager_gets_help_not_a_deed(phone, county: App):
+async def test_free_text_from_a_villager_is_a_message_not_a_deed(phone, county: App):
     [reply] = await phone(VILLAGER).says("路灯坏了")
-    assert reply.startswith("没看懂这条。收到评议回复序号即可")
+    assert reply.startswith("留言已转给东坡村党支部")
     assert await county.repos.db.fetchval("SELECT COUNT(*) AS n FROM deeds") == 0
 
 
@@ -152,7 +152,7 @@ async def test_help_depends_on_the_role(phone):
 async def test_td_stops_once_and_start_resumes(phone, county: App):
     member = phone(MEMBER)
     assert await member.says("TD") == ["已退订，不再收到通知。回复“订阅”可恢复。"]
-    assert await member.says("退订") == []  # acknowledged once
+    assert await member.says("退订") == ["您已退订，不会再收到通知。回复“订阅”可恢复。"]
     record = await county.repos.people.resolve(member.address)
     assert record.opted_out_at == county.clock.now()
     assert await member.says("订阅") == ["已恢复接收通知。回复“退订”可停止。"]
@@ -187,7 +187,7 @@ async def test_repeated_provider_id_is_handled_once(phone, county: App):
     [
         ("", "没有收到内容。汇报+做了什么"),
         ("   \t  ", "没有收到内容。汇报+做了什么"),
-        ("😀🎉", "请在“汇报”后写做了什么"),
+        ("😀🎉", "好的，谢谢！"),  # an acknowledgement, not a report
         ("汇报", "请在“汇报”后写做了什么"),
         ("汇报 😀", "请在“汇报”后写做了什么"),
         ("/foo", "没看懂这条。"),

@@ -41,6 +41,7 @@ TABLES = {
     "commitment_schedules",
     "commentary",
     "briefings",
+    "public_messages",
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
 

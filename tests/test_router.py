@@ -64,6 +64,26 @@ def router(app):
         ),
         ("通知了全体党员", (Role.SECRETARY,), "deed.free_text", None, "通知了全体党员"),
         ("通知 周五开会", (Role.SECRETARY,), "notice", "zh-CN", "周五开会"),
+        ("不要再给我发短信了", (Role.MEMBER,), "optout.stop", "zh-CN", ""),
+        ("stop sending me messages", (), "optout.stop", "en", ""),
+        (
+            "今天给村民发短信通知开会",
+            (Role.MEMBER,),
+            "deed.free_text",
+            None,
+            "今天给村民发短信通知开会",
+        ),
+        ("hb的格式是什么", (Role.MEMBER,), "help.default", None, "hb的格式是什么"),  # not a report
+        ("汇报怎么写", (Role.MEMBER,), "help.default", None, "汇报怎么写"),
+        ("明天开会吗", (Role.MEMBER,), "help.default", None, "明天开会吗"),  # a question
+        ("请问明天几点开会", (Role.MEMBER,), "help.default", None, "请问明天几点开会"),
+        (
+            "#服务 帮老人挑水了吗？",
+            (Role.MEMBER,),
+            "deed.free_text",
+            None,
+            "#服务 帮老人挑水了吗？",
+        ),
     ],
 )
 def test_pick(router, text, roles, route, language, args):
@@ -73,4 +93,12 @@ def test_pick(router, text, roles, route, language, args):
         route,
         language,
         args,
+    )
+
+
+def test_a_members_photo_without_words_is_a_report(router):
+    pick = router.pick(normalize(""), sender(Role.MEMBER), attachments=True)
+    assert pick.route.name == "deed.free_text"
+    assert router.pick(normalize(""), sender(Role.PUBLIC), attachments=True).route.name == (
+        "help.default"  # a villager's photo: a message to the branch, from there
     )

@@ -407,7 +407,7 @@ CASES = [
         "report from a stranger",
         update("message", 102, NEW_CHAT, text=REPORT),
         stored=(REPORT, "deed"),
-        calls=(send(NEW_CHAT, ZH.get("deed.not_member")),),
+        calls=(send(NEW_CHAT, ZH.get("deed.link_first")),),  # an unlinked chat: link first
     ),
     Case(
         "/start with a deep link joins the branch",

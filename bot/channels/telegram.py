@@ -33,7 +33,7 @@ from telegram.error import (
 
 from bot.channels.base import Failure, SendError, SendResult
 from bot.config import TelegramSection
-from bot.messages import Address, AddressKind, Channel, Inbound, Outbound
+from bot.messages import Address, AddressKind, Attachment, Channel, Inbound, Outbound
 from bot.phones import to_e164
 
 log = logging.getLogger(__name__)
@@ -177,15 +177,22 @@ def convert(update: Update, received_at: datetime) -> Conversion:
             )
         )
     text = _text(message.text) or _text(message.caption)
-    if text is None:
-        return Ignored("sticker, photo or other message without text")
+    # A photo is kept by reference (its largest size); the words, if any, are its caption.
+    attachments = (
+        (Attachment(f"telegram:{message.photo[-1].file_id}", "image/jpeg"),)
+        if message.photo
+        else ()
+    )
+    if text is None and not attachments:
+        return Ignored("sticker or other message without text")
     return Received(
         Inbound(
             Channel.TELEGRAM,
             str(update.update_id),
             sender,
-            command_text(text, language),
+            command_text(text or "", language),
             received_at,
+            attachments=attachments,
             language=language,
         )
     )
