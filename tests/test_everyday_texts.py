@@ -285,15 +285,16 @@ async def test_a_villager_may_say_liuyan_and_is_limited_per_hour(phone, county: 
     assert len(await messages_of(county)) == 6
 
 
-async def test_a_leaders_free_text_gets_help(phone, county: App):
+async def test_a_leaders_free_text_is_their_report_not_a_message(phone, county: App):
+    """Leaders are Party members (issue 11.4): their words are deeds, never 群众留言."""
     township = await county.repos.orgs.by_code("HX01")
     leader = "+8613800009999"
     await county.repos.people.import_roster(
         [RosterEntry(township.id, "刘镇长", Address(AddressKind.SMS, leader), Role.LEADER)],
         county.clock.now(),
     )
-    [reply] = await phone(leader).says("村里的路灯坏了")
-    assert reply.endswith(ZH.get("help.leader"))
+    [reply] = await phone(leader).says("走访了西岭村三户困难户")
+    assert reply.startswith("已记录")
     assert await messages_of(county) == []
     assert await phone(leader).says_one("收到") == ZH.get("everyday.ack")
 
@@ -348,7 +349,7 @@ async def test_with_no_messages_the_secretary_is_told_so(phone):
 
 async def test_a_stranger_gets_help_on_joining_and_nothing_is_kept(phone, county: App):
     [reply] = await phone(STRANGER).says("村里的路灯坏了")
-    assert reply.endswith(ZH.get("help.stranger"))
+    assert reply.endswith(ZH.get("help.stranger", code="HX0101"))  # the first branch
     assert await messages_of(county) == []
 
 
