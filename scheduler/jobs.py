@@ -238,8 +238,8 @@ async def _digest_extras(
     commentary_since: datetime,
     now: datetime,
 ) -> str:
-    """Commitments due, done and overdue, and the commentary received since the last
-    digest; nothing when there is nothing to show."""
+    """Commitments due, done and overdue, villagers' messages of last week, and the
+    commentary received since the last digest; nothing when there is nothing to show."""
     reports = ctx.repos.reports
     midnight = time(0, 0)
     figures = await reports.commitment_figures(
@@ -260,6 +260,14 @@ async def _digest_extras(
             overdue=figures.overdue,
             codes=texts.get("commitment.digest_codes", codes=codes) if codes else "",
         )
+    heard = await reports.public_messages_received(
+        person.org_id,
+        subtree,
+        datetime.combine(this_monday - timedelta(days=7), midnight, tzinfo=ctx.zone),
+        datetime.combine(this_monday, midnight, tzinfo=ctx.zone),
+    )
+    if heard:
+        extras += texts.get("public_message.digest", count=heard)
     authors = await reports.commentary_received(person.org_id, subtree, commentary_since, now)
     if authors:
         names = sep.join(dict.fromkeys(authors))  # each author once, in order

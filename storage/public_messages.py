@@ -133,21 +133,3 @@ class PublicMessageRepository:
         await self.db.write(
             f"UPDATE public_messages SET status = 'read' WHERE id IN ({marks})", params
         )
-
-    async def count_by_org(
-        self, org_ids: Sequence[int], since: datetime, until: datetime
-    ) -> dict[int, int]:
-        """Messages per organisation received in [since, until) (for the digests); an
-        organisation with none is absent."""
-        if not org_ids:
-            return {}
-        orgs, params = _marks("o", org_ids)
-        rows = await self.db.fetch(
-            f"""
-            SELECT org_id, COUNT(*) AS n FROM public_messages
-            WHERE org_id IN ({orgs}) AND created_at >= :since AND created_at < :until
-            GROUP BY org_id
-            """,
-            {**params, "since": since, "until": until},
-        )
-        return {r["org_id"]: int(r["n"]) for r in rows}

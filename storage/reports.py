@@ -295,6 +295,20 @@ class ReportRepository:
         )
         return [r["author"] for r in rows]
 
+    async def public_messages_received(
+        self, root_org_id: int, subtree: bool, since: datetime, until: datetime
+    ) -> int:
+        """Villagers' messages (群众留言) to the organisation (and below if `subtree`) in
+        [since, until)."""
+        count = await self.db.fetchval(
+            f"""{_scope(subtree)}
+            SELECT COUNT(*) FROM public_messages
+            WHERE org_id IN (SELECT id FROM sub)
+              AND created_at >= :since AND created_at < :until""",
+            {"root": root_org_id, "since": since, "until": until},
+        )
+        return int(count or 0)
+
     async def ran_at(self, key: str) -> datetime | None:
         """When a job ran for a period (the previous digest, say), if it did."""
         return as_datetime(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from telegram import Update
@@ -353,17 +354,20 @@ async def test_a_stranger_gets_help_on_joining_and_nothing_is_kept(phone, county
     assert await messages_of(county) == []
 
 
-async def test_messages_are_counted_per_branch_for_the_digest(phone, county: App):
+async def test_last_weeks_messages_are_counted_in_the_digest(phone, county: App):
+    from scheduler import jobs
+
     await phone(VILLAGER).says("村里的路灯坏了")
     await phone(VILLAGER).says("西头的水沟堵了")
-    county.clock.advance(timedelta(days=8))
-    await phone(VILLAGER).says("谢谢修好了路灯")
-    branch = await county.repos.orgs.by_code("HX0101")
-    other = await county.repos.orgs.by_code("HX0102")
-    counts = await county.repos.public_messages.count_by_org(
-        [branch.id, other.id], START, START + timedelta(days=7)
+    county.clock.advance(timedelta(days=5))  # Tuesday of the next week: not last week's
+    await phone(VILLAGER).says("村口的桥栏杆松了")
+    ctx = jobs.JobContext(county.repos, ZoneInfo("Asia/Shanghai"), "zh-CN")
+    await jobs.weekly_digest(ctx, county.clock.now())
+    rows = await county.repos.db.fetch(
+        "SELECT address, body FROM outbox WHERE idempotency_key LIKE 'digest:%'"
     )
-    assert counts == {branch.id: 2}
+    bodies = {r["address"]: r["body"] for r in rows}
+    assert bodies[SECRETARY].endswith("群众留言2条，回复“留言”查看。"), bodies
 
 
 async def test_a_members_free_text_stays_a_report(phone, county: App):
