@@ -17,6 +17,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from storage.audience import reach as audience_reach
 from storage.engine import Database, Row, as_datetime
 from storage.models import Role
 
@@ -375,31 +376,9 @@ class PollRepository:
     async def reach(self, org_id: int, audience: str) -> dict[str, int]:
         """How many people a poll would reach, per channel (each at their preferred
         usable address, as the outbox will choose)."""
-        roles, role_params = _in_list("r", [r.value for r in AUDIENCE_ROLES[audience]])
-        rows = await self.db.fetch(
-            f"""
-            WITH RECURSIVE sub(id) AS (
-                SELECT id FROM organisations WHERE id = :root
-                UNION
-                SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
-            )
-            SELECT chosen.kind, COUNT(*) AS n FROM (
-                SELECT a.kind, ROW_NUMBER() OVER (
-                           PARTITION BY a.person_id
-                           ORDER BY CASE a.kind WHEN 'telegram' THEN 0 ELSE 1 END, a.id
-                       ) AS preference
-                FROM addresses a
-                WHERE a.opted_out_at IS NULL AND a.invalid_at IS NULL
-                  AND EXISTS (SELECT 1 FROM roles r
-                              WHERE r.person_id = a.person_id AND r.role IN ({roles})
-                                AND r.org_id IN (SELECT id FROM sub))
-            ) chosen
-            WHERE chosen.preference = 1
-            GROUP BY chosen.kind
-            """,
-            {"root": org_id, **role_params},
+        return await audience_reach(
+            self.db, root_org_id=org_id, roles=AUDIENCE_ROLES[audience], include_subtree=True
         )
-        return {row["kind"]: row["n"] for row in rows}
 
     async def secretaries(self, org_id: int) -> list[int]:
         rows = await self.db.fetch(
