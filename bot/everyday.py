@@ -117,6 +117,14 @@ _ACK_WORDS = {
         "落实",
         "执行",
         "照做",
+        # a task reported done, with nothing said about it: "已完成", "办好了"
+        "完成",
+        "已完成",
+        "做完",
+        "办好",
+        "办完",
+        "弄好",
+        "搞定",
         "哈哈",
         "哈哈哈",
         "呵呵",
@@ -357,6 +365,12 @@ _SERVICE = (
     "花钱",
     "免费",
     "费用",
+    "查",
+    "查看",
+    "看",
+    "记录",
+    "成绩",
+    "结果",
     "report",
     "use",
     "send",
@@ -459,6 +473,34 @@ _ASKING = (
     "you",
     "in",
 )
+
+
+# A question for the branch rather than a report: a short message that asks when, where,
+# how much, why or whether ("明天几点开会", "低保什么时候发", "会在哪里开"), or that begins
+# with how ("怎么报名"). A deed tells what was done, with 了 or 过; a question does not.
+_ASKS = re.compile(
+    r"^(?:请问|问一下|问下)?(?:怎么|如何|怎样|咋)"
+    r"|几点|几号|几时|哪天|什么时候|啥时候|哪里|在哪|哪儿|多少钱|为什么|为啥"
+    r"|是不是|有没有|能不能|可不可以|要不要|行不行|对不对"
+)
+QUESTION_MAX = 30  # characters: a longer text is a report that happens to ask
+
+
+def is_question(folded: str) -> bool:
+    """A question (to the branch, or about the service), not a report: ends with a question
+    mark or 吗, begins with 请问, or is a short text that asks (see _ASKS) and says
+    nothing was done (no 了/过)."""
+    bare = folded.rstrip(" \t。.!！~～…")
+    if bare.endswith(("?", "？")) or bare.rstrip("?？").endswith("吗"):
+        return True
+    if bare.startswith("请问"):
+        return True
+    letters = _letters(bare)
+    return (
+        len(letters) <= QUESTION_MAX
+        and _ASKS.search(letters) is not None
+        and not any(mark in letters for mark in ("了", "过"))
+    )
 
 
 def is_usage_question(folded: str) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.clock import Clock
-from bot.everyday import is_opt_out, is_usage_question
+from bot.everyday import is_opt_out, is_question, is_usage_question
 from bot.messages import Inbound, Outbound
 from bot.normalize import Normalized, normalize
 from bot.privacy import mask_phone, mask_phones_in
@@ -113,7 +113,7 @@ class Router:
             sender.is_member
             and (folded or attachments)
             and not folded.startswith("/")
-            and not (_is_question(folded) and "#" not in folded)
+            and not (is_question(folded) and "#" not in folded)
         ):
             return Pick(self.report, None, None, 0)
         return Pick(self.fallback, None, None, 0)
@@ -238,12 +238,6 @@ def _without_trailing_punctuation(text: str) -> str:
     while end and (text[end - 1].isspace() or unicodedata.category(text[end - 1])[0] in "PS"):
         end -= 1
     return text[:end] if end else text  # "?" alone stays "?"
-
-
-def _is_question(folded: str) -> bool:
-    """Ends with a question mark or 吗, or begins with 请问 ("请问明天几点开会")."""
-    bare = _without_trailing_punctuation(folded)
-    return folded.endswith("?") or bare.endswith("吗") or bare.startswith("请问")
 
 
 def _language_of(word: str, language: str) -> str | None:

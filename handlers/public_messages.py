@@ -18,7 +18,7 @@ from bot.segments import count_segments
 from handlers import everyday
 from handlers.base import Context, Message, Route
 from handlers.permissions import Action, require_home
-from storage.models import Role
+from storage.models import Grant, Role
 from storage.public_messages import PublicMessage
 
 LIST_SEGMENTS = 2  # the list fits two SMS
@@ -44,14 +44,27 @@ async def unclaimed(msg: Message, ctx: Context) -> bool:
             ctx.reply("deed.link_first")  # a member not linked yet, or a villager to join
             return True
         return False
-    if ctx.sender.grants_with(Role.PUBLIC) and (_has_letters(msg.text.folded) or attachments):
+    if _branch_of(ctx) is not None and (_has_letters(msg.text.folded) or attachments):
         await keep(msg, ctx, msg.text.original_from(0))
         return True
     return False
 
 
+def _branch_of(ctx: Context) -> Grant | None:
+    """Where a message no keyword claimed goes: a villager's branch, or the branch of a
+    member who asked a question there ("明天几点开会": their reports go elsewhere). A
+    secretary would write to themselves, and leaders have no branch to write to."""
+    public = ctx.sender.grants_with(Role.PUBLIC)
+    if public:
+        return public[0]
+    own = {g.org_id for g in ctx.sender.grants_with(Role.SECRETARY)}
+    members = [g for g in ctx.sender.grants_with(Role.MEMBER) if g.org_id not in own]
+    return members[0] if members else None
+
+
 async def keep(msg: Message, ctx: Context, body: str) -> None:
-    grant = ctx.sender.grants_with(Role.PUBLIC)[0]
+    grant = _branch_of(ctx)
+    assert grant is not None  # unclaimed and the 留言 keyword check first
     person = ctx.sender.person_id
     ctx.handled_as = "public_message"
     limit = ctx.settings.comments_per_hour
@@ -74,8 +87,9 @@ async def keep(msg: Message, ctx: Context, body: str) -> None:
 
 
 async def command(msg: Message, ctx: Context) -> None:
-    """留言 <text> from a villager is a message; 留言 alone lists them for the secretary."""
-    if msg.args and ctx.sender.grants_with(Role.PUBLIC) and not ctx.sender.is_member:
+    """留言 <text> from a villager (or a member) is a message; 留言 alone lists them for the
+    secretary."""
+    if msg.args and _branch_of(ctx) is not None:
         await keep(msg, ctx, msg.args)
         return
     await listing(msg, ctx)

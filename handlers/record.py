@@ -93,5 +93,5 @@ ROUTES = [
     Route("record", my_record, zh=("查询", "cx"), en=("me",), whole=True),
     # 查询 HX0101 / 查询 东坡村: an organisation's week. Touching, so "查询我的记录" is not
     # a report ("查询了…" still is, above).
-    Route("record", my_record, zh=("查询", "cx"), en=("me",)),
+    Route("record", my_record, zh=("查询", "cx")),
 ]

@@ -80,6 +80,9 @@ ACKNOWLEDGEMENTS = [
     "哈哈",
     "好的 明天到",
     "新年快乐！",
+    "已完成",
+    "办好了",
+    "搞定",
 ]
 
 
@@ -103,6 +106,8 @@ async def test_an_acknowledgement_from_a_member_is_answered_briefly_and_not_coun
         "今天教村民怎么用手机缴费",
         "谢谢大家支持，村里的水渠修好了",
         "ok了，路灯装好了",
+        "帮王大爷问了低保什么时候发",  # asks, but says what was done
+        "今天入户宣讲，回答了群众关于医保多少钱的问题",
     ],
 )
 async def test_a_deed_that_begins_like_an_acknowledgement_is_still_a_deed(phone, county: App, text):
@@ -215,6 +220,8 @@ USAGE_QUESTIONS = [
     "汇报发给谁",
     "短信要收费吗",
     "这个是干啥的",
+    "怎么查看我的记录",
+    "如何看结果",
 ]
 
 
@@ -368,6 +375,28 @@ async def test_last_weeks_messages_are_counted_in_the_digest(phone, county: App)
     )
     bodies = {r["address"]: r["body"] for r in rows}
     assert bodies[SECRETARY].endswith("群众留言2条，回复“留言”查看。"), bodies
+
+
+@pytest.mark.parametrize(
+    "text", ["明天几点开会", "低保什么时候发", "会议在哪里开", "请问书记明天要不要带材料"]
+)
+async def test_a_members_question_goes_to_the_branch_not_into_the_record(
+    phone, county: App, text
+):
+    [reply] = await phone(MEMBER).says(text)
+    assert reply == ZH.get("public_message.kept", org="东坡村党支部")
+    assert await deeds_of(county, MEMBER) == []
+    [kept] = await messages_of(county)
+    assert kept["body"] == text
+    # The secretary reads it with the others; their own questions have nobody to go to.
+    assert text in await phone(SECRETARY).says_one("留言")
+    assert await deeds_of(county, SECRETARY) == []
+
+
+async def test_a_member_may_also_write_to_the_branch_with_the_keyword(phone, county: App):
+    reply = await phone(MEMBER).says_one("留言 书记，村东头的水管漏了")
+    assert reply == ZH.get("public_message.kept", org="东坡村党支部")
+    assert [m["body"] for m in await messages_of(county)] == ["书记，村东头的水管漏了"]
 
 
 async def test_a_members_free_text_stays_a_report(phone, county: App):
