@@ -259,7 +259,7 @@ async def test_chat_and_cli_agree_the_poll_closed_without_a_sweep(
 
 
 async def test_a_demo_poll_can_show_results(app: App):
-    """`grassroots demo` loads a county where a township's poll gets five or more answers
+    """`grassroots demo` loads a county where a township's poll gets ten or more answers
     in each village, so its results show a breakdown per branch."""
     demo = resources.files("bot") / "demo"
     now = app.clock.now()
