@@ -204,7 +204,8 @@ def _pad(text: str, width: int) -> str:
 @click.pass_context
 def poll_results(ctx: click.Context, code: str, csv_path: Path | None, force: bool) -> None:
     """Counts and shares per option, turnout, and per branch within a subtree; no breakdown
-    of fewer than five answers is shown, and while the poll is open only its turnout."""
+    of fewer than ten answers is shown (not with --force either, nor in the CSV), and while
+    the poll is open only its turnout."""
     from bot.cli import _config, _run, _texts, _with_app
 
     config: Config = _config(ctx)

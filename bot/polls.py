@@ -24,8 +24,12 @@ from bot.texts import LANGUAGES, Texts, texts_for
 from storage.polls import AUDIENCE_ROLES, Poll, Tally
 from storage.repositories import Repositories
 
-# No breakdown of fewer answers is shown anywhere (DESIGN.md §4).
-MIN_BREAKDOWN = 5
+# No breakdown of fewer answers is shown anywhere (chat, broadcast, CLI, CSV), only how many
+# answered. Ten, not five: five identical answers tell every voter's choice as surely as one,
+# and 4 to 1 tells the one dissenter what the other four chose. The rule looks at the count
+# alone, never at the answers: a breakdown withheld only when one-sided would say, by being
+# withheld, that it is one-sided (issue 12.5).
+MIN_BREAKDOWN = 10
 MAX_OPTIONS = 9
 _SEPARATORS = set(" \t\n,，、.。:：;；!！-—~")
 _CODE = re.compile(r"p(\d{1,9})(?!\d)")

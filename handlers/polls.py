@@ -270,11 +270,28 @@ async def results(msg: Message, ctx: Context) -> None:
 
 
 async def answer(msg: Message, ctx: Context) -> bool:
-    """Take a reply as an answer to an open poll the sender is asked, if it is one."""
+    """Take a reply as an answer to an open poll the sender is asked, if it is one.
+    Whatever is taken as an answer leaves the message log as a counted one does, counted or
+    not (asked which poll, not understood, late, locked, not asked of the sender): its text
+    with the sender's number would tell what they think of the poll's subject."""
+    marker = await _claim(msg, ctx)
+    if marker is None:
+        return False
+    await ctx.repos.polls.forget(msg.id, marker)
+    return True
+
+
+def _marker(*polls: Poll | int) -> str:
+    """What the log keeps of an answer: the code(s) of the poll(s) it was taken for."""
+    return "[" + " ".join(p.code if isinstance(p, Poll) else f"P{p}" for p in polls) + "]"
+
+
+async def _claim(msg: Message, ctx: Context) -> str | None:
+    """Handle a reply that is an answer; the log marker for it, or None if it is not one."""
     person = ctx.sender.person_id
     voters = [g for g in ctx.sender.grants if g.role in _VOTER_ROLES]
     if person is None or not voters:
-        return False
+        return None
     folded = msg.text.folded
     code, at = parse_code(folded)
     if code is None and not await ctx.repos.polls.any_open():
@@ -297,7 +314,7 @@ async def answer(msg: Message, ctx: Context) -> bool:
             return await _late(msg, ctx, voters)
         if len(current) > 1:
             if ctx.sender.is_member and parse_answer(folded, at, current[0][0]) is None:
-                return False  # a member's report
+                return None  # a member's report
             codes = "、".join(p.code for p, _ in current)
             ctx.reply(
                 "poll.which",
@@ -305,17 +322,17 @@ async def answer(msg: Message, ctx: Context) -> bool:
                 codes=codes,
                 example=f"{current[0][0].code} 1",
             )
-            return True
+            return _marker(*(p for p, _ in current))
         poll, via = current[0]
     parsed = parse_answer(folded, at, poll)
     if parsed is None:
         if code is None and ctx.sender.is_member:
-            return False  # a member's report, not an answer
+            return None  # a member's report, not an answer
         ctx.handled_as = "poll.unmatched"
         await _ask(ctx, poll, prefix=ctx.texts.get("poll.again"))
-        return True
+        return _marker(poll)
     await _cast(msg, ctx, poll, via, person, parsed.choice, parsed.comment_at)
-    return True
+    return _marker(poll)
 
 
 def _asked(poll: Poll, via: int, grants: list[Grant]) -> bool:
@@ -345,12 +362,12 @@ async def _current(
     return sorted(waiting or answered, key=lambda pv: pv[0].id)
 
 
-async def _late(msg: Message, ctx: Context, voters: list[Grant]) -> bool:
+async def _late(msg: Message, ctx: Context, voters: list[Grant]) -> str | None:
     """An answer to a poll that has closed: say so, rather than take it as anything else.
     A member's text with more than an answer in it stays a report."""
     folded = msg.text.folded
     if ctx.sender.is_member and not looks_like_answer(folded):
-        return False  # a member's report (a villager's "满意" may still be a late answer)
+        return None  # a member's report (a villager's "满意" may still be a late answer)
     since = ctx.now() - RECENTLY_CLOSED
     now = ctx.now()
     closed = [
@@ -361,21 +378,21 @@ async def _late(msg: Message, ctx: Context, voters: list[Grant]) -> bool:
         if _asked(p, via, voters) and poll_state(p, now) == "closed"
     ]
     if not closed:
-        return False
+        return None
     code, at = parse_code(folded)
     poll = next((p for p, _ in closed if p.id == code), closed[-1][0])
     parsed = parse_answer(folded, at, poll)
     if parsed is None or (ctx.sender.is_member and parsed.comment_at < len(folded)):
-        return False
+        return None
     ctx.reply("poll.closed", code=poll.code, closed=when(poll.closes_at, ctx.settings.zone))
-    return True
+    return _marker(poll)
 
 
-async def _not_open(ctx: Context, code: int, voters: list[Grant]) -> bool:
+async def _not_open(ctx: Context, code: int, voters: list[Grant]) -> str:
     poll = await ctx.repos.polls.get(code)
     if poll is None or poll.status in ("draft", "scheduled", "cancelled"):
         ctx.reply("poll.unknown", code=f"P{code}")
-        return True
+        return _marker(code)
     asked = any(
         _asked(p, via, voters)
         for p, via in await ctx.repos.polls.reachable([g.org_id for g in voters], [poll.status])
@@ -391,7 +408,7 @@ async def _not_open(ctx: Context, code: int, voters: list[Grant]) -> bool:
             org=org.name if org else "",
             audience=_audience(ctx, poll.audience),
         )
-    return True
+    return _marker(poll)
 
 
 async def _ask(ctx: Context, poll: Poll, prefix: str = "") -> None:
@@ -425,7 +442,7 @@ async def _cast(
         choice=choice,
         voter_org=via if via != poll.org_id else None,
         message_id=msg.id,
-        marker=f"[{poll.code}]",
+        marker=_marker(poll),
         comment=comment,
     )
     if comment is not None and result is not Cast.LOCKED:

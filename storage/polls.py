@@ -387,6 +387,11 @@ class PollRepository:
         )
         return [r["person_id"] for r in rows]
 
+    async def forget(self, message_id: int, marker: str) -> None:
+        """Take an answer that was not counted out of the log, as `cast` does one counted."""
+        async with self.db.transaction() as tx:
+            await forget_body(tx, message_id, marker)
+
 
 async def forget_body(tx: Any, message_id: int, marker: str) -> None:
     """Replace a counted message's text in the log: the answer lives only in its ballot."""

@@ -395,7 +395,7 @@ async def test_the_sweep_closes_the_poll_and_sends_results_once(phone, county: A
     results = await outbox(county, "body LIKE :r", {"r": "【评议结果】%"})
     assert [r["address"] for r in results] == [SECRETARY, VILLAGER]  # answered, and asked
     assert {r["body"] for r in results} == {
-        "【评议结果】东坡村党支部P1：您对村里修路满意吗？作答1人，不足5人不公布分项。参与1/1人（100%）。"
+        "【评议结果】东坡村党支部P1：您对村里修路满意吗？作答1人，不足10人不公布分项。参与1/1人（100%）。"
     }
     assert queued == 2 and len(await outbox(county)) == before + 2
     closed = await fresh(county, poll)
@@ -407,7 +407,7 @@ async def test_the_sweep_closes_the_poll_and_sends_results_once(phone, county: A
     assert await outbox(county, "address IN (:a, :b)", {"a": MEMBER, "b": MEMBER_2}) == []
 
 
-async def test_results_hide_a_breakdown_of_fewer_than_five(phone, county: App):
+async def test_results_hide_a_breakdown_of_fewer_than_ten(phone, county: App):
     neighbours = [f"+86139000020{i:02d}" for i in range(5)]
     for number in neighbours:
         await add_person(county, "HX0101", f"村民{number[-2:]}", number, Role.PUBLIC)
@@ -420,12 +420,12 @@ async def test_results_hide_a_breakdown_of_fewer_than_five(phone, county: App):
     ]
     county.clock.advance(timedelta(days=7))  # closing time: the figures may be shown
     assert await secretary.says(f"结果 {poll.code}") == [
-        "P1结果：作答4人，不足5人不公布分项。参与4/6人（67%）。"
+        "P1结果：作答4人，不足10人不公布分项。参与4/6人（67%）。"
     ]
     # A fifth answer after the close is not counted, so the breakdown stays hidden.
     assert (await phone(VILLAGER).says("满意"))[0].startswith("评议P1已于")
     assert await secretary.says("JG P1") == [
-        "P1结果：作答4人，不足5人不公布分项。参与4/6人（67%）。"
+        "P1结果：作答4人，不足10人不公布分项。参与4/6人（67%）。"
     ]
 
 
@@ -486,32 +486,36 @@ async def township_with_villagers(app: App, east: int, west: int) -> list[str]:
     return numbers
 
 
+# 东坡村's ten (5/3/2), then 西岭村's three (1/2/0).
+TOWNSHIP_ANSWERS = list("1123112231" + "122")
+
+
 async def test_a_leaders_township_poll_reaches_both_branches_with_results_per_branch(
     phone, county: App
 ):
-    numbers = await township_with_villagers(county, east=5, west=3)
+    numbers = await township_with_villagers(county, east=10, west=3)
     leader = phone(LEADER)
     [preview] = await leader.says("评议 镇里的路修得好吗")
     assert preview.startswith(
-        "P1预览：镇里的路修得好吗？（满意/基本满意/不满意），发给群众9人：短信9人"
+        "P1预览：镇里的路修得好吗？（满意/基本满意/不满意），发给群众14人：短信14人"
     )
-    assert await leader.says("确认") == ["评议P1已发出，共9人。回复“结果 P1”看结果。"]
+    assert await leader.says("确认") == ["评议P1已发出，共14人。回复“结果 P1”看结果。"]
     asked = {r["address"] for r in await outbox(county)}
-    assert asked == {VILLAGER, *numbers}  # 东坡村's six and 西岭村's three
+    assert asked == {VILLAGER, *numbers}  # 东坡村's eleven and 西岭村's three
 
-    for number, answer in zip(numbers, ["1", "1", "2", "3", "1", "1", "2", "2"], strict=True):
+    for number, answer in zip(numbers, TOWNSHIP_ANSWERS, strict=True):
         assert await phone(number).says(answer) == [
             THANKS.format(code="P1", option=OPTIONS[int(answer) - 1])
         ]
     county.clock.advance(timedelta(days=7))  # closed: figures may be shown
     [result] = await leader.says("结果 P1")
     assert result.startswith(
-        "P1结果：满意4票（50%）；基本满意3票（38%）；不满意1票（12%）。参与8/9人（89%）。"
+        "P1结果：满意6票（46%）；基本满意5票（39%）；不满意2票（15%）。参与13/14人（93%）。"
     )
-    # 西岭村 has three answers: only the count. 东坡村 has five, but its breakdown would give
+    # 西岭村 has three answers: only the count. 东坡村 has ten, but its breakdown would give
     # 西岭村's away by subtraction from the overall figures, so it is withheld too.
-    assert "东坡村党支部：作答5人，分项不单列以免推算出其他支部" in result
-    assert "西岭村党支部：作答3人，不足5人不公布分项" in result
+    assert "东坡村党支部：作答10人，分项不单列以免推算出其他支部" in result
+    assert "西岭村党支部：作答3人，不足10人不公布分项" in result
     assert "党支部：满意" not in result
 
     # A branch secretary does not see a township's poll.
@@ -520,29 +524,29 @@ async def test_a_leaders_township_poll_reaches_both_branches_with_results_per_br
     ]
 
 
-async def test_branches_with_five_answers_each_show_their_breakdowns(phone, county: App):
-    numbers = await township_with_villagers(county, east=5, west=5)
+async def test_branches_with_ten_answers_each_show_their_breakdowns(phone, county: App):
+    numbers = await township_with_villagers(county, east=10, west=10)
     leader = phone(LEADER)
     await leader.says("评议 镇里的路修得好吗")
     await leader.says("确认")
-    answers = ["1", "1", "2", "3", "1", "2", "2", "2", "3", "1"]
+    answers = list("1123112311" + "1222322231")
     for number, answer in zip(numbers, answers, strict=True):
         await phone(number).says(answer)
     county.clock.advance(timedelta(days=7))  # closed: figures may be shown
     [result] = await leader.says("结果 P1")
-    assert "东坡村党支部：满意3票（60%）；基本满意1票（20%）；不满意1票（20%）" in result
-    assert "西岭村党支部：满意1票（20%）；基本满意3票（60%）；不满意1票（20%）" in result
+    assert "东坡村党支部：满意6票（60%）；基本满意2票（20%）；不满意2票（20%）" in result
+    assert "西岭村党支部：满意2票（20%）；基本满意6票（60%）；不满意2票（20%）" in result
 
 
 async def test_a_hidden_branch_breakdown_cannot_be_worked_out_from_the_others(phone, county: App):
     """Was a bug: 西岭村's three answers are "not shown", but the overall breakdown minus
     东坡村's gives them exactly (1 满意, 2 基本满意, 0 不满意): a villager of 西岭村 who knows
     how two neighbours answered learns the third's answer."""
-    numbers = await township_with_villagers(county, east=5, west=3)
+    numbers = await township_with_villagers(county, east=10, west=3)
     leader = phone(LEADER)
     await leader.says("评议 镇里的路修得好吗")
     await leader.says("确认")
-    for number, answer in zip(numbers, ["1", "1", "2", "3", "1", "1", "2", "2"], strict=True):
+    for number, answer in zip(numbers, TOWNSHIP_ANSWERS, strict=True):
         await phone(number).says(answer)
     county.clock.advance(timedelta(days=7))  # closed: figures may be shown
     [result] = await leader.says("结果 P1")
@@ -607,7 +611,7 @@ async def test_five_goods_results_go_out_once_all_questions_together(phone, coun
     body = results[0]["body"]
     # Too few answers to any question: the privacy rule is said once, not five times.
     assert body == (
-        "【评议结果】东坡村党支部五个好P1-P5：各题作答不足5人，不公布分项。参与1/1人（100%）。"
+        "【评议结果】东坡村党支部五个好P1-P5：各题作答不足10人，不公布分项。参与1/1人（100%）。"
     )
     statuses = await county.repos.db.fetch("SELECT status FROM polls ORDER BY id")
     assert [r["status"] for r in statuses] == ["closed"] * 5

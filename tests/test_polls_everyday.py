@@ -29,7 +29,7 @@ from tests.test_polls import add_person, latest_poll, opened_by_secretary, outbo
 
 ROAD = "评议 您对村里修路满意吗？"
 WELL = "评议 村里打井的事办得好吗？"
-NEIGHBOURS = [f"+86139000011{i:02d}" for i in range(50, 56)]  # six more villagers of 东坡村
+NEIGHBOURS = [f"+86139000011{i:02d}" for i in range(50, 62)]  # twelve more villagers of 东坡村
 VILLAGER_CHAT = "5550003"
 
 
@@ -196,13 +196,13 @@ async def test_shares_add_up_in_chat_cli_and_csv(
     phone, county: App, db_url: str, monkeypatch, keep_logging, tmp_path: Path
 ):
     """Was a bug: three options answered twice each read 33% + 33% + 33% = 99%."""
-    numbers = await neighbours(county)
+    numbers = await neighbours(county, 12)  # a breakdown needs ten answers or more
     poll = await opened_by_secretary(county, ROAD)
-    for number, answer in zip(numbers, "112233", strict=True):
+    for number, answer in zip(numbers, "111122223333", strict=True):
         await phone(number).says(answer)
     county.clock.advance(timedelta(days=7, seconds=1))
     [result] = await phone(SECRETARY).says(f"结果 {poll.code}")
-    assert "满意2票（34%）；基本满意2票（33%）；不满意2票（33%）" in result, result
+    assert "满意4票（34%）；基本满意4票（33%）；不满意4票（33%）" in result, result
     path = tmp_path / "p1.csv"
     shown = await cli(county, db_url, monkeypatch, "poll", "results", poll.code, "--csv", str(path))
     assert re.findall(r"(\d+)%$", shown.output, re.M) == ["34", "33", "33"], shown.output
@@ -259,7 +259,7 @@ async def test_chat_and_cli_agree_the_poll_closed_without_a_sweep(
 
 
 async def test_a_demo_poll_can_show_results(app: App):
-    """`grassroots demo` loads a county where a township's poll gets five or more answers
+    """`grassroots demo` loads a county where a township's poll gets ten or more answers
     in each village, so its results show a breakdown per branch."""
     demo = resources.files("bot") / "demo"
     now = app.clock.now()
