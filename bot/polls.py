@@ -212,8 +212,8 @@ def series_results_text(
         if tally.total < MIN_BREAKDOWN:
             hidden.append(name)
             continue
-        shares = "/".join(str(share(count, tally.total)) for count in tally.counts)
-        shown.append(texts.get("poll.five_goods.item", name=name, shares=shares))
+        percents = "/".join(str(p) for p in shares(tally.counts))  # adds up to 100
+        shown.append(texts.get("poll.five_goods.item", name=name, shares=percents))
     privacy = texts.get("poll.five_goods.privacy", minimum=MIN_BREAKDOWN)
     if not shown:
         return texts.get(

@@ -315,7 +315,7 @@ async def _claim(msg: Message, ctx: Context) -> str | None:
         if len(current) > 1:
             if ctx.sender.is_member and parse_answer(folded, at, current[0][0]) is None:
                 return None  # a member's report
-            codes = "、".join(p.code for p, _ in current)
+            codes = ctx.texts.get("poll.code_sep").join(p.code for p, _ in current)
             ctx.reply(
                 "poll.which",
                 count=len(current),
