@@ -11,6 +11,7 @@ import unicodedata
 
 from bot.normalize import has_words
 from handlers.base import Context, Interceptor, Message, Resumer, Route
+from handlers.limits import within
 from handlers.permissions import Action, check, home_grants, require_home
 from handlers.polls import held
 from storage.polls import NewComment
@@ -31,6 +32,9 @@ async def comment(msg: Message, ctx: Context) -> None:
         >= ctx.settings.comments_per_hour
     ):
         ctx.reply("poll.comment_limit", limit=ctx.settings.comments_per_hour)
+        return
+    # The count above sees finished messages only; a burst is stopped here, atomically.
+    if not await within(ctx, "comment"):
         return
     grant = grants[0]
     is_held = held(ctx, msg.args)

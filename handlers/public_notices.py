@@ -24,6 +24,7 @@ from bot.normalize import has_words
 from bot.texts import LANGUAGES, Texts, texts_for
 from handlers import confirm, org_refs
 from handlers.base import Context, Message, Route
+from handlers.limits import within
 from handlers.permissions import Action, allowed, check, home_grants, require_home
 from handlers.recommendations import (
     args_of,
@@ -183,6 +184,8 @@ async def object_to(msg: Message, ctx: Context) -> None:
     text = original_at(msg, at)
     if not has_words(text):
         ctx.reply("public_notice.objection.need_reason", code=notice.code)
+        return
+    if not await within(ctx, "object"):  # each one is forwarded to several people
         return
     person_id = ctx.sender.person_id
     assert person_id is not None  # a role in the branch means a person

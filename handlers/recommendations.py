@@ -21,6 +21,7 @@ from typing import Any
 from bot.normalize import has_words
 from handlers import org_refs
 from handlers.base import Context, Message, Route
+from handlers.limits import within
 from handlers.permissions import Action, check, home_grants, require_home
 from storage.models import JOINABLE_KINDS, Org
 from storage.recommendations import BranchMember
@@ -198,6 +199,8 @@ async def resume_pick(msg: Message, ctx: Context, payload: dict[str, Any]) -> bo
 
 async def _record(ctx: Context, member: BranchMember, reason: str) -> None:
     assert ctx.sender.person_id is not None  # a role in the branch means a person
+    if not await within(ctx, "recommend"):
+        return
     round_no = await ctx.repos.recommendations.current_round(member.org_id)
     added = await ctx.repos.recommendations.add(
         org_id=member.org_id,

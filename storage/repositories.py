@@ -10,6 +10,7 @@ from storage.commitments import CommitmentRepository
 from storage.deeds import DeedRepository
 from storage.engine import Database, open_database
 from storage.inbound import InboundRepository
+from storage.limits import LimitRepository
 from storage.migrate import ensure_schema
 from storage.orgs import OrgRepository
 from storage.outbox import OutboxRepository
@@ -41,6 +42,7 @@ class Repositories:
     polls: PollRepository
     comments: CommentRepository
     public_messages: PublicMessageRepository
+    limits: LimitRepository
 
     @classmethod
     def over(cls, db: Database) -> Repositories:
@@ -61,6 +63,7 @@ class Repositories:
             polls=PollRepository(db),
             comments=CommentRepository(db),
             public_messages=PublicMessageRepository(db),
+            limits=LimitRepository(db),
         )
 
 

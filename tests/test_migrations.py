@@ -42,6 +42,7 @@ TABLES = {
     "commentary",
     "briefings",
     "public_messages",
+    "sender_limits",  # 12.7: per-sender limits
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
 
