@@ -12,7 +12,7 @@ import unicodedata
 from bot.normalize import has_words
 from handlers.base import Context, Interceptor, Message, Resumer, Route
 from handlers.limits import within
-from handlers.permissions import Action, check, home_grants, require_home
+from handlers.permissions import Action, allowed, home_grants, require_home
 from handlers.polls import held
 from storage.polls import NewComment
 
@@ -85,12 +85,13 @@ async def _moderate(msg: Message, ctx: Context, status: str, done: str) -> None:
     if not code:
         ctx.reply("comment.code_usage")
         return
-    found = await ctx.repos.comments.get(code)
-    if found is None:
-        ctx.reply("comment.unknown", code=code)
+    # A refusal must not tell whether a comment exists (12.9): who moderates nowhere is
+    # refused before any lookup; a comment outside one's reach reads as none at all.
+    if require_home(ctx, Action.MODERATE_COMMENTS) is None:
         return
-    org = await ctx.repos.orgs.by_id(found.org_id)
-    if not await check(ctx, Action.MODERATE_COMMENTS, found.org_id, org.name if org else None):
+    found = await ctx.repos.comments.get(code)
+    if found is None or not await allowed(ctx, Action.MODERATE_COMMENTS, found.org_id):
+        ctx.reply("comment.unknown", code=code)
         return
     await ctx.repos.comments.set_status(found.code, status)
     ctx.reply(done, code=found.code)

@@ -65,10 +65,16 @@ def zone_of(ctx: Context, timezone: str | None) -> ZoneInfo:
     return ZoneInfo(timezone) if timezone else ctx.settings.zone
 
 
-async def _notice_by_code(ctx: Context, number: str) -> Notice | None:
+async def _notice_by_code(ctx: Context, number: str, action: Action) -> Notice | None:
+    """The notice G<number>, if the sender may take `action` on it. A refusal must not tell
+    whether it exists (12.9): whoever may take `action` nowhere is refused as such before
+    any lookup, and a notice outside their reach is answered as one that does not exist."""
+    if require_home(ctx, action) is None:
+        return None
     notice = await ctx.repos.public_notices.get(int(number))
-    if notice is None:
+    if notice is None or not await allowed(ctx, action, notice.org_id):
         ctx.reply("public_notice.not_found", code=f"G{number}")
+        return None
     return notice
 
 
@@ -158,7 +164,7 @@ async def object_to(msg: Message, ctx: Context) -> None:
     args = args_of(msg)
     code = _CODE.match(args)
     if code:
-        notice = await _notice_by_code(ctx, code.group(1))
+        notice = await _notice_by_code(ctx, code.group(1), Action.OBJECT)
         if notice is None:
             return
         at = code.end()
@@ -252,7 +258,7 @@ async def objections(msg: Message, ctx: Context) -> None:
     args = args_of(msg)
     code = _CODE.match(args)
     if code:
-        notice = await _notice_by_code(ctx, code.group(1))
+        notice = await _notice_by_code(ctx, code.group(1), Action.PUBLIC_NOTICE)
         if notice is None:
             return
     else:
@@ -314,7 +320,7 @@ async def outcome(msg: Message, ctx: Context) -> None:
     if code is None:
         ctx.reply("public_notice.outcome.usage")
         return
-    notice = await _notice_by_code(ctx, code.group(1))
+    notice = await _notice_by_code(ctx, code.group(1), Action.NOTICE_OUTCOME)
     if notice is None:
         return
     if not await check(ctx, Action.NOTICE_OUTCOME, notice.org_id, notice.org_name):
@@ -371,7 +377,7 @@ async def resume_outcome(msg: Message, ctx: Context, payload: dict[str, Any]) ->
     answer = confirm.answer_of(msg)
     if answer is None:
         return False
-    notice = await _notice_by_code(ctx, str(payload["notice"]))
+    notice = await _notice_by_code(ctx, str(payload["notice"]), Action.NOTICE_OUTCOME)
     if notice is None:
         return True
     if answer is confirm.Answer.CANCEL:

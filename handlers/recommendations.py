@@ -7,8 +7,11 @@
   reasons given for one member (never who gave them).
 - 入围 [支部代码] <编号|姓名>... (RW): the round's shortlist, which 公示 puts on notice.
 
-编号 is the member's number in the branch's roster order (storage/recommendations.py); a
-round lasts until the branch's next public notice.
+In 推荐, a number means the one the bot listed to that sender (a "which one?" list, or the
+secretary's 推荐列表), remembered per sender (12.9): never a roster position anyone could
+walk through (推荐 1, 推荐 2, ...) to learn who is in the branch. The secretary's 推荐列表 and
+入围 take 编号, the member's number in the branch's roster order, which the secretary sees.
+A round lasts until the branch's next public notice.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from datetime import timedelta
 from typing import Any
 
 from bot.normalize import has_words
@@ -31,6 +35,8 @@ MAX_LISTED = 10  # members in the secretary's list (the SMS stays short)
 MAX_REASONS = 5
 MAX_SHORTLIST = 10
 FUZZY_CUTOFF = 0.5  # one wrong character of a three-character name still matches
+LISTED_KIND = "recommend"  # the sender's remembered list (storage/sender_lists.py)
+LISTED_FOR = timedelta(days=1)  # a list read in the morning still counts in the evening
 
 _SEPARATORS = " \t\n,，:：、;；"
 _ORG_CODE = re.compile(r"([a-z]+\d+)(?![a-z0-9])")
@@ -106,12 +112,24 @@ def _options(ctx: Context, members: list[BranchMember]) -> str:
             "recommend.option",
             n=i,
             name=m.name,
-            number=m.number,
             org=m.org_name,
             role=ctx.texts.get(f"recommend.role.{m.role.value}"),
         )
         for i, m in enumerate(members, 1)
     )
+
+
+async def _remember(ctx: Context, numbered: dict[int, BranchMember]) -> None:
+    """The numbers just listed to the sender, so that 推荐 <number> means these."""
+    payload = {str(n): [m.org_id, m.person_id] for n, m in numbered.items()}
+    await ctx.repos.lists.remember(ctx.sender.address, LISTED_KIND, payload, ctx.now() + LISTED_FOR)
+
+
+async def _listed(ctx: Context, number: str, members: list[BranchMember]) -> BranchMember | None:
+    """The member the bot listed to this sender under `number`, if any (and still there)."""
+    listed = await ctx.repos.lists.recall(ctx.sender.address, LISTED_KIND, ctx.now())
+    pick = (listed or {}).get(str(int(number)))
+    return next((m for m in members if [m.org_id, m.person_id] == pick), None)
 
 
 def _split_nominee(args: str, members: list[BranchMember]) -> tuple[str, int]:
@@ -150,7 +168,14 @@ async def recommend(msg: Message, ctx: Context) -> None:
         return
     members = await ctx.repos.recommendations.members(list(dict.fromkeys(g.org_id for g in grants)))
     query, reason_at = _split_nominee(args, members)
-    matches, exact = _match(query, members)
+    if query.isdigit():  # a number the bot listed to this sender, never a roster position
+        member = await _listed(ctx, query, members)
+        if member is None:  # the same answer whoever the roster holds at that position
+            ctx.reply("recommend.number_unlisted")
+            return
+        matches, exact = [member], True
+    else:
+        matches, exact = _match(query, members)
     others = [m for m in matches if m.person_id != ctx.sender.person_id]
     if exact and matches and not others:
         ctx.reply("recommend.self")
@@ -170,6 +195,7 @@ async def recommend(msg: Message, ctx: Context) -> None:
         ctx.reply("recommend.pick", count=len(others), query=query, options=_options(ctx, others))
     else:
         ctx.reply("recommend.did_you_mean", query=query, options=_options(ctx, others))
+    await _remember(ctx, dict(enumerate(others, 1)))
     await ctx.ask_back(
         "recommend.pick",
         {"options": [[m.org_id, m.person_id] for m in others], "reason": reason},
@@ -235,6 +261,15 @@ async def listing(msg: Message, ctx: Context) -> None:
             "recommend.list.item", number=numbers.get(t.person_id, "-"), name=t.name, count=t.count
         )
         for t in tally[:MAX_LISTED]
+    )
+    by_person = {m.person_id: m for m in members}
+    await _remember(
+        ctx,
+        {
+            by_person[t.person_id].number: by_person[t.person_id]
+            for t in tally[:MAX_LISTED]
+            if t.person_id in by_person
+        },
     )
     if len(tally) > MAX_LISTED:
         items += ctx.texts.get("recommend.list.more")

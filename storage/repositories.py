@@ -22,6 +22,7 @@ from storage.public_notices import PublicNoticeRepository
 from storage.recommendations import RecommendationRepository
 from storage.reports import ReportRepository
 from storage.runs import RunRepository
+from storage.sender_lists import SenderListRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Repositories:
     comments: CommentRepository
     public_messages: PublicMessageRepository
     limits: LimitRepository
+    lists: SenderListRepository
 
     @classmethod
     def over(cls, db: Database) -> Repositories:
@@ -64,6 +66,7 @@ class Repositories:
             comments=CommentRepository(db),
             public_messages=PublicMessageRepository(db),
             limits=LimitRepository(db),
+            lists=SenderListRepository(db),
         )
 
 

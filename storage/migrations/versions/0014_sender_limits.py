@@ -4,6 +4,9 @@ window, incremented in the statement that checks it, so a burst cannot walk past
 The sender is an HMAC under the deployment's secret, not a person id or a number: a counter
 of comments must not become a list of who commented when.
 
+And the numbered lists the bot sent each address (12.8, 12.9): 推荐 2 means the second name
+the bot listed to that sender, and 更多 continues the list they asked for last.
+
 Revision ID: 0014
 Revises: 0012
 """
@@ -26,7 +29,17 @@ def upgrade() -> None:
         sa.Column("used", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("sender", "action", "bucket"),
     )
+    op.create_table(
+        "sender_lists",
+        sa.Column("address_kind", sa.String(16), nullable=False),
+        sa.Column("address", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),  # "recommend", "more"
+        sa.Column("payload", sa.Text, nullable=False),  # JSON
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("address_kind", "address", "kind"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sender_lists")
     op.drop_table("sender_limits")
