@@ -10,13 +10,14 @@ from __future__ import annotations
 import unicodedata
 
 from bot.normalize import has_words
+from handlers import paging
 from handlers.base import Context, Interceptor, Message, Resumer, Route
 from handlers.limits import within
 from handlers.permissions import Action, allowed, home_grants, require_home
 from handlers.polls import held
 from storage.polls import NewComment
 
-LIST_LIMIT = 5  # a secretary's phone shows a few at a time; the CLI shows all
+LIST_LIMIT = 50  # shown a page at a time (handlers/paging.py); the CLI shows all
 
 
 async def comment(msg: Message, ctx: Context) -> None:
@@ -59,7 +60,7 @@ async def listing(msg: Message, ctx: Context) -> None:
     if not found:
         ctx.say(ctx.texts.get("comment.none", org=grant.org_name) + pointer)
         return
-    items = " ".join(
+    items = [
         ctx.texts.get(
             "comment.item",
             code=c.code,
@@ -67,9 +68,14 @@ async def listing(msg: Message, ctx: Context) -> None:
             body=c.body,
         )
         for c in found
-    )
-    listing = ctx.texts.get("comment.listing", org=grant.org_name, count=len(found), items=items)
-    ctx.say(listing + pointer)
+    ]
+
+    def head(joined: str) -> str:
+        return ctx.texts.get("comment.listing", org=grant.org_name, count=len(found), items=joined)
+
+    texts = paging.pages(ctx, head, items, " ")
+    texts[-1] += pointer if paging.fits(texts[-1] + pointer) else ""
+    await paging.say_pages(ctx, texts)
 
 
 async def hide(msg: Message, ctx: Context) -> None:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from bot.messages import AddressKind, Outbound
 from bot.normalize import has_words
 from bot.texts import LANGUAGES, Texts, texts_for
-from handlers import confirm, org_refs
+from handlers import confirm, org_refs, paging
 from handlers.base import Context, Message, Route
 from handlers.limits import within
 from handlers.permissions import Action, allowed, check, home_grants, require_home
@@ -303,12 +303,14 @@ async def objections(msg: Message, ctx: Context) -> None:
             sms = by.address.value if by.address.kind is AddressKind.SMS else by.phone
             who = _who(ctx.texts, by.name, sms)
             items.append(ctx.texts.get("public_notice.objection.item_by", who=who, **fields))
-    ctx.reply(
-        "public_notice.objection.list",
-        code=notice.code,
-        count=len(found),
-        items=ctx.texts.get("public_notice.objection.item_sep").join(items),
-    )
+
+    def head(joined: str) -> str:
+        return ctx.texts.get(
+            "public_notice.objection.list", code=notice.code, count=len(found), items=joined
+        )
+
+    sep = ctx.texts.get("public_notice.objection.item_sep")
+    await paging.say_pages(ctx, paging.pages(ctx, head, items, sep))
 
 
 # --- 公示结果: outcomes ------------------------------------------------------------------

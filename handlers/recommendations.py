@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.normalize import has_words
-from handlers import org_refs
+from handlers import org_refs, paging
 from handlers.base import Context, Message, Route
 from handlers.limits import within
 from handlers.permissions import Action, check, home_grants, require_home
@@ -31,8 +31,8 @@ from storage.models import JOINABLE_KINDS, Org
 from storage.recommendations import BranchMember
 
 MAX_OPTIONS = 5  # names offered when asking which one was meant
-MAX_LISTED = 10  # members in the secretary's list (the SMS stays short)
-MAX_REASONS = 5
+MAX_LISTED = 50  # members in the secretary's list, a page at a time (handlers/paging.py)
+MAX_REASONS = 50
 MAX_SHORTLIST = 10
 FUZZY_CUTOFF = 0.5  # one wrong character of a three-character name still matches
 LISTED_KIND = "recommend"  # the sender's remembered list (storage/sender_lists.py)
@@ -256,12 +256,12 @@ async def listing(msg: Message, ctx: Context) -> None:
     if not tally:
         ctx.reply("recommend.list.empty", org=org.name)
         return
-    items = ctx.texts.get("list.separator").join(
+    items = [
         ctx.texts.get(
             "recommend.list.item", number=numbers.get(t.person_id, "-"), name=t.name, count=t.count
         )
         for t in tally[:MAX_LISTED]
-    )
+    ]
     by_person = {m.person_id: m for m in members}
     await _remember(
         ctx,
@@ -271,10 +271,12 @@ async def listing(msg: Message, ctx: Context) -> None:
             if t.person_id in by_person
         },
     )
-    if len(tally) > MAX_LISTED:
-        items += ctx.texts.get("recommend.list.more")
     total = sum(t.count for t in tally)
-    ctx.reply("recommend.list.summary", org=org.name, total=total, items=items)
+
+    def head(joined: str) -> str:
+        return ctx.texts.get("recommend.list.summary", org=org.name, total=total, items=joined)
+
+    await paging.say_pages(ctx, paging.pages(ctx, head, items, ctx.texts.get("list.separator")))
 
 
 async def _reasons(
@@ -289,13 +291,18 @@ async def _reasons(
     if not reasons:
         ctx.reply("recommend.list.none_for", name=member.name)
         return
-    ctx.reply(
-        "recommend.list.reasons",
-        number=member.number,
-        name=member.name,
-        count=len(reasons),
-        reasons=ctx.texts.get("recommend.list.reason_sep").join(reasons[:MAX_REASONS]),
-    )
+
+    def head(joined: str) -> str:
+        return ctx.texts.get(
+            "recommend.list.reasons",
+            number=member.number,
+            name=member.name,
+            count=len(reasons),
+            reasons=joined,
+        )
+
+    sep = ctx.texts.get("recommend.list.reason_sep")
+    await paging.say_pages(ctx, paging.pages(ctx, head, reasons[:MAX_REASONS], sep))
 
 
 def _unclear(ctx: Context, query: str, found: list[BranchMember]) -> None:
