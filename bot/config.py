@@ -255,6 +255,13 @@ class ParticipationSection(_Section):
     notice_days: int = Field(default=7, ge=1, le=60)
     # Comments one sender may leave in an hour; more are answered politely, not stored.
     comments_per_hour: int = Field(default=5, ge=1, le=100)
+    # Per-sender limits, counted atomically so a burst cannot walk through them: objections
+    # (each is forwarded to the secretary and leaders), recommendations, and a secretary's
+    # or leader's notices (通知) and briefings (通报) to a whole branch.
+    objections_per_hour: int = Field(default=3, ge=1, le=100)
+    recommendations_per_hour: int = Field(default=5, ge=1, le=100)
+    notices_per_day: int = Field(default=10, ge=1, le=200)
+    briefings_per_day: int = Field(default=10, ge=1, le=200)
     # A comment holding one of these words waits for the secretary's review.
     hold_words: list[str] = []
     # A sweep opens and closes polls, ends notice periods and sends due reminders.

@@ -67,6 +67,10 @@ class Settings:
     zone: ZoneInfo
     secret_key: bytes = b""  # keys the ballots' hashes (GRASSROOTS_SECRET_KEY)
     comments_per_hour: int = 5
+    objections_per_hour: int = 3  # the per-sender limits of [participation] (handlers/limits.py)
+    recommendations_per_hour: int = 5
+    notices_per_day: int = 10
+    briefings_per_day: int = 10
     hold_words: tuple[str, ...] = ()  # a comment holding one waits for review
     poll_days: int = 7  # how long a poll created from chat stays open
     notice_days: int = 7  # a public notice (公示) period

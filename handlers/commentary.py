@@ -19,6 +19,7 @@ from bot.segments import count_segments
 from bot.texts import LANGUAGES, texts_for
 from handlers import org_refs
 from handlers.base import Context, Message, Route
+from handlers.limits import within
 from handlers.permissions import Action, check, require_home
 from storage.models import Grant, Org, Role
 
@@ -124,6 +125,8 @@ async def briefing(msg: Message, ctx: Context) -> None:
         return
     # A secretary speaks to their branch; a leader to the organisations below theirs.
     subtree = not any(g.role == Role.SECRETARY and g.org_id == org_id for g in ctx.sender.grants)
+    if not await within(ctx, "briefing"):
+        return
     now = ctx.now()
     stored = await ctx.repos.commentary.brief(
         org_id=org_id,

@@ -10,12 +10,14 @@ from __future__ import annotations
 import unicodedata
 
 from bot.normalize import has_words
+from handlers import paging
 from handlers.base import Context, Interceptor, Message, Resumer, Route
-from handlers.permissions import Action, check, home_grants, require_home
+from handlers.limits import within
+from handlers.permissions import Action, allowed, home_grants, require_home
 from handlers.polls import held
 from storage.polls import NewComment
 
-LIST_LIMIT = 5  # a secretary's phone shows a few at a time; the CLI shows all
+LIST_LIMIT = 50  # shown a page at a time (handlers/paging.py); the CLI shows all
 
 
 async def comment(msg: Message, ctx: Context) -> None:
@@ -31,6 +33,9 @@ async def comment(msg: Message, ctx: Context) -> None:
         >= ctx.settings.comments_per_hour
     ):
         ctx.reply("poll.comment_limit", limit=ctx.settings.comments_per_hour)
+        return
+    # The count above sees finished messages only; a burst is stopped here, atomically.
+    if not await within(ctx, "comment"):
         return
     grant = grants[0]
     is_held = held(ctx, msg.args)
@@ -55,7 +60,7 @@ async def listing(msg: Message, ctx: Context) -> None:
     if not found:
         ctx.say(ctx.texts.get("comment.none", org=grant.org_name) + pointer)
         return
-    items = " ".join(
+    items = [
         ctx.texts.get(
             "comment.item",
             code=c.code,
@@ -63,9 +68,14 @@ async def listing(msg: Message, ctx: Context) -> None:
             body=c.body,
         )
         for c in found
-    )
-    listing = ctx.texts.get("comment.listing", org=grant.org_name, count=len(found), items=items)
-    ctx.say(listing + pointer)
+    ]
+
+    def head(joined: str) -> str:
+        return ctx.texts.get("comment.listing", org=grant.org_name, count=len(found), items=joined)
+
+    texts = paging.pages(ctx, head, items, " ")
+    texts[-1] += pointer if paging.fits(texts[-1] + pointer) else ""
+    await paging.say_pages(ctx, texts)
 
 
 async def hide(msg: Message, ctx: Context) -> None:
@@ -81,12 +91,13 @@ async def _moderate(msg: Message, ctx: Context, status: str, done: str) -> None:
     if not code:
         ctx.reply("comment.code_usage")
         return
-    found = await ctx.repos.comments.get(code)
-    if found is None:
-        ctx.reply("comment.unknown", code=code)
+    # A refusal must not tell whether a comment exists (12.9): who moderates nowhere is
+    # refused before any lookup; a comment outside one's reach reads as none at all.
+    if require_home(ctx, Action.MODERATE_COMMENTS) is None:
         return
-    org = await ctx.repos.orgs.by_id(found.org_id)
-    if not await check(ctx, Action.MODERATE_COMMENTS, found.org_id, org.name if org else None):
+    found = await ctx.repos.comments.get(code)
+    if found is None or not await allowed(ctx, Action.MODERATE_COMMENTS, found.org_id):
+        ctx.reply("comment.unknown", code=code)
         return
     await ctx.repos.comments.set_status(found.code, status)
     ctx.reply(done, code=found.code)

@@ -7,6 +7,7 @@ deployment (handlers.registration.example_code), never the demo's.
 
 from __future__ import annotations
 
+from handlers import paging
 from handlers.base import Context, Message, Route
 from handlers.registration import example_code
 from storage.models import Role
@@ -43,6 +44,9 @@ async def show_help(msg: Message, ctx: Context) -> None:
 
 
 async def show_more(msg: Message, ctx: Context) -> None:
+    # 更多 / MORE first continues the list the sender asked for last (handlers/paging.py).
+    if msg.keyword in ("更多", "more") and await paging.say_next(ctx):
+        return
     ctx.say(await help_text(ctx, page=2))
 
 

@@ -20,6 +20,7 @@ from bot.segments import count_segments
 from bot.texts import LANGUAGES, texts_for
 from handlers import confirm
 from handlers.base import Context, Message, Route
+from handlers.limits import within
 from handlers.permissions import Action, home_grants
 from storage import audience
 from storage.models import Role
@@ -130,6 +131,8 @@ async def _reach(ctx: Context, draft: Draft) -> dict[str, int]:
 
 
 async def _send(ctx: Context, draft: Draft, reach: dict[str, int]) -> None:
+    if not await within(ctx, "notice"):
+        return
     now = ctx.now()
     signed = _signed(draft)
     broadcast, count = await ctx.repos.outbox.broadcast_to_audience(

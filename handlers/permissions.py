@@ -88,6 +88,8 @@ _ALSO_HERE: dict[Action, frozenset[Role]] = {
     Action.REPORT: frozenset({Role.LEADER}),
     Action.RECORD: frozenset({Role.LEADER}),
 }
+# Actions the organisation's own secretary never takes there, whatever else they hold.
+_NEVER_OWN_SECRETARY = frozenset({Action.SEE_OBJECTORS})
 # Roles that act on every organisation below (and at) the one they are held in.
 _BELOW = frozenset({Role.LEADER})
 # Where an action is taken when the sender names no organisation: their own first.
@@ -133,6 +135,12 @@ async def allowed(ctx: Context, action: Action, org_id: int) -> bool:
     here = _here(action)
     if level in (Level.PUBLIC, Level.MEMBER):  # one's own branch: nobody acts for others
         return any(g.org_id == org_id and g.role in here for g in grants)
+    # Who objected must stay unknown to the people they object to: the branch's own
+    # secretary is excluded whatever else they hold, the admin grant included.
+    if action in _NEVER_OWN_SECRETARY and any(
+        g.org_id == org_id and g.role == Role.SECRETARY for g in grants
+    ):
+        return False
     if any(g.role == Role.ADMIN for g in grants):
         return True
     if any(g.org_id == org_id and g.role in here for g in grants):

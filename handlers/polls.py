@@ -37,6 +37,7 @@ from bot.segments import count_segments
 from bot.texts import LANGUAGES, Texts, texts_for
 from handlers.base import Context, Interceptor, Message, Resumer, Route
 from handlers.confirm import CANCEL_WORDS, CONFIRM_WORDS
+from handlers.limits import take
 from handlers.permissions import Action, check, require_home
 from storage.commitments import Commitment
 from storage.models import Grant, Org, Role
@@ -426,7 +427,7 @@ async def _cast(
     over_limit = False
     if has_words(comment_text):
         recent = await ctx.repos.comments.recent_from(ctx.sender, ctx.now())
-        if recent >= ctx.settings.comments_per_hour:
+        if recent >= ctx.settings.comments_per_hour or not await take(ctx, "comment"):
             over_limit = True
         else:
             comment = NewComment(

@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 from bot.messages import AddressKind, Outbound
 from bot.normalize import has_words
 from bot.texts import LANGUAGES, Texts, texts_for
-from handlers import confirm, org_refs
+from handlers import confirm, org_refs, paging
 from handlers.base import Context, Message, Route
+from handlers.limits import within
 from handlers.permissions import Action, allowed, check, home_grants, require_home
 from handlers.recommendations import (
     args_of,
@@ -64,10 +65,16 @@ def zone_of(ctx: Context, timezone: str | None) -> ZoneInfo:
     return ZoneInfo(timezone) if timezone else ctx.settings.zone
 
 
-async def _notice_by_code(ctx: Context, number: str) -> Notice | None:
+async def _notice_by_code(ctx: Context, number: str, action: Action) -> Notice | None:
+    """The notice G<number>, if the sender may take `action` on it. A refusal must not tell
+    whether it exists (12.9): whoever may take `action` nowhere is refused as such before
+    any lookup, and a notice outside their reach is answered as one that does not exist."""
+    if require_home(ctx, action) is None:
+        return None
     notice = await ctx.repos.public_notices.get(int(number))
-    if notice is None:
+    if notice is None or not await allowed(ctx, action, notice.org_id):
         ctx.reply("public_notice.not_found", code=f"G{number}")
+        return None
     return notice
 
 
@@ -157,7 +164,7 @@ async def object_to(msg: Message, ctx: Context) -> None:
     args = args_of(msg)
     code = _CODE.match(args)
     if code:
-        notice = await _notice_by_code(ctx, code.group(1))
+        notice = await _notice_by_code(ctx, code.group(1), Action.OBJECT)
         if notice is None:
             return
         at = code.end()
@@ -183,6 +190,8 @@ async def object_to(msg: Message, ctx: Context) -> None:
     text = original_at(msg, at)
     if not has_words(text):
         ctx.reply("public_notice.objection.need_reason", code=notice.code)
+        return
+    if not await within(ctx, "object"):  # each one is forwarded to several people
         return
     person_id = ctx.sender.person_id
     assert person_id is not None  # a role in the branch means a person
@@ -249,7 +258,7 @@ async def objections(msg: Message, ctx: Context) -> None:
     args = args_of(msg)
     code = _CODE.match(args)
     if code:
-        notice = await _notice_by_code(ctx, code.group(1))
+        notice = await _notice_by_code(ctx, code.group(1), Action.PUBLIC_NOTICE)
         if notice is None:
             return
     else:
@@ -294,12 +303,14 @@ async def objections(msg: Message, ctx: Context) -> None:
             sms = by.address.value if by.address.kind is AddressKind.SMS else by.phone
             who = _who(ctx.texts, by.name, sms)
             items.append(ctx.texts.get("public_notice.objection.item_by", who=who, **fields))
-    ctx.reply(
-        "public_notice.objection.list",
-        code=notice.code,
-        count=len(found),
-        items=ctx.texts.get("public_notice.objection.item_sep").join(items),
-    )
+
+    def head(joined: str) -> str:
+        return ctx.texts.get(
+            "public_notice.objection.list", code=notice.code, count=len(found), items=joined
+        )
+
+    sep = ctx.texts.get("public_notice.objection.item_sep")
+    await paging.say_pages(ctx, paging.pages(ctx, head, items, sep))
 
 
 # --- 公示结果: outcomes ------------------------------------------------------------------
@@ -311,7 +322,7 @@ async def outcome(msg: Message, ctx: Context) -> None:
     if code is None:
         ctx.reply("public_notice.outcome.usage")
         return
-    notice = await _notice_by_code(ctx, code.group(1))
+    notice = await _notice_by_code(ctx, code.group(1), Action.NOTICE_OUTCOME)
     if notice is None:
         return
     if not await check(ctx, Action.NOTICE_OUTCOME, notice.org_id, notice.org_name):
@@ -368,7 +379,7 @@ async def resume_outcome(msg: Message, ctx: Context, payload: dict[str, Any]) ->
     answer = confirm.answer_of(msg)
     if answer is None:
         return False
-    notice = await _notice_by_code(ctx, str(payload["notice"]))
+    notice = await _notice_by_code(ctx, str(payload["notice"]), Action.NOTICE_OUTCOME)
     if notice is None:
         return True
     if answer is confirm.Answer.CANCEL:

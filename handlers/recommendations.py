@@ -7,8 +7,11 @@
   reasons given for one member (never who gave them).
 - 入围 [支部代码] <编号|姓名>... (RW): the round's shortlist, which 公示 puts on notice.
 
-编号 is the member's number in the branch's roster order (storage/recommendations.py); a
-round lasts until the branch's next public notice.
+In 推荐, a number means the one the bot listed to that sender (a "which one?" list, or the
+secretary's 推荐列表), remembered per sender (12.9): never a roster position anyone could
+walk through (推荐 1, 推荐 2, ...) to learn who is in the branch. The secretary's 推荐列表 and
+入围 take 编号, the member's number in the branch's roster order, which the secretary sees.
+A round lasts until the branch's next public notice.
 """
 
 from __future__ import annotations
@@ -16,20 +19,24 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from datetime import timedelta
 from typing import Any
 
 from bot.normalize import has_words
-from handlers import org_refs
+from handlers import org_refs, paging
 from handlers.base import Context, Message, Route
+from handlers.limits import within
 from handlers.permissions import Action, check, home_grants, require_home
 from storage.models import JOINABLE_KINDS, Org
 from storage.recommendations import BranchMember
 
 MAX_OPTIONS = 5  # names offered when asking which one was meant
-MAX_LISTED = 10  # members in the secretary's list (the SMS stays short)
-MAX_REASONS = 5
+MAX_LISTED = 50  # members in the secretary's list, a page at a time (handlers/paging.py)
+MAX_REASONS = 50
 MAX_SHORTLIST = 10
 FUZZY_CUTOFF = 0.5  # one wrong character of a three-character name still matches
+LISTED_KIND = "recommend"  # the sender's remembered list (storage/sender_lists.py)
+LISTED_FOR = timedelta(days=1)  # a list read in the morning still counts in the evening
 
 _SEPARATORS = " \t\n,，:：、;；"
 _ORG_CODE = re.compile(r"([a-z]+\d+)(?![a-z0-9])")
@@ -105,12 +112,24 @@ def _options(ctx: Context, members: list[BranchMember]) -> str:
             "recommend.option",
             n=i,
             name=m.name,
-            number=m.number,
             org=m.org_name,
             role=ctx.texts.get(f"recommend.role.{m.role.value}"),
         )
         for i, m in enumerate(members, 1)
     )
+
+
+async def _remember(ctx: Context, numbered: dict[int, BranchMember]) -> None:
+    """The numbers just listed to the sender, so that 推荐 <number> means these."""
+    payload = {str(n): [m.org_id, m.person_id] for n, m in numbered.items()}
+    await ctx.repos.lists.remember(ctx.sender.address, LISTED_KIND, payload, ctx.now() + LISTED_FOR)
+
+
+async def _listed(ctx: Context, number: str, members: list[BranchMember]) -> BranchMember | None:
+    """The member the bot listed to this sender under `number`, if any (and still there)."""
+    listed = await ctx.repos.lists.recall(ctx.sender.address, LISTED_KIND, ctx.now())
+    pick = (listed or {}).get(str(int(number)))
+    return next((m for m in members if [m.org_id, m.person_id] == pick), None)
 
 
 def _split_nominee(args: str, members: list[BranchMember]) -> tuple[str, int]:
@@ -149,7 +168,14 @@ async def recommend(msg: Message, ctx: Context) -> None:
         return
     members = await ctx.repos.recommendations.members(list(dict.fromkeys(g.org_id for g in grants)))
     query, reason_at = _split_nominee(args, members)
-    matches, exact = _match(query, members)
+    if query.isdigit():  # a number the bot listed to this sender, never a roster position
+        member = await _listed(ctx, query, members)
+        if member is None:  # the same answer whoever the roster holds at that position
+            ctx.reply("recommend.number_unlisted")
+            return
+        matches, exact = [member], True
+    else:
+        matches, exact = _match(query, members)
     others = [m for m in matches if m.person_id != ctx.sender.person_id]
     if exact and matches and not others:
         ctx.reply("recommend.self")
@@ -169,6 +195,7 @@ async def recommend(msg: Message, ctx: Context) -> None:
         ctx.reply("recommend.pick", count=len(others), query=query, options=_options(ctx, others))
     else:
         ctx.reply("recommend.did_you_mean", query=query, options=_options(ctx, others))
+    await _remember(ctx, dict(enumerate(others, 1)))
     await ctx.ask_back(
         "recommend.pick",
         {"options": [[m.org_id, m.person_id] for m in others], "reason": reason},
@@ -198,6 +225,8 @@ async def resume_pick(msg: Message, ctx: Context, payload: dict[str, Any]) -> bo
 
 async def _record(ctx: Context, member: BranchMember, reason: str) -> None:
     assert ctx.sender.person_id is not None  # a role in the branch means a person
+    if not await within(ctx, "recommend"):
+        return
     round_no = await ctx.repos.recommendations.current_round(member.org_id)
     added = await ctx.repos.recommendations.add(
         org_id=member.org_id,
@@ -227,16 +256,27 @@ async def listing(msg: Message, ctx: Context) -> None:
     if not tally:
         ctx.reply("recommend.list.empty", org=org.name)
         return
-    items = ctx.texts.get("list.separator").join(
+    items = [
         ctx.texts.get(
             "recommend.list.item", number=numbers.get(t.person_id, "-"), name=t.name, count=t.count
         )
         for t in tally[:MAX_LISTED]
+    ]
+    by_person = {m.person_id: m for m in members}
+    await _remember(
+        ctx,
+        {
+            by_person[t.person_id].number: by_person[t.person_id]
+            for t in tally[:MAX_LISTED]
+            if t.person_id in by_person
+        },
     )
-    if len(tally) > MAX_LISTED:
-        items += ctx.texts.get("recommend.list.more")
     total = sum(t.count for t in tally)
-    ctx.reply("recommend.list.summary", org=org.name, total=total, items=items)
+
+    def head(joined: str) -> str:
+        return ctx.texts.get("recommend.list.summary", org=org.name, total=total, items=joined)
+
+    await paging.say_pages(ctx, paging.pages(ctx, head, items, ctx.texts.get("list.separator")))
 
 
 async def _reasons(
@@ -251,13 +291,18 @@ async def _reasons(
     if not reasons:
         ctx.reply("recommend.list.none_for", name=member.name)
         return
-    ctx.reply(
-        "recommend.list.reasons",
-        number=member.number,
-        name=member.name,
-        count=len(reasons),
-        reasons=ctx.texts.get("recommend.list.reason_sep").join(reasons[:MAX_REASONS]),
-    )
+
+    def head(joined: str) -> str:
+        return ctx.texts.get(
+            "recommend.list.reasons",
+            number=member.number,
+            name=member.name,
+            count=len(reasons),
+            reasons=joined,
+        )
+
+    sep = ctx.texts.get("recommend.list.reason_sep")
+    await paging.say_pages(ctx, paging.pages(ctx, head, reasons[:MAX_REASONS], sep))
 
 
 def _unclear(ctx: Context, query: str, found: list[BranchMember]) -> None:

@@ -6,12 +6,20 @@ misspell codes, so an unknown code is answered with the nearest codes or names.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 
 from handlers.base import MEMBER_ROLES, Context, Message, Route
 from storage.models import JOINABLE_KINDS, Org, Role
 
 MAX_SUGGESTIONS = 3
+# A code is a few characters and a branch's name a dozen: anything longer is not a code,
+# and is answered at once rather than compared with every organisation.
+MAX_TYPED = 20
+# Candidates fetched each way (codes after each prefix and below, names by first/last
+# character): what is compared stays bounded however many organisations the county has.
+CANDIDATES_PER_WAY = 30
+MAX_CANDIDATES = 10 * CANDIDATES_PER_WAY  # the bound OrgRepository.join_candidates keeps
 
 
 def suggest(query: str, orgs: list[Org]) -> list[Org]:
@@ -59,10 +67,15 @@ async def join(msg: Message, ctx: Context) -> None:
         else:
             ctx.reply("join.need_code_ask")
         return
+    if len(query) > MAX_TYPED:
+        ctx.reply("join.too_long")
+        return
     sep = ctx.texts.get("list.separator")
     org = await ctx.repos.orgs.by_code(query)
     if org is None:
-        found = suggest(query, await ctx.repos.orgs.all())
+        candidates = await ctx.repos.orgs.join_candidates(query, JOINABLE_KINDS, CANDIDATES_PER_WAY)
+        # difflib is CPU work: off the event loop, so other senders and /healthz go on.
+        found = await asyncio.to_thread(suggest, query, candidates)
         if found:
             ctx.reply("join.unknown", code=query, suggestions=_listing(found, sep))
         else:

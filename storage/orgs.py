@@ -11,6 +11,10 @@ from storage.models import Org
 _COLUMNS = "id, code, name, kind, parent_id, theme, timezone"
 
 
+def _like_escape(text: str) -> str:
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 def _org(row: Row) -> Org:
     return Org(
         id=row["id"],
@@ -54,6 +58,34 @@ class OrgRepository:
             names,
         )
         return _org(row) if row else None
+
+    async def join_candidates(self, typed: str, kinds: frozenset[str], per_way: int) -> list[Org]:
+        """A bounded set of joinable organisations worth comparing with a mistyped code or
+        name, whatever the size of the county: the codes following each of its prefixes
+        (2 to 8 characters) and the codes just below it, by ranges on the unique index of
+        `code`, and names holding its first or last character. At most 10 * per_way rows."""
+        names = {f"k{i}": kind for i, kind in enumerate(sorted(kinds))}
+        kind_in = f"kind IN ({', '.join(':' + n for n in names)})"
+        two = typed[:2]
+        hi = two[:-1] + chr(ord(two[-1]) + 1)  # the end of the codes sharing its first two
+        ranges = [(typed[:k], hi, "code") for k in dict.fromkeys(range(2, min(len(typed), 8) + 1))]
+        ranges.append((two, typed, "code DESC"))
+        found: dict[int, Org] = {}
+        for lo, below, order in ranges:
+            rows = await self.db.fetch(
+                f"SELECT {_COLUMNS} FROM organisations WHERE code >= :lo AND code < :below "
+                f"AND {kind_in} ORDER BY {order} LIMIT {int(per_way)}",
+                {"lo": lo, "below": below, **names},
+            )
+            found.update((r["id"], _org(r)) for r in rows)
+        for char in dict.fromkeys((typed[0], typed[-1])):
+            rows = await self.db.fetch(
+                f"SELECT {_COLUMNS} FROM organisations WHERE name LIKE :pattern ESCAPE '!' "
+                f"AND {kind_in} ORDER BY code LIMIT {int(per_way)}",
+                {"pattern": "%" + _like_escape(char) + "%", **names},
+            )
+            found.update((r["id"], _org(r)) for r in rows)
+        return sorted(found.values(), key=lambda o: o.code)
 
     async def children(self, org_id: int) -> list[Org]:
         rows = await self.db.fetch(

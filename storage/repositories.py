@@ -10,6 +10,7 @@ from storage.commitments import CommitmentRepository
 from storage.deeds import DeedRepository
 from storage.engine import Database, open_database
 from storage.inbound import InboundRepository
+from storage.limits import LimitRepository
 from storage.migrate import ensure_schema
 from storage.orgs import OrgRepository
 from storage.outbox import OutboxRepository
@@ -21,6 +22,7 @@ from storage.public_notices import PublicNoticeRepository
 from storage.recommendations import RecommendationRepository
 from storage.reports import ReportRepository
 from storage.runs import RunRepository
+from storage.sender_lists import SenderListRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class Repositories:
     polls: PollRepository
     comments: CommentRepository
     public_messages: PublicMessageRepository
+    limits: LimitRepository
+    lists: SenderListRepository
 
     @classmethod
     def over(cls, db: Database) -> Repositories:
@@ -61,6 +65,8 @@ class Repositories:
             polls=PollRepository(db),
             comments=CommentRepository(db),
             public_messages=PublicMessageRepository(db),
+            limits=LimitRepository(db),
+            lists=SenderListRepository(db),
         )
 
 

@@ -42,6 +42,8 @@ TABLES = {
     "commentary",
     "briefings",
     "public_messages",
+    "sender_limits",  # 12.7: per-sender limits
+    "sender_lists",  # 12.8/12.9: what was listed to whom
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
 

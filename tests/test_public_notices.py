@@ -142,12 +142,11 @@ async def test_an_objection_without_a_code_goes_to_the_notice_running_in_the_bra
 async def test_only_the_branchs_people_may_object(phone, county: App):
     await shortlisted(phone, county)
     await phone(SECRETARY).says("公示")
+    # Refusals do not tell whether G1 exists (12.9).
     assert await phone(STRANGER).says("异议 G1 不同意") == [
-        "在东坡村党支部此操作需要本支部群众或党员身份。"
+        "此操作需要本支部群众或党员身份。回复“帮助”查看您能做的事。"
     ]
-    assert await phone(WEST_SECRETARY).says("异议 G1 不同意") == [
-        "在东坡村党支部此操作需要本支部群众或党员身份。"
-    ]
+    assert await phone(WEST_SECRETARY).says("异议 G1 不同意") == ["没有找到公示G1。"]
     assert await county.repos.public_notices.objection_count(1) == 0
 
 
@@ -232,7 +231,10 @@ async def test_members_and_other_branches_cannot_run_a_notice(phone, county: App
     assert await phone(WEST_SECRETARY).says("公示 HX0101") == [NEEDS_SECRETARY_EAST]
     assert await phone(SECRETARY).says("公示") == [PUBLISHED]
     county.clock.advance(timedelta(days=8))
-    assert await phone(MEMBER).says("公示结果 G1 表彰") == [NEEDS_SECRETARY_EAST]
-    assert await phone(WEST_SECRETARY).says("公示结果 G1 表彰") == [NEEDS_SECRETARY_EAST]
-    assert await phone(WEST_SECRETARY).says("异议列表 G1") == [NEEDS_SECRETARY_EAST]
+    # A code outside one's reach reads as no notice at all (12.9: refusals reveal nothing).
+    assert await phone(MEMBER).says("公示结果 G1 表彰") == [
+        "此操作需要支部书记或上级党委负责人身份。回复“帮助”查看您能做的事。"
+    ]
+    assert await phone(WEST_SECRETARY).says("公示结果 G1 表彰") == ["没有找到公示G1。"]
+    assert await phone(WEST_SECRETARY).says("异议列表 G1") == ["没有找到公示G1。"]
     assert await recipients_of(county, "notice_outcome") == set()

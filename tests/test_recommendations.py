@@ -8,11 +8,12 @@ from storage.models import Role
 from storage.people import RosterEntry
 from tests.conftest import MEMBER, MEMBER_2, SECRETARY, STRANGER, VILLAGER
 
-# Roster order in 东坡村 (the numbers 推荐 and 入围 take): 1 张建国, 2 李秀英, 3 王志强.
+# Roster order in 东坡村 (the numbers 推荐列表 and 入围 take): 1 张建国, 2 李秀英, 3 王志强.
 WANG_FANG_EAST = "+8613800001103"  # 4号 in 东坡村
 WANG_FANG_WEST = "+8613800001201"  # 2号 in 西岭村 (after its secretary)
 WEST_SECRETARY = "+8613800001200"
 LEADER = "+8613700000001"  # 青山镇党委
+UNLISTED = "编号指我发给您的名单里的序号。请写姓名：推荐 姓名 理由"
 
 
 async def add_people(app: App) -> None:
@@ -52,7 +53,11 @@ async def test_a_villager_recommends_a_member_once_per_round(phone, county: App)
     assert await villager.says("TJ王志强帮五保户挑水") == [
         "本轮您已推荐过王志强，每人每轮推荐一次。"
     ]
-    assert await phone(MEMBER).says("推荐 3号 带头修路") == ["已收到您对王志强的推荐，谢谢参与！"]
+    # A number is one the bot listed to this sender, never a roster position (12.9).
+    assert await phone(MEMBER).says("推荐 3号 带头修路") == [UNLISTED]
+    assert await phone(MEMBER).says("推荐 王志强 带头修路") == [
+        "已收到您对王志强的推荐，谢谢参与！"
+    ]
     assert await stored(county) == [
         ("HX0101", "王志强", "赵大爷", "带头修通了村路，自己垫钱买水泥"),
         ("HX0101", "王志强", "李秀英", "带头修路"),
@@ -64,8 +69,7 @@ async def test_an_ambiguous_name_is_answered_with_a_numbered_list(phone, county:
     villager = phone(VILLAGER)
     await villager.says("加入 HX0102")  # 赵大爷 belongs to both villages now
     assert await villager.says("推荐 王芳 照顾孤寡老人") == [
-        "有2位“王芳”，请回复数字："
-        "1. 王芳（东坡村党支部，党员，4号） 2. 王芳（西岭村党支部，党员，2号）"
+        "有2位“王芳”，请回复数字：1. 王芳（东坡村党支部，党员） 2. 王芳（西岭村党支部，党员）"
     ]
     assert await villager.says("２") == ["已收到您对王芳的推荐，谢谢参与！"]  # full-width digit
     assert await stored(county) == [("HX0102", "王芳", "赵大爷", "照顾孤寡老人")]
@@ -87,7 +91,7 @@ async def test_a_reply_that_is_not_a_choice_goes_its_normal_way(phone, county: A
 async def test_a_misspelt_name_is_confirmed_before_it_counts(phone, county: App):
     villager = phone(VILLAGER)
     assert await villager.says("推荐 王志刚 帮邻居修屋顶") == [
-        "没有找到“王志刚”。您是指：1. 王志强（东坡村党支部，党员，3号）？请回复数字。"
+        "没有找到“王志刚”。您是指：1. 王志强（东坡村党支部，党员）？请回复数字。"
     ]
     assert await stored(county) == []
     assert await villager.says("1") == ["已收到您对王志强的推荐，谢谢参与！"]
