@@ -8,11 +8,13 @@ from datetime import datetime
 from bot.messages import Address, AddressKind, Attachment, Channel, Inbound
 from storage.engine import Database, as_datetime
 from storage.models import Recorded
+from storage.sealing import Keys
 
 
 class InboundRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.keys: Keys | None = None  # set by Repositories.use_secret
 
     async def record(self, msg: Inbound) -> Recorded:
         """Store the message durably; a provider id seen before is reported, not stored."""

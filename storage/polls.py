@@ -1,14 +1,19 @@
 """Polls (群众评议): creation, anonymous ballots, turnout and results.
 
-A ballot is stored under `voter`, an HMAC of the poll and the person made by the caller with
-the deployment's secret key; the person is recorded apart, in poll_participants, so turnout
-is counted per person and results reach those who answered, but no row says who chose what.
+While a poll is open, each person's current answer is sealed (storage/sealing.py) in
+sealed_ballots under `voter`, an HMAC of the poll and the person made by the caller with the
+deployment's secret key, so a change replaces it; the person is recorded in
+poll_participants (turnout, results to those who answered). Nothing written with a person
+says what they chose: at close, `publish` writes the answers to `ballots` in a shuffled order
+with random keys, in a transaction of its own, and deletes the sealed rows (docs/privacy.md).
+A comment waits sealed in pending_comments and is published with others in a batch.
 Counting an answer also replaces the message's body in the log, in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import time
 from collections.abc import Sequence
@@ -17,8 +22,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from storage.engine import Database, Row, as_datetime
+from storage.engine import Database, Row, as_date, as_datetime
 from storage.models import Role
+from storage.sealing import Keys
+
+_SHUFFLE = random.SystemRandom()
+# Pending comments are published together once at least this many wait: each published
+# comment is then one of at least this many whose authors' messages came before.
+COMMENT_BATCH = 5
 
 # Who a poll asks, within the subtree of its organisation.
 AUDIENCE_ROLES: dict[str, tuple[Role, ...]] = {
@@ -120,6 +131,11 @@ class PollRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._open_known: tuple[float, bool] | None = None
+        self.keys: Keys | None = None  # set by Repositories.use_secret
+
+    def _keys(self) -> Keys:
+        assert self.keys is not None, "ballots are sealed: Repositories.use_secret first"
+        return self.keys
 
     async def create(
         self,
@@ -260,7 +276,8 @@ class PollRepository:
     async def has_ballot(self, poll_id: int, voter: str) -> bool:
         return bool(
             await self.db.fetch(
-                "SELECT 1 FROM ballots WHERE poll_id = :p AND voter = :v",
+                "SELECT 1 FROM sealed_ballots WHERE poll_id = :p AND voter = :v "
+                "UNION ALL SELECT 1 FROM ballots WHERE poll_id = :p AND voter = :v",
                 {"p": poll_id, "v": voter},
             )
         )
@@ -277,20 +294,37 @@ class PollRepository:
         marker: str,
         comment: NewComment | None = None,
     ) -> Cast:
-        """Count one answer, and in the same transaction take its text out of the message
-        log and store any comment without its author. A repeat replaces the answer if the
-        poll allows it."""
+        """Count one answer, sealed, and in the same transaction take its text out of the
+        message log and keep any comment sealed until it is published with others. A repeat
+        replaces the answer if the poll allows it."""
+        sealer = self._keys().ballots
+        sealed = sealer.seal(
+            # When it was made (sealed): when two people merge, the later answer counts.
+            json.dumps({"c": choice, "o": voter_org, "t": time.time()}).encode(),
+            f"ballot:{poll.id}:{voter}",
+        )
         async with self.db.transaction() as tx:
             before = await tx.fetchval(
-                "SELECT choice FROM ballots WHERE poll_id = :p AND voter = :v",
+                "SELECT 1 FROM sealed_ballots WHERE poll_id = :p AND voter = :v",
                 {"p": poll.id, "v": voter},
             )
-            if before is not None and not poll.allow_change:
+            # A ballot written in the clear before sealing (migration 0013) is taken over.
+            legacy = before is None and await tx.fetchval(
+                "SELECT 1 FROM ballots WHERE poll_id = :p AND voter = :v",
+                {"p": poll.id, "v": voter},
+            )
+            if (before is not None or legacy) and not poll.allow_change:
                 return Cast.LOCKED
+            if legacy:
+                await tx.execute(
+                    "DELETE FROM ballots WHERE poll_id = :p AND voter = :v",
+                    {"p": poll.id, "v": voter},
+                )
+                before = 1
             if before is None:
                 await tx.execute(
-                    "INSERT INTO ballots (poll_id, voter, choice, org_id) VALUES (:p, :v, :c, :o)",
-                    {"p": poll.id, "v": voter, "c": choice, "o": voter_org},
+                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s)",
+                    {"p": poll.id, "v": voter, "s": sealed},
                 )
                 await tx.execute(
                     "INSERT INTO poll_participants (poll_id, person_id) VALUES (:p, :person) "
@@ -299,14 +333,75 @@ class PollRepository:
                 )
             else:
                 await tx.execute(
-                    "UPDATE ballots SET choice = :c WHERE poll_id = :p AND voter = :v",
-                    {"p": poll.id, "v": voter, "c": choice},
+                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s) "
+                    "ON CONFLICT (poll_id, voter) DO UPDATE SET sealed = excluded.sealed",
+                    {"p": poll.id, "v": voter, "s": sealed},
                 )
             if comment is not None:
-                await insert_comment(tx, comment, poll.id)
+                await hold_comment(tx, self._keys(), comment, poll.id)
             if message_id is not None:
                 await forget_body(tx, message_id, marker)
         return Cast.NEW if before is None else Cast.CHANGED
+
+    async def rekey(self, poll_id: int, old: str, new: str) -> None:
+        """Two people merged into one (a Telegram chat linked to a phone): their answers,
+        under `old` and `new`, become one under `new`, the later of the two (a sealed
+        ballot holds when it was made). Participation is merged by the people repository."""
+        sealer = self._keys().ballots
+        async with self.db.transaction() as tx:
+            moved = await tx.fetchval(
+                "DELETE FROM sealed_ballots WHERE poll_id = :p AND voter = :v RETURNING sealed",
+                {"p": poll_id, "v": old},
+            )
+            if moved is None:
+                return
+            theirs = json.loads(sealer.open(bytes(moved), f"ballot:{poll_id}:{old}"))
+            kept = await tx.fetchval(
+                "SELECT sealed FROM sealed_ballots WHERE poll_id = :p AND voter = :v",
+                {"p": poll_id, "v": new},
+            )
+            if kept is not None:
+                ours = json.loads(sealer.open(bytes(kept), f"ballot:{poll_id}:{new}"))
+                if ours.get("t", 0) >= theirs.get("t", 0):
+                    return
+            await tx.execute(
+                "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s) "
+                "ON CONFLICT (poll_id, voter) DO UPDATE SET sealed = excluded.sealed",
+                {
+                    "p": poll_id,
+                    "v": new,
+                    "s": sealer.seal(json.dumps(theirs).encode(), f"ballot:{poll_id}:{new}"),
+                },
+            )
+
+    async def _sealed(self, poll_id: int) -> list[tuple[int, int | None]]:
+        rows = await self.db.fetch(
+            "SELECT voter, sealed FROM sealed_ballots WHERE poll_id = :p", {"p": poll_id}
+        )
+        return [self._open_ballot(poll_id, r["voter"], r["sealed"]) for r in rows]
+
+    def _open_ballot(self, poll_id: int, voter: str, sealed: Any) -> tuple[int, int | None]:
+        inside = json.loads(self._keys().ballots.open(bytes(sealed), f"ballot:{poll_id}:{voter}"))
+        return inside["c"], inside["o"]
+
+    async def publish(self, poll: Poll) -> int:
+        """Write a closed poll's answers out in the clear, and delete their sealed rows, in
+        one transaction that touches nothing else: the answers in a shuffled order under
+        random keys, so neither their order, their keys nor their transaction pairs one
+        with the person (or the message) it came from. Safe to repeat; returns how many."""
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "DELETE FROM sealed_ballots WHERE poll_id = :p RETURNING voter, sealed",
+                {"p": poll.id},
+            )
+            answers = [self._open_ballot(poll.id, r["voter"], r["sealed"]) for r in rows]
+            _SHUFFLE.shuffle(answers)
+            for choice, org in answers:
+                await tx.execute(
+                    "INSERT INTO ballots (poll_id, voter, choice, org_id) VALUES (:p, :v, :c, :o)",
+                    {"p": poll.id, "v": secrets.token_hex(32), "c": choice, "o": org},
+                )
+        return len(answers)
 
     async def tally(self, poll: Poll) -> Tally:
         rows = await self.db.fetch(
@@ -314,15 +409,18 @@ class PollRepository:
             "GROUP BY org_id, choice",
             {"p": poll.id},
         )
+        # Answers still sealed (an open poll; or one that came in as it closed) are opened here.
+        grouped = [(r["org_id"], r["choice"], r["n"]) for r in rows]
+        grouped += [(org, choice, 1) for choice, org in await self._sealed(poll.id)]
         width = len(poll.options)
         counts = [0] * width
         by_org: dict[int, list[int]] = {}
-        for row in rows:
-            if not 0 <= row["choice"] < width:
+        for org, choice, n in grouped:
+            if not 0 <= choice < width:
                 continue
-            counts[row["choice"]] += row["n"]
-            if row["org_id"] is not None:
-                by_org.setdefault(row["org_id"], [0] * width)[row["choice"]] += row["n"]
+            counts[choice] += n
+            if org is not None:
+                by_org.setdefault(org, [0] * width)[choice] += n
         participants = await self.db.fetchval(
             "SELECT COUNT(*) FROM poll_participants WHERE poll_id = :p", {"p": poll.id}
         )
@@ -417,25 +515,80 @@ async def forget_body(tx: Any, message_id: int, marker: str) -> None:
     )
 
 
-async def insert_comment(tx: Any, comment: NewComment, poll_id: int | None) -> str:
-    """Store a comment under a random id and code: neither an order nor a time that could
-    be matched against the message log. Returns its code."""
-    while True:
-        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(4))
-        taken = await tx.fetchval("SELECT 1 FROM comments WHERE code = :c", {"c": code})
-        if taken is None:
-            break
+async def hold_comment(tx: Any, keys: Keys, comment: NewComment, poll_id: int | None) -> str:
+    """Keep a comment sealed until it is published in a batch (`publish_comments`): its
+    text, code, status and day are sealed; the row's id is random (no order). Returns its
+    code, which stays the same once published."""
+    code = await _free_code(tx, keys)
+    row_id = secrets.randbelow(2**62) + 1
+    inside = {
+        "code": code,
+        "body": comment.body,
+        "status": "held" if comment.held else "published",
+        "day": comment.day.isoformat(),
+    }
     await tx.execute(
-        "INSERT INTO comments (id, code, org_id, poll_id, body, status, day) "
-        "VALUES (:id, :code, :org, :poll, :body, :status, :day)",
+        "INSERT INTO pending_comments (id, org_id, poll_id, sealed) VALUES (:id, :org, :poll, :s)",
         {
-            "id": secrets.randbelow(2**62) + 1,
-            "code": code,
+            "id": row_id,
             "org": comment.org_id,
             "poll": poll_id,
-            "body": comment.body,
-            "status": "held" if comment.held else "published",
-            "day": comment.day,
+            "s": keys.comments.seal(
+                json.dumps(inside, ensure_ascii=False).encode(), f"comment:{row_id}"
+            ),
         },
     )
     return code
+
+
+async def pending_comments(tx: Any, keys: Keys, where: str = "1 = 1", **params: Any) -> list[dict]:
+    """Pending comments opened: id, org_id, poll_id, code, body, status, day."""
+    rows = await tx.fetch(
+        f"SELECT id, org_id, poll_id, sealed FROM pending_comments WHERE {where}", params
+    )
+    opened = []
+    for row in rows:
+        inside = json.loads(keys.comments.open(bytes(row["sealed"]), f"comment:{row['id']}"))
+        inside["day"] = as_date(inside["day"])
+        where_from = {"id": row["id"], "org_id": row["org_id"], "poll_id": row["poll_id"]}
+        opened.append({**where_from, **inside})
+    return opened
+
+
+async def _free_code(tx: Any, keys: Keys) -> str:
+    taken = {c["code"] for c in await pending_comments(tx, keys)}
+    while True:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(4))
+        if code in taken:
+            continue
+        if await tx.fetchval("SELECT 1 FROM comments WHERE code = :c", {"c": code}) is None:
+            return code
+
+
+async def publish_comments(db: Database, keys: Keys, minimum: int = COMMENT_BATCH) -> int:
+    """Publish every pending comment, in a shuffled order and a transaction of their own,
+    once at least `minimum` wait: a published comment's transaction and place then say
+    only that its author is one of those whose comments waited. Returns how many."""
+    async with db.transaction() as tx:
+        waiting = await tx.fetchval("SELECT COUNT(*) FROM pending_comments")
+        if not waiting or waiting < minimum:
+            return 0
+        batch = await pending_comments(tx, keys)
+        _SHUFFLE.shuffle(batch)
+        for c in batch:
+            await tx.execute("DELETE FROM pending_comments WHERE id = :id", {"id": c["id"]})
+        for c in batch:
+            await tx.execute(
+                "INSERT INTO comments (id, code, org_id, poll_id, body, status, day) "
+                "VALUES (:id, :code, :org, :poll, :body, :status, :day)",
+                {
+                    "id": secrets.randbelow(2**62) + 1,
+                    "code": c["code"],
+                    "org": c["org_id"],
+                    "poll": c["poll_id"],
+                    "body": c["body"],
+                    "status": c["status"],
+                    "day": c["day"],
+                },
+            )
+    return len(batch)

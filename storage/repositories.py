@@ -21,6 +21,7 @@ from storage.public_notices import PublicNoticeRepository
 from storage.recommendations import RecommendationRepository
 from storage.reports import ReportRepository
 from storage.runs import RunRepository
+from storage.sealing import Keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,14 @@ class Repositories:
     polls: PollRepository
     comments: CommentRepository
     public_messages: PublicMessageRepository
+
+    def use_secret(self, secret: bytes) -> None:
+        """Seal ballots, pending comments and message bodies under keys derived from the
+        deployment's secret (storage/sealing.py)."""
+        keys = Keys(secret)
+        self.polls.keys = keys
+        self.comments.keys = keys
+        self.inbound.keys = keys
 
     @classmethod
     def over(cls, db: Database) -> Repositories:
