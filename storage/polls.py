@@ -374,6 +374,15 @@ class PollRepository:
                 },
             )
 
+    async def answered_open(self, person_id: int) -> list[int]:
+        """Open polls (answers still sealed) this person took part in."""
+        rows = await self.db.fetch(
+            "SELECT pp.poll_id FROM poll_participants pp JOIN polls p ON p.id = pp.poll_id "
+            "WHERE pp.person_id = :person AND p.status = 'open' ORDER BY pp.poll_id",
+            {"person": person_id},
+        )
+        return [r["poll_id"] for r in rows]
+
     async def _sealed(self, poll_id: int) -> list[tuple[int, int | None]]:
         rows = await self.db.fetch(
             "SELECT voter, sealed FROM sealed_ballots WHERE poll_id = :p", {"p": poll_id}
