@@ -12,7 +12,6 @@ comment but no longer what it said.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,7 +19,14 @@ from typing import Protocol
 
 from bot.messages import Address
 from storage.engine import Database, Row, as_date
-from storage.polls import NewComment, forget_body, hold_comment, pending_comments, publish_comments
+from storage.polls import (
+    NewComment,
+    forget_body,
+    hold_comment,
+    pending_comments,
+    publish_comments,
+    seal_comment,
+)
 from storage.sealing import Keys
 
 # Names the message log files comments under (the router's handler column).
@@ -61,7 +67,7 @@ class CommentRepository:
     ) -> str:
         """Keep a comment sealed and take its text out of the message log, together."""
         async with self.db.transaction() as tx:
-            code = await hold_comment(tx, self._keys(), comment, poll_id)
+            code = await hold_comment(tx, self._keys(), comment, poll_id, message_id)
             if message_id is not None:
                 await forget_body(tx, message_id, marker)
         return code
@@ -93,12 +99,12 @@ class CommentRepository:
             return await publish_comments(self.db, self._keys())
         return await publish_comments(self.db, self._keys(), minimum)
 
-    async def _pending(self, where: str = "1 = 1", **params: object) -> list[Comment]:
+    async def _pending(self, code: str | None = None) -> list[Comment]:
         if self.keys is None:
             return []
         return [
-            Comment(c["code"], c["org_id"], c["poll_id"], c["body"], c["status"], c["day"])
-            for c in await pending_comments(self.db, self.keys, where, **params)
+            Comment(c["code"], c["org"], c["poll"], c["body"], c["status"], c["day"])
+            for c in await pending_comments(self.db, self.keys, code)
         ]
 
     async def for_orgs(
@@ -122,8 +128,8 @@ class CommentRepository:
         found = [_comment(r) for r in rows]
         found += [
             c
-            for c in await self._pending(f"org_id IN ({orgs})", **params)
-            if include_hidden or c.status != "hidden"
+            for c in await self._pending()
+            if c.org_id in org_ids and (include_hidden or c.status != "hidden")
         ]
         found.sort(key=lambda c: (-c.day.toordinal(), c.status != "held", c.code))
         return found[:limit]
@@ -135,8 +141,8 @@ class CommentRepository:
             {"p": poll_id, "limit": limit},
         )
         found = [_comment(r) for r in rows]
-        pending = await self._pending("poll_id = :p", p=poll_id)
-        found += [c for c in pending if c.status == "published"]
+        pending = await self._pending()
+        found += [c for c in pending if c.poll_id == poll_id and c.status == "published"]
         found.sort(key=lambda c: (-c.day.toordinal(), c.code))
         return found[:limit]
 
@@ -148,7 +154,7 @@ class CommentRepository:
         )
         if row:
             return _comment(row)
-        return next((c for c in await self._pending() if c.code == code), None)
+        return next(iter(await self._pending(code)), None)
 
     async def set_status(self, code: str, status: str) -> None:
         await self.db.write(
@@ -158,23 +164,10 @@ class CommentRepository:
             return
         keys = self.keys
         async with self.db.transaction() as tx:
-            for c in await pending_comments(tx, keys):
-                if c["code"] != code:
-                    continue
-                inside = {
-                    "code": c["code"],
-                    "body": c["body"],
-                    "status": status,
-                    "day": c["day"].isoformat(),
-                }
+            for c in await pending_comments(tx, keys, code):
                 await tx.execute(
                     "UPDATE pending_comments SET sealed = :s WHERE id = :id",
-                    {
-                        "id": c["id"],
-                        "s": keys.comments.seal(
-                            json.dumps(inside, ensure_ascii=False).encode(), f"comment:{c['id']}"
-                        ),
-                    },
+                    {"id": c["id"], "s": seal_comment(keys, c["id"], {**c, "status": status})},
                 )
 
 

@@ -27,8 +27,8 @@ from storage.models import Role
 from storage.sealing import Keys
 
 _SHUFFLE = random.SystemRandom()
-# Pending comments are published together once at least this many wait: each published
-# comment is then one of at least this many whose authors' messages came before.
+# A branch's comments of one poll (or none) and one day are published once at least this
+# many people wrote them: each is then one of at least this many writers' (docs/privacy.md).
 COMMENT_BATCH = 5
 
 # Who a poll asks, within the subtree of its organisation.
@@ -338,7 +338,7 @@ class PollRepository:
                     {"p": poll.id, "v": voter, "s": sealed},
                 )
             if comment is not None:
-                await hold_comment(tx, self._keys(), comment, poll.id)
+                await hold_comment(tx, self._keys(), comment, poll.id, message_id)
             if message_id is not None:
                 await forget_body(tx, message_id, marker)
         return Cast.NEW if before is None else Cast.CHANGED
@@ -524,65 +524,86 @@ async def forget_body(tx: Any, message_id: int, marker: str) -> None:
     )
 
 
-async def hold_comment(tx: Any, keys: Keys, comment: NewComment, poll_id: int | None) -> str:
-    """Keep a comment sealed until it is published in a batch (`publish_comments`): its
-    text, code, status and day are sealed; the row's id is random (no order). Returns its
-    code, which stays the same once published."""
+async def hold_comment(
+    tx: Any, keys: Keys, comment: NewComment, poll_id: int | None, message_id: int | None
+) -> str:
+    """Keep a comment sealed until it is published (`publish_comments`): its branch, poll,
+    text, code, status, day and a keyed hash of its writer are sealed; the row's id is
+    random (no order). Returns its code, which stays the same once published."""
     code = await _free_code(tx, keys)
     row_id = secrets.randbelow(2**62) + 1
+    sender = None
+    if message_id is not None:
+        sender = await tx.fetchrow(
+            "SELECT person_id, sender_kind, sender FROM inbound_messages WHERE id = :id",
+            {"id": message_id},
+        )
+    if sender is None:
+        identity = f"unknown:{secrets.token_hex(16)}"  # counts as one more writer
+    elif sender["person_id"] is not None:
+        identity = f"person:{sender['person_id']}"
+    else:
+        identity = f"address:{sender['sender_kind']}:{sender['sender']}"
     inside = {
+        "org": comment.org_id,
+        "poll": poll_id,
         "code": code,
         "body": comment.body,
         "status": "held" if comment.held else "published",
         "day": comment.day.isoformat(),
+        "writer": keys.writer(identity),
     }
     await tx.execute(
-        "INSERT INTO pending_comments (id, org_id, poll_id, sealed) VALUES (:id, :org, :poll, :s)",
-        {
-            "id": row_id,
-            "org": comment.org_id,
-            "poll": poll_id,
-            "s": keys.comments.seal(
-                json.dumps(inside, ensure_ascii=False).encode(), f"comment:{row_id}"
-            ),
-        },
+        "INSERT INTO pending_comments (id, sealed, code_tag) VALUES (:id, :s, :tag)",
+        {"id": row_id, "s": seal_comment(keys, row_id, inside), "tag": keys.code_tag(code)},
     )
     return code
 
 
-async def pending_comments(tx: Any, keys: Keys, where: str = "1 = 1", **params: Any) -> list[dict]:
-    """Pending comments opened: id, org_id, poll_id, code, body, status, day."""
-    rows = await tx.fetch(
-        f"SELECT id, org_id, poll_id, sealed FROM pending_comments WHERE {where}", params
-    )
+def seal_comment(keys: Keys, row_id: int, inside: dict[str, Any]) -> bytes:
+    plain = json.dumps({**inside, "day": str(inside["day"])}, ensure_ascii=False).encode()
+    return keys.comments.seal(plain, f"comment:{row_id}")
+
+
+async def pending_comments(tx: Any, keys: Keys, code: str | None = None) -> list[dict[str, Any]]:
+    """Pending comments opened (the one with `code`, if given): id, org, poll, code, body,
+    status, day, writer."""
+    where, params = ("code_tag = :tag", {"tag": keys.code_tag(code)}) if code else ("1 = 1", {})
     opened = []
-    for row in rows:
+    for row in await tx.fetch(f"SELECT id, sealed FROM pending_comments WHERE {where}", params):
         inside = json.loads(keys.comments.open(bytes(row["sealed"]), f"comment:{row['id']}"))
-        inside["day"] = as_date(inside["day"])
-        where_from = {"id": row["id"], "org_id": row["org_id"], "poll_id": row["poll_id"]}
-        opened.append({**where_from, **inside})
+        opened.append({**inside, "id": row["id"], "day": as_date(inside["day"])})
     return opened
 
 
 async def _free_code(tx: Any, keys: Keys) -> str:
-    taken = {c["code"] for c in await pending_comments(tx, keys)}
     while True:
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(4))
-        if code in taken:
-            continue
-        if await tx.fetchval("SELECT 1 FROM comments WHERE code = :c", {"c": code}) is None:
+        taken = await tx.fetchval(
+            "SELECT 1 FROM comments WHERE code = :c "
+            "UNION ALL SELECT 1 FROM pending_comments WHERE code_tag = :tag",
+            {"c": code, "tag": keys.code_tag(code)},
+        )
+        if taken is None:
             return code
 
 
 async def publish_comments(db: Database, keys: Keys, minimum: int = COMMENT_BATCH) -> int:
-    """Publish every pending comment, in a shuffled order and a transaction of their own,
-    once at least `minimum` wait: a published comment's transaction and place then say
-    only that its author is one of those whose comments waited. Returns how many."""
+    """Publish the pending comments of every (branch, poll, day) that at least `minimum`
+    distinct people wrote in, all in one transaction, shuffled: what a published comment
+    shows (branch, poll, day) and its transaction then fit at least that many writers.
+    Others wait, sealed (those who may read comments see them all the same). Returns how
+    many were published."""
     async with db.transaction() as tx:
-        waiting = await tx.fetchval("SELECT COUNT(*) FROM pending_comments")
-        if not waiting or waiting < minimum:
-            return 0
-        batch = await pending_comments(tx, keys)
+        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for c in await pending_comments(tx, keys):
+            groups.setdefault((c["org"], c["poll"], c["day"]), []).append(c)
+        batch = [
+            c
+            for group in groups.values()
+            if len({c["writer"] for c in group}) >= minimum
+            for c in group
+        ]
         _SHUFFLE.shuffle(batch)
         for c in batch:
             await tx.execute("DELETE FROM pending_comments WHERE id = :id", {"id": c["id"]})
@@ -593,8 +614,8 @@ async def publish_comments(db: Database, keys: Keys, minimum: int = COMMENT_BATC
                 {
                     "id": secrets.randbelow(2**62) + 1,
                     "code": c["code"],
-                    "org": c["org_id"],
-                    "poll": c["poll_id"],
+                    "org": c["org"],
+                    "poll": c["poll"],
                     "body": c["body"],
                     "status": c["status"],
                     "day": c["day"],

@@ -133,7 +133,7 @@ async def test_no_table_of_answers_or_comments_names_a_person(county: App):
     }
     # While a poll is open an answer, and a comment until published, are only sealed.
     assert await columns(db, "sealed_ballots") == {"poll_id", "voter", "sealed"}
-    assert await columns(db, "pending_comments") == {"id", "org_id", "poll_id", "sealed"}
+    assert await columns(db, "pending_comments") == {"id", "sealed", "code_tag"}
     # Nor does a key lead from an answer or a comment to a person or a message.
     for table in ("ballots", "comments", "sealed_ballots", "pending_comments"):
         assert not (await referenced(db, table)) & PERSONAL, table
@@ -205,13 +205,12 @@ async def test_a_comments_text_is_nowhere_but_in_the_comments(county: App):
     branch = await org_id(county, "HX0101")
     shown = {c.body for c in await county.repos.comments.for_orgs([branch], limit=10)}
     assert shown == {HIS_COMMENT, HIS_REMARK}
-    # Three more make a batch: published, in the comments table only.
+    # Five comments of one day from one man are still one writer's: they wait, sealed.
     for i in range(3):
         await Phone(county, VILLAGER).says(f"评论 第{i}条意见")
     await sweep(county)
-    assert await everywhere(db, HIS_COMMENT) == {("comments", "body")}
-    assert await everywhere(db, HIS_REMARK) == {("comments", "body")}
-    assert await db.fetchval("SELECT COUNT(*) FROM pending_comments") == 0
+    assert await everywhere(db, "第0条意见") == set()
+    assert await db.fetchval("SELECT COUNT(*) FROM comments") == 0
 
 
 async def test_what_reaches_the_voter_does_not_say_what_they_chose(county: App):
@@ -298,12 +297,10 @@ async def test_transaction_ids_do_not_pair_participants_with_ballots(county: App
     if db.dialect != "postgresql":
         pytest.skip("SQLite rows carry no transaction id")
     await answered(county)
-    for i in range(3):  # a batch of comments
-        await Phone(county, VILLAGER).says(f"评论 第{i}条意见")
     advance(county, timedelta(days=8))
     await sweep(county)
     assert await db.fetchval("SELECT COUNT(*) FROM ballots") == 4
-    assert await db.fetchval("SELECT COUNT(*) FROM comments") == 5
+    # Published comments: tests/security/test_ballot_linkage.py (a batch of eight writers).
     paired = await db.fetch(
         "SELECT pp.person_id, b.choice FROM ballots b "
         "JOIN poll_participants pp ON pp.poll_id = b.poll_id AND pp.xmin = b.xmin"

@@ -32,14 +32,14 @@ def upgrade() -> None:
     op.create_table(
         "pending_comments",
         sa.Column("id", Id, primary_key=True, autoincrement=False),  # random: no order
-        sa.Column("org_id", Id, sa.ForeignKey("organisations.id"), nullable=False),
-        sa.Column("poll_id", Id, sa.ForeignKey("polls.id"), nullable=True),
-        sa.Column("sealed", sa.LargeBinary, nullable=False),  # code, text, status, day
+        # Everything sealed, the branch and poll too: a published comment's branch, poll
+        # and day must not single out its pending row (and so the message before it).
+        sa.Column("sealed", sa.LargeBinary, nullable=False),
+        # HMAC of the code under the secret: a code is found, and kept unique, unopened.
+        sa.Column("code_tag", sa.String(64), nullable=False, unique=True),
     )
-    op.create_index("ix_pending_comments_org", "pending_comments", ["org_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_pending_comments_org", "pending_comments")
     op.drop_table("pending_comments")
     op.drop_table("sealed_ballots")
