@@ -375,10 +375,12 @@ class PollRepository:
             )
 
     async def answered_open(self, person_id: int) -> list[int]:
-        """Open polls (answers still sealed) this person took part in."""
+        """Polls whose answers are still sealed (open, or closed and not yet published)
+        this person took part in."""
         rows = await self.db.fetch(
-            "SELECT pp.poll_id FROM poll_participants pp JOIN polls p ON p.id = pp.poll_id "
-            "WHERE pp.person_id = :person AND p.status = 'open' ORDER BY pp.poll_id",
+            "SELECT DISTINCT pp.poll_id FROM poll_participants pp "
+            "JOIN sealed_ballots s ON s.poll_id = pp.poll_id "
+            "WHERE pp.person_id = :person ORDER BY pp.poll_id",
             {"person": person_id},
         )
         return [r["poll_id"] for r in rows]

@@ -61,3 +61,15 @@ async def test_answers_on_both_then_link_keeps_the_later(county: App):
     await share_contact(county, CHAT, VILLAGER)
     tally = await county.repos.polls.tally(poll)
     assert (tally.total, tally.participants, tally.counts) == (1, 1, (0, 1, 0))
+
+
+async def test_a_link_after_closing_time_but_before_the_sweep_still_merges(county: App):
+    await joins_on_telegram(county)
+    poll = await opened_by_secretary(county)
+    assert (await Phone(county, VILLAGER).says("1"))[0].startswith("已记录：")
+    assert (await over_telegram(county, CHAT, f"{poll.code} 2"))[0].startswith("已记录：")
+    advance(county, timedelta(days=8))  # closed by the clock; the sweep has not run yet
+    await share_contact(county, CHAT, VILLAGER)
+    await sweep(county)
+    tally = await county.repos.polls.tally(poll)
+    assert (tally.total, tally.participants, tally.counts) == (1, 1, (0, 1, 0))
