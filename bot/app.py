@@ -53,11 +53,13 @@ class App:
             config.twilio_auth_token,
         )
         repos = await open_repositories(config.storage.url)
+        secret = config.ensure_secret_key().encode()
+        repos.use_secret(secret)
         part = config.participation
         settings = Settings(
             language=config.bot.language,
             zone=config.zone,
-            secret_key=config.ensure_secret_key().encode(),
+            secret_key=secret,
             comments_per_hour=part.comments_per_hour,
             objections_per_hour=part.objections_per_hour,
             recommendations_per_hour=part.recommendations_per_hour,

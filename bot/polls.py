@@ -312,6 +312,8 @@ async def close_poll(
         # The audience stays as counted at opening: joiners are counted apart (`audience`).
         await repos.polls.move(poll.id, "open", "closed")
         poll = await repos.polls.get(poll.id) or poll
+    # The sealed answers are written out, shuffled, in a transaction of their own.
+    await repos.polls.publish(poll)
     if poll.series is not None and poll.position > 0:
         # A template's results go out once, all questions together, with its first poll.
         await repos.polls.mark_results_sent(poll.id, now)

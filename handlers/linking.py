@@ -4,6 +4,7 @@ roster knows by it, so reports by SMS and by Telegram count for one member."""
 from __future__ import annotations
 
 from bot.messages import Address, AddressKind
+from bot.polls import voter_hash
 from handlers.base import Context, Message, Route
 
 
@@ -20,10 +21,21 @@ async def link_contact(msg: Message, ctx: Context) -> None:
     if not phone:
         ctx.reply("link.refused", ask_contact=True)
         return
+    before = ctx.sender.person_id
+    answered = await ctx.repos.polls.answered_open(before) if before is not None else []
     linked = await ctx.repos.people.link(
         ctx.sender.address, Address(AddressKind.SMS, phone), ctx.now()
     )
     record = await ctx.repos.people.resolve(ctx.sender.address)
+    after = record.person_id
+    if before is not None and after is not None and after != before:
+        # Two people became one: what the chat answered joins the phone's answer, the
+        # later of the two counting once (participation is merged by `link`).
+        key = ctx.settings.secret_key
+        for poll in answered:
+            await ctx.repos.polls.rekey(
+                poll, voter_hash(key, poll, before), voter_hash(key, poll, after)
+            )
     if not linked:
         ctx.reply("link.already", phone=phone)
     elif record.name:

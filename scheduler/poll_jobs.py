@@ -22,4 +22,6 @@ async def sweep(ctx: JobContext, now: datetime) -> int:
     for poll in closing:
         queued += await close_poll(ctx.repos, poll, now, ctx.zone, ctx.default_language)
         log.info("poll %s closed; results queued", poll.code)
+    # Comments waiting sealed go out together once enough wait (storage/comments.py).
+    await ctx.repos.comments.publish()
     return queued

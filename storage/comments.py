@@ -1,8 +1,11 @@
 """Comments from the public on a poll or a branch, stored without their author.
 
-A comment row holds the organisation, the poll if any, the text, its status and the day:
-no person, no address, no time of day, and a random id, so it cannot be matched to the
-message that carried it (whose text the log no longer holds). How many comments an address
+A comment first waits sealed in pending_comments (written with the message's redaction and
+the poll participation, so it must not say anything there), and is published to `comments`
+with the others waiting, in a shuffled batch, once enough wait (storage.polls.
+publish_comments, run by the poll sweep). Those who read comments see pending ones too,
+opened here. A published row holds the organisation, the poll if any, the text, its status
+and the day: no person, no address, no time of day, and a random id. How many comments an address
 left in the last hour is read from the message log, which knows that a message was a
 comment but no longer what it said.
 """
@@ -16,7 +19,15 @@ from typing import Protocol
 
 from bot.messages import Address
 from storage.engine import Database, Row, as_date
-from storage.polls import NewComment, forget_body, insert_comment
+from storage.polls import (
+    NewComment,
+    forget_body,
+    hold_comment,
+    pending_comments,
+    publish_comments,
+    seal_comment,
+)
+from storage.sealing import Keys
 
 # Names the message log files comments under (the router's handler column).
 COMMENT_HANDLERS = ("comment", "poll.comment")
@@ -45,13 +56,18 @@ class Comment:
 class CommentRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.keys: Keys | None = None  # set by Repositories.use_secret
+
+    def _keys(self) -> Keys:
+        assert self.keys is not None, "comments are sealed: Repositories.use_secret first"
+        return self.keys
 
     async def add(
         self, comment: NewComment, *, message_id: int | None, marker: str, poll_id: int | None
     ) -> str:
-        """Store a comment and take its text out of the message log, together."""
+        """Keep a comment sealed and take its text out of the message log, together."""
         async with self.db.transaction() as tx:
-            code = await insert_comment(tx, comment, poll_id)
+            code = await hold_comment(tx, self._keys(), comment, poll_id, message_id)
             if message_id is not None:
                 await forget_body(tx, message_id, marker)
         return code
@@ -77,6 +93,20 @@ class CommentRepository:
         )
         return count or 0
 
+    async def publish(self, minimum: int | None = None) -> int:
+        """Publish the waiting comments if enough wait (see storage.polls.COMMENT_BATCH)."""
+        if minimum is None:
+            return await publish_comments(self.db, self._keys())
+        return await publish_comments(self.db, self._keys(), minimum)
+
+    async def _pending(self, code: str | None = None) -> list[Comment]:
+        if self.keys is None:
+            return []
+        return [
+            Comment(c["code"], c["org"], c["poll"], c["body"], c["status"], c["day"])
+            for c in await pending_comments(self.db, self.keys, code)
+        ]
+
     async def for_orgs(
         self, org_ids: Sequence[int], *, limit: int, include_hidden: bool = False
     ) -> list[Comment]:
@@ -95,7 +125,14 @@ class CommentRepository:
             """,
             {**params, "limit": limit},
         )
-        return [_comment(r) for r in rows]
+        found = [_comment(r) for r in rows]
+        found += [
+            c
+            for c in await self._pending()
+            if c.org_id in org_ids and (include_hidden or c.status != "hidden")
+        ]
+        found.sort(key=lambda c: (-c.day.toordinal(), c.status != "held", c.code))
+        return found[:limit]
 
     async def for_poll(self, poll_id: int, *, limit: int) -> list[Comment]:
         rows = await self.db.fetch(
@@ -103,19 +140,35 @@ class CommentRepository:
             "WHERE poll_id = :p AND status = 'published' ORDER BY day DESC, code LIMIT :limit",
             {"p": poll_id, "limit": limit},
         )
-        return [_comment(r) for r in rows]
+        found = [_comment(r) for r in rows]
+        pending = await self._pending()
+        found += [c for c in pending if c.poll_id == poll_id and c.status == "published"]
+        found.sort(key=lambda c: (-c.day.toordinal(), c.code))
+        return found[:limit]
 
     async def get(self, code: str) -> Comment | None:
+        code = code.strip().upper()
         row = await self.db.fetchrow(
             "SELECT code, org_id, poll_id, body, status, day FROM comments WHERE code = :c",
-            {"c": code.strip().upper()},
+            {"c": code},
         )
-        return _comment(row) if row else None
+        if row:
+            return _comment(row)
+        return next(iter(await self._pending(code)), None)
 
     async def set_status(self, code: str, status: str) -> None:
         await self.db.write(
             "UPDATE comments SET status = :s WHERE code = :c", {"c": code, "s": status}
         )
+        if self.keys is None:
+            return
+        keys = self.keys
+        async with self.db.transaction() as tx:
+            for c in await pending_comments(tx, keys, code):
+                await tx.execute(
+                    "UPDATE pending_comments SET sealed = :s WHERE id = :id",
+                    {"id": c["id"], "s": seal_comment(keys, c["id"], {**c, "status": status})},
+                )
 
 
 def _comment(row: Row) -> Comment:

@@ -170,6 +170,8 @@ class SqliteDatabase(Database):
                 "PRAGMA synchronous=FULL",
                 "PRAGMA foreign_keys=ON",
                 "PRAGMA busy_timeout=10000",  # another process (an import, `chat`) may hold it
+                # A deleted or overwritten row is zeroed, not left in a free page (DESIGN §4).
+                "PRAGMA secure_delete=ON",
             ):
                 await conn.execute(pragma)
         except sqlite3.Error as exc:  # not a database file, or a read-only directory

@@ -1,4 +1,9 @@
-"""The inbound message log: everything anyone sent, recorded before it is handled."""
+"""The inbound message log: everything anyone sent, recorded before it is handled.
+
+A body is sealed before it is written (storage/sealing.py), with a deployment's key: an
+answer's redaction (a marker in its place) then leaves no plaintext behind in a dead row,
+a free page, the WAL or a backup, only ciphertext. Reading the log opens it again.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,15 @@ from datetime import datetime
 from bot.messages import Address, AddressKind, Attachment, Channel, Inbound
 from storage.engine import Database, as_datetime
 from storage.models import Recorded
+from storage.sealing import Keys
+
+BODY = "inbound:body"  # the associated data of a sealed body
 
 
 class InboundRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.keys: Keys | None = None  # set by Repositories.use_secret
 
     async def record(self, msg: Inbound) -> Recorded:
         """Store the message durably; a provider id seen before is reported, not stored."""
@@ -27,7 +36,7 @@ class InboundRepository:
             "sender_kind": msg.sender.kind.value,
             "sender": msg.sender.value,
             # PostgreSQL text cannot hold NUL; it carries no meaning in a message anyway.
-            "body": msg.body.replace("\x00", "\ufffd"),
+            "body": self._seal(msg.body.replace("\x00", "\ufffd")),
             "attachments": attachments,
             "received_at": msg.received_at,
             "contact": msg.contact,
@@ -110,7 +119,7 @@ class InboundRepository:
             channel=Channel(row["channel"]),
             provider_id=row["provider_id"],
             sender=Address(AddressKind(row["sender_kind"]), row["sender"]),
-            body=row["body"],
+            body=self.open_body(row["body"]),
             received_at=received,
             attachments=attachments,
             language=row["language"],
@@ -124,7 +133,14 @@ class InboundRepository:
             "WHERE status = 'failed' ORDER BY id DESC LIMIT :limit",
             {"limit": limit},
         )
-        return [dict(r) for r in rows]
+        return [{**dict(r), "body": self.open_body(r["body"])} for r in rows]
+
+    def _seal(self, body: str) -> str:
+        return self.keys.inbound.seal_text(body, BODY) if self.keys is not None else body
+
+    def open_body(self, stored: str) -> str:
+        """A body as it was sent (one sealed, or written before sealing, or a marker)."""
+        return self.keys.inbound.open_text(stored, BODY) if self.keys is not None else stored
 
     async def reopen(self, message_id: int) -> bool:
         """Put a failed message back to be handled again (after the bug is fixed)."""

@@ -227,6 +227,19 @@ class PeopleRepository:
                     "UPDATE deeds SET person_id = :p WHERE person_id = :old",
                     {"p": person, "old": previous},
                 )
+                # Took part in a poll as either: once, as the one person (the caller
+                # re-keys open polls' sealed answers: handlers/linking.py).
+                await tx.execute(
+                    """
+                    INSERT INTO poll_participants (poll_id, person_id)
+                    SELECT poll_id, :p FROM poll_participants WHERE person_id = :old
+                    ON CONFLICT DO NOTHING
+                    """,
+                    {"p": person, "old": previous},
+                )
+                await tx.execute(
+                    "DELETE FROM poll_participants WHERE person_id = :old", {"old": previous}
+                )
             return True
 
     async def move_address(self, kind: str, old: str, new: str) -> None:

@@ -1,14 +1,19 @@
 """Polls (群众评议): creation, anonymous ballots, turnout and results.
 
-A ballot is stored under `voter`, an HMAC of the poll and the person made by the caller with
-the deployment's secret key; the person is recorded apart, in poll_participants, so turnout
-is counted per person and results reach those who answered, but no row says who chose what.
+While a poll is open, each person's current answer is sealed (storage/sealing.py) in
+sealed_ballots under `voter`, an HMAC of the poll and the person made by the caller with the
+deployment's secret key, so a change replaces it; the person is recorded in
+poll_participants (turnout, results to those who answered). Nothing written with a person
+says what they chose: at close, `publish` writes the answers to `ballots` in a shuffled order
+with random keys, in a transaction of its own, and deletes the sealed rows (docs/privacy.md).
+A comment waits sealed in pending_comments and is published with others in a batch.
 Counting an answer also replaces the message's body in the log, in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import time
 from collections.abc import Sequence
@@ -18,8 +23,14 @@ from enum import StrEnum
 from typing import Any
 
 from storage.audience import reach as audience_reach
-from storage.engine import Database, Row, as_datetime
+from storage.engine import Database, Row, as_date, as_datetime
 from storage.models import Role
+from storage.sealing import Keys
+
+_SHUFFLE = random.SystemRandom()
+# A branch's comments of one poll (or none) and one day are published once at least this
+# many people wrote them: each is then one of at least this many writers' (docs/privacy.md).
+COMMENT_BATCH = 5
 
 # Who a poll asks, within the subtree of its organisation.
 AUDIENCE_ROLES: dict[str, tuple[Role, ...]] = {
@@ -121,6 +132,11 @@ class PollRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._open_known: tuple[float, bool] | None = None
+        self.keys: Keys | None = None  # set by Repositories.use_secret
+
+    def _keys(self) -> Keys:
+        assert self.keys is not None, "ballots are sealed: Repositories.use_secret first"
+        return self.keys
 
     async def create(
         self,
@@ -261,7 +277,8 @@ class PollRepository:
     async def has_ballot(self, poll_id: int, voter: str) -> bool:
         return bool(
             await self.db.fetch(
-                "SELECT 1 FROM ballots WHERE poll_id = :p AND voter = :v",
+                "SELECT 1 FROM sealed_ballots WHERE poll_id = :p AND voter = :v "
+                "UNION ALL SELECT 1 FROM ballots WHERE poll_id = :p AND voter = :v",
                 {"p": poll_id, "v": voter},
             )
         )
@@ -278,20 +295,37 @@ class PollRepository:
         marker: str,
         comment: NewComment | None = None,
     ) -> Cast:
-        """Count one answer, and in the same transaction take its text out of the message
-        log and store any comment without its author. A repeat replaces the answer if the
-        poll allows it."""
+        """Count one answer, sealed, and in the same transaction take its text out of the
+        message log and keep any comment sealed until it is published with others. A repeat
+        replaces the answer if the poll allows it."""
+        sealer = self._keys().ballots
+        sealed = sealer.seal(
+            # When it was made (sealed): when two people merge, the later answer counts.
+            json.dumps({"c": choice, "o": voter_org, "t": time.time()}).encode(),
+            f"ballot:{poll.id}:{voter}",
+        )
         async with self.db.transaction() as tx:
             before = await tx.fetchval(
-                "SELECT choice FROM ballots WHERE poll_id = :p AND voter = :v",
+                "SELECT 1 FROM sealed_ballots WHERE poll_id = :p AND voter = :v",
                 {"p": poll.id, "v": voter},
             )
-            if before is not None and not poll.allow_change:
+            # A ballot written in the clear before sealing (migration 0013) is taken over.
+            legacy = before is None and await tx.fetchval(
+                "SELECT 1 FROM ballots WHERE poll_id = :p AND voter = :v",
+                {"p": poll.id, "v": voter},
+            )
+            if (before is not None or legacy) and not poll.allow_change:
                 return Cast.LOCKED
+            if legacy:
+                await tx.execute(
+                    "DELETE FROM ballots WHERE poll_id = :p AND voter = :v",
+                    {"p": poll.id, "v": voter},
+                )
+                before = 1
             if before is None:
                 await tx.execute(
-                    "INSERT INTO ballots (poll_id, voter, choice, org_id) VALUES (:p, :v, :c, :o)",
-                    {"p": poll.id, "v": voter, "c": choice, "o": voter_org},
+                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s)",
+                    {"p": poll.id, "v": voter, "s": sealed},
                 )
                 await tx.execute(
                     "INSERT INTO poll_participants (poll_id, person_id) VALUES (:p, :person) "
@@ -300,14 +334,86 @@ class PollRepository:
                 )
             else:
                 await tx.execute(
-                    "UPDATE ballots SET choice = :c WHERE poll_id = :p AND voter = :v",
-                    {"p": poll.id, "v": voter, "c": choice},
+                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s) "
+                    "ON CONFLICT (poll_id, voter) DO UPDATE SET sealed = excluded.sealed",
+                    {"p": poll.id, "v": voter, "s": sealed},
                 )
             if comment is not None:
-                await insert_comment(tx, comment, poll.id)
+                await hold_comment(tx, self._keys(), comment, poll.id, message_id)
             if message_id is not None:
                 await forget_body(tx, message_id, marker)
         return Cast.NEW if before is None else Cast.CHANGED
+
+    async def rekey(self, poll_id: int, old: str, new: str) -> None:
+        """Two people merged into one (a Telegram chat linked to a phone): their answers,
+        under `old` and `new`, become one under `new`, the later of the two (a sealed
+        ballot holds when it was made). Participation is merged by the people repository."""
+        sealer = self._keys().ballots
+        async with self.db.transaction() as tx:
+            moved = await tx.fetchval(
+                "DELETE FROM sealed_ballots WHERE poll_id = :p AND voter = :v RETURNING sealed",
+                {"p": poll_id, "v": old},
+            )
+            if moved is None:
+                return
+            theirs = json.loads(sealer.open(bytes(moved), f"ballot:{poll_id}:{old}"))
+            kept = await tx.fetchval(
+                "SELECT sealed FROM sealed_ballots WHERE poll_id = :p AND voter = :v",
+                {"p": poll_id, "v": new},
+            )
+            if kept is not None:
+                ours = json.loads(sealer.open(bytes(kept), f"ballot:{poll_id}:{new}"))
+                if ours.get("t", 0) >= theirs.get("t", 0):
+                    return
+            await tx.execute(
+                "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s) "
+                "ON CONFLICT (poll_id, voter) DO UPDATE SET sealed = excluded.sealed",
+                {
+                    "p": poll_id,
+                    "v": new,
+                    "s": sealer.seal(json.dumps(theirs).encode(), f"ballot:{poll_id}:{new}"),
+                },
+            )
+
+    async def answered_open(self, person_id: int) -> list[int]:
+        """Polls whose answers are still sealed (open, or closed and not yet published)
+        this person took part in."""
+        rows = await self.db.fetch(
+            "SELECT DISTINCT pp.poll_id FROM poll_participants pp "
+            "JOIN sealed_ballots s ON s.poll_id = pp.poll_id "
+            "WHERE pp.person_id = :person ORDER BY pp.poll_id",
+            {"person": person_id},
+        )
+        return [r["poll_id"] for r in rows]
+
+    async def _sealed(self, poll_id: int) -> list[tuple[int, int | None]]:
+        rows = await self.db.fetch(
+            "SELECT voter, sealed FROM sealed_ballots WHERE poll_id = :p", {"p": poll_id}
+        )
+        return [self._open_ballot(poll_id, r["voter"], r["sealed"]) for r in rows]
+
+    def _open_ballot(self, poll_id: int, voter: str, sealed: Any) -> tuple[int, int | None]:
+        inside = json.loads(self._keys().ballots.open(bytes(sealed), f"ballot:{poll_id}:{voter}"))
+        return inside["c"], inside["o"]
+
+    async def publish(self, poll: Poll) -> int:
+        """Write a closed poll's answers out in the clear, and delete their sealed rows, in
+        one transaction that touches nothing else: the answers in a shuffled order under
+        random keys, so neither their order, their keys nor their transaction pairs one
+        with the person (or the message) it came from. Safe to repeat; returns how many."""
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "DELETE FROM sealed_ballots WHERE poll_id = :p RETURNING voter, sealed",
+                {"p": poll.id},
+            )
+            answers = [self._open_ballot(poll.id, r["voter"], r["sealed"]) for r in rows]
+            _SHUFFLE.shuffle(answers)
+            for choice, org in answers:
+                await tx.execute(
+                    "INSERT INTO ballots (poll_id, voter, choice, org_id) VALUES (:p, :v, :c, :o)",
+                    {"p": poll.id, "v": secrets.token_hex(32), "c": choice, "o": org},
+                )
+        return len(answers)
 
     async def tally(self, poll: Poll) -> Tally:
         rows = await self.db.fetch(
@@ -315,15 +421,18 @@ class PollRepository:
             "GROUP BY org_id, choice",
             {"p": poll.id},
         )
+        # Answers still sealed (an open poll; or one that came in as it closed) are opened here.
+        grouped = [(r["org_id"], r["choice"], r["n"]) for r in rows]
+        grouped += [(org, choice, 1) for choice, org in await self._sealed(poll.id)]
         width = len(poll.options)
         counts = [0] * width
         by_org: dict[int, list[int]] = {}
-        for row in rows:
-            if not 0 <= row["choice"] < width:
+        for org, choice, n in grouped:
+            if not 0 <= choice < width:
                 continue
-            counts[row["choice"]] += row["n"]
-            if row["org_id"] is not None:
-                by_org.setdefault(row["org_id"], [0] * width)[row["choice"]] += row["n"]
+            counts[choice] += n
+            if org is not None:
+                by_org.setdefault(org, [0] * width)[choice] += n
         participants = await self.db.fetchval(
             "SELECT COUNT(*) FROM poll_participants WHERE poll_id = :p", {"p": poll.id}
         )
@@ -401,25 +510,101 @@ async def forget_body(tx: Any, message_id: int, marker: str) -> None:
     )
 
 
-async def insert_comment(tx: Any, comment: NewComment, poll_id: int | None) -> str:
-    """Store a comment under a random id and code: neither an order nor a time that could
-    be matched against the message log. Returns its code."""
-    while True:
-        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(4))
-        taken = await tx.fetchval("SELECT 1 FROM comments WHERE code = :c", {"c": code})
-        if taken is None:
-            break
+async def hold_comment(
+    tx: Any, keys: Keys, comment: NewComment, poll_id: int | None, message_id: int | None
+) -> str:
+    """Keep a comment sealed until it is published (`publish_comments`): its branch, poll,
+    text, code, status, day and a keyed hash of its writer are sealed; the row's id is
+    random (no order). Returns its code, which stays the same once published."""
+    code = await _free_code(tx, keys)
+    row_id = secrets.randbelow(2**62) + 1
+    sender = None
+    if message_id is not None:
+        sender = await tx.fetchrow(
+            "SELECT person_id, sender_kind, sender FROM inbound_messages WHERE id = :id",
+            {"id": message_id},
+        )
+    if sender is None:
+        identity = f"unknown:{secrets.token_hex(16)}"  # counts as one more writer
+    elif sender["person_id"] is not None:
+        identity = f"person:{sender['person_id']}"
+    else:
+        identity = f"address:{sender['sender_kind']}:{sender['sender']}"
+    inside = {
+        "org": comment.org_id,
+        "poll": poll_id,
+        "code": code,
+        "body": comment.body,
+        "status": "held" if comment.held else "published",
+        "day": comment.day.isoformat(),
+        "writer": keys.writer(identity),
+    }
     await tx.execute(
-        "INSERT INTO comments (id, code, org_id, poll_id, body, status, day) "
-        "VALUES (:id, :code, :org, :poll, :body, :status, :day)",
-        {
-            "id": secrets.randbelow(2**62) + 1,
-            "code": code,
-            "org": comment.org_id,
-            "poll": poll_id,
-            "body": comment.body,
-            "status": "held" if comment.held else "published",
-            "day": comment.day,
-        },
+        "INSERT INTO pending_comments (id, sealed, code_tag) VALUES (:id, :s, :tag)",
+        {"id": row_id, "s": seal_comment(keys, row_id, inside), "tag": keys.code_tag(code)},
     )
     return code
+
+
+def seal_comment(keys: Keys, row_id: int, inside: dict[str, Any]) -> bytes:
+    plain = json.dumps({**inside, "day": str(inside["day"])}, ensure_ascii=False).encode()
+    return keys.comments.seal(plain, f"comment:{row_id}")
+
+
+async def pending_comments(tx: Any, keys: Keys, code: str | None = None) -> list[dict[str, Any]]:
+    """Pending comments opened (the one with `code`, if given): id, org, poll, code, body,
+    status, day, writer."""
+    where, params = ("code_tag = :tag", {"tag": keys.code_tag(code)}) if code else ("1 = 1", {})
+    opened = []
+    for row in await tx.fetch(f"SELECT id, sealed FROM pending_comments WHERE {where}", params):
+        inside = json.loads(keys.comments.open(bytes(row["sealed"]), f"comment:{row['id']}"))
+        opened.append({**inside, "id": row["id"], "day": as_date(inside["day"])})
+    return opened
+
+
+async def _free_code(tx: Any, keys: Keys) -> str:
+    while True:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(4))
+        taken = await tx.fetchval(
+            "SELECT 1 FROM comments WHERE code = :c "
+            "UNION ALL SELECT 1 FROM pending_comments WHERE code_tag = :tag",
+            {"c": code, "tag": keys.code_tag(code)},
+        )
+        if taken is None:
+            return code
+
+
+async def publish_comments(db: Database, keys: Keys, minimum: int = COMMENT_BATCH) -> int:
+    """Publish the pending comments of every (branch, poll, day) that at least `minimum`
+    distinct people wrote in, all in one transaction, shuffled: what a published comment
+    shows (branch, poll, day) and its transaction then fit at least that many writers.
+    Others wait, sealed (those who may read comments see them all the same). Returns how
+    many were published."""
+    async with db.transaction() as tx:
+        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for c in await pending_comments(tx, keys):
+            groups.setdefault((c["org"], c["poll"], c["day"]), []).append(c)
+        batch = [
+            c
+            for group in groups.values()
+            if len({c["writer"] for c in group}) >= minimum
+            for c in group
+        ]
+        _SHUFFLE.shuffle(batch)
+        for c in batch:
+            await tx.execute("DELETE FROM pending_comments WHERE id = :id", {"id": c["id"]})
+        for c in batch:
+            await tx.execute(
+                "INSERT INTO comments (id, code, org_id, poll_id, body, status, day) "
+                "VALUES (:id, :code, :org, :poll, :body, :status, :day)",
+                {
+                    "id": secrets.randbelow(2**62) + 1,
+                    "code": c["code"],
+                    "org": c["org"],
+                    "poll": c["poll"],
+                    "body": c["body"],
+                    "status": c["status"],
+                    "day": c["day"],
+                },
+            )
+    return len(batch)

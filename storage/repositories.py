@@ -22,6 +22,7 @@ from storage.public_notices import PublicNoticeRepository
 from storage.recommendations import RecommendationRepository
 from storage.reports import ReportRepository
 from storage.runs import RunRepository
+from storage.sealing import Keys
 from storage.sender_lists import SenderListRepository
 
 
@@ -45,6 +46,14 @@ class Repositories:
     public_messages: PublicMessageRepository
     limits: LimitRepository
     lists: SenderListRepository
+
+    def use_secret(self, secret: bytes) -> None:
+        """Seal ballots, pending comments and message bodies under keys derived from the
+        deployment's secret (storage/sealing.py)."""
+        keys = Keys(secret)
+        self.polls.keys = keys
+        self.comments.keys = keys
+        self.inbound.keys = keys
 
     @classmethod
     def over(cls, db: Database) -> Repositories:

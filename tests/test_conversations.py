@@ -200,7 +200,8 @@ async def test_odd_input_from_a_member_gets_a_helpful_answer(
     assert reply.startswith(expected_start)
     assert await county.repos.db.fetchval("SELECT COUNT(*) AS n FROM deeds") == 0
     stored = await county.repos.db.fetchrow("SELECT body, status FROM inbound_messages")
-    assert stored == {"body": body, "status": "handled"}
+    opened = county.repos.inbound.open_body(stored["body"])  # sealed on disk (issue 12.2)
+    assert {**stored, "body": opened} == {"body": body, "status": "handled"}
 
 
 @pytest.mark.parametrize(
@@ -216,6 +217,7 @@ async def test_odd_reports_are_stored_safely(phone, county: App, body):
     [reply] = await phone(MEMBER).says(body)
     assert reply.startswith("已记录")
     stored = await county.repos.db.fetchval("SELECT body FROM inbound_messages")
+    stored = county.repos.inbound.open_body(stored)  # sealed on disk (issue 12.2)
     assert stored == body.replace("\x00", "\ufffd")  # NUL is the one thing not kept as sent
     [deed] = await deeds_of(county, MEMBER)
     assert "\x00" not in deed["body"] and "\x1b" not in deed["body"]
@@ -232,7 +234,8 @@ async def test_a_failing_handler_apologises_and_keeps_the_message(county: App, p
             "抱歉，系统出了点问题。您的消息已保存，我们会尽快处理。"
         ]
     row = await county.repos.db.fetchrow("SELECT id, body, status, error FROM inbound_messages")
-    assert row["body"] == "boom" and row["status"] == "failed"
+    body = county.repos.inbound.open_body(row["body"])  # sealed on disk (issue 12.2)
+    assert body == "boom" and row["status"] == "failed"
     assert "RuntimeError" in row["error"] and MEMBER not in row["error"]  # masked
     assert any(f"message {row['id']}" in r.getMessage() for r in caplog.records)
 

@@ -98,10 +98,10 @@ async def test_a_switch_is_not_a_poll_answer(phone, county: App):
     villager = phone(VILLAGER)
     await villager.says("English")
     assert await villager.says("中文") == [ZH.get("language.set")]
-    assert await county.repos.db.fetchval("SELECT COUNT(*) FROM ballots") == 0
+    assert await county.repos.db.fetchval("SELECT COUNT(*) FROM sealed_ballots") == 0
     [thanks] = await villager.says("1")
     assert thanks.startswith("已记录：满意"), thanks  # the stored language, Chinese
-    assert await county.repos.db.fetchval("SELECT COUNT(*) FROM ballots") == 1
+    assert await county.repos.db.fetchval("SELECT COUNT(*) FROM sealed_ballots") == 1
 
 
 async def test_a_stranger_may_choose_before_joining(phone, county: App):

@@ -30,6 +30,8 @@ TABLES = {
     "pending_questions",
     "polls",
     "ballots",
+    "sealed_ballots",
+    "pending_comments",
     "poll_participants",
     "comments",
     "recommendations",

@@ -131,9 +131,12 @@ async def test_no_table_of_answers_or_comments_names_a_person(county: App):
         "status",
         "day",  # the day only: a time of day could be matched to the message log
     }
+    # While a poll is open an answer, and a comment until published, are only sealed.
+    assert await columns(db, "sealed_ballots") == {"poll_id", "voter", "sealed"}
+    assert await columns(db, "pending_comments") == {"id", "sealed", "code_tag"}
     # Nor does a key lead from an answer or a comment to a person or a message.
-    assert not (await referenced(db, "ballots")) & PERSONAL
-    assert not (await referenced(db, "comments")) & PERSONAL
+    for table in ("ballots", "comments", "sealed_ballots", "pending_comments"):
+        assert not (await referenced(db, table)) & PERSONAL, table
 
 
 # --- the rows ------------------------------------------------------------------------------
@@ -142,7 +145,9 @@ async def test_no_table_of_answers_or_comments_names_a_person(county: App):
 async def test_no_ballot_is_keyed_by_a_person_or_an_address(county: App):
     await answered(county)
     db = county.repos.db
-    voters = {r["voter"] for r in await db.fetch("SELECT voter FROM ballots")}
+    # While the poll is open, nothing says a choice in the clear.
+    assert await db.fetchval("SELECT COUNT(*) FROM ballots") == 0
+    voters = {r["voter"] for r in await db.fetch("SELECT voter FROM sealed_ballots")}
     assert len(voters) == 4
     people = {str(r["id"]) for r in await db.fetch("SELECT id FROM people")}
     addresses = {r["value"] for r in await db.fetch("SELECT value FROM addresses")}
@@ -156,6 +161,14 @@ async def test_no_ballot_is_keyed_by_a_person_or_an_address(county: App):
     assert voter_hash(KEY.encode(), 1, his) in voters
     assert voter_hash(b"another deployment's key", 1, his) not in voters
     assert hashlib.sha256(f"ballot:1:{his}".encode()).hexdigest() not in voters
+    # Closed: the answers are out in the clear under random keys, the sealed rows gone.
+    advance(county, timedelta(days=8))
+    await sweep(county)
+    assert await db.fetchval("SELECT COUNT(*) FROM sealed_ballots") == 0
+    published = {r["voter"] for r in await db.fetch("SELECT voter FROM ballots")}
+    assert len(published) == 4
+    everyone = [r["id"] for r in await db.fetch("SELECT id FROM people")]
+    assert not published & {voter_hash(KEY.encode(), 1, p) for p in everyone}
 
 
 async def test_counted_answers_and_comments_leave_the_message_log(county: App):
@@ -184,9 +197,20 @@ async def test_a_comments_text_is_nowhere_but_in_the_comments(county: App):
     advance(county, timedelta(days=8))
     await sweep(county)  # closed, results sent: still nowhere else
     db = county.repos.db
-    assert await everywhere(db, HIS_COMMENT) == {("comments", "body")}
-    assert await everywhere(db, HIS_REMARK) == {("comments", "body")}
+    # Two comments are fewer than a batch: they wait sealed, in the clear nowhere, and
+    # those who read comments see them all the same.
+    assert await everywhere(db, HIS_COMMENT) == set()
+    assert await everywhere(db, HIS_REMARK) == set()
     assert await everywhere(db, f"2，{HIS_COMMENT}") == set()  # the answer as he sent it
+    branch = await org_id(county, "HX0101")
+    shown = {c.body for c in await county.repos.comments.for_orgs([branch], limit=10)}
+    assert shown == {HIS_COMMENT, HIS_REMARK}
+    # Five comments of one day from one man are still one writer's: they wait, sealed.
+    for i in range(3):
+        await Phone(county, VILLAGER).says(f"评论 第{i}条意见")
+    await sweep(county)
+    assert await everywhere(db, "第0条意见") == set()
+    assert await db.fetchval("SELECT COUNT(*) FROM comments") == 0
 
 
 async def test_what_reaches_the_voter_does_not_say_what_they_chose(county: App):
@@ -245,26 +269,15 @@ async def eight_villagers_answer_in_turn(app: App) -> list[str]:
     return sent
 
 
-PG_ORDER_LEAK = (
-    "known, not yet fixed: on PostgreSQL a heap's row order (ctid) and transaction ids (xmin) "
-    "follow the order of writing; see the issue 5 note (sealed choices or shuffled batches)"
-)
-
-
-def known_leak_on_postgresql(request: pytest.FixtureRequest, app: App) -> None:
-    if app.repos.db.dialect == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PG_ORDER_LEAK))
-
-
-async def test_storage_order_does_not_replay_who_answered_what(county: App, request):
-    """Known leak on PostgreSQL (xfail there, strict): a heap table keeps rows in the order
-    they were written (ctid) and stamps each with its transaction (xmin). Reading ballots
-    in that order gives the answers in the order the message log shows people answering,
-    and so who chose what; the same for comments and their authors. (SQLite: ballots are
-    WITHOUT ROWID, keyed by the hash, and comments by a random id: their order says
-    nothing.)"""
-    known_leak_on_postgresql(request, county)
+async def test_storage_order_does_not_replay_who_answered_what(county: App):
+    """A heap table keeps rows in the order they were written (ctid) and stamps each with
+    its transaction (xmin). Answers and comments are written out at close (comments in a
+    batch), shuffled, in a transaction of their own: neither order replays the order the
+    message log shows people answering. (SQLite: ballots are WITHOUT ROWID and keyed at
+    random, comments by a random id.)"""
     in_turn = await eight_villagers_answer_in_turn(county)
+    advance(county, timedelta(days=8))
+    await sweep(county)
     db = county.repos.db
     orders = ["ctid", "xmin::text::bigint"] if db.dialect == "postgresql" else [""]
     for order in orders:
@@ -277,15 +290,17 @@ async def test_storage_order_does_not_replay_who_answered_what(county: App, requ
         assert bodies != in_turn, f"comments read{by} replay their authors' order"
 
 
-async def test_transaction_ids_do_not_pair_participants_with_ballots(county: App, request):
-    """Known leak on PostgreSQL (xfail there, strict): a ballot and its poll_participants
-    row (and its comment) are written in one transaction, so they carry the same xmin, and
-    one join names each voter's choice and each commenter's comment."""
+async def test_transaction_ids_do_not_pair_participants_with_ballots(county: App):
+    """A ballot written in the participant's transaction would carry its xmin, and one
+    join would name each voter's choice and each commenter's comment."""
     db = county.repos.db
     if db.dialect != "postgresql":
         pytest.skip("SQLite rows carry no transaction id")
-    known_leak_on_postgresql(request, county)
     await answered(county)
+    advance(county, timedelta(days=8))
+    await sweep(county)
+    assert await db.fetchval("SELECT COUNT(*) FROM ballots") == 4
+    # Published comments: tests/security/test_ballot_linkage.py (a batch of eight writers).
     paired = await db.fetch(
         "SELECT pp.person_id, b.choice FROM ballots b "
         "JOIN poll_participants pp ON pp.poll_id = b.poll_id AND pp.xmin = b.xmin"

@@ -116,9 +116,12 @@ async def outbox(app: App, where: str = "1 = 1", params: dict | None = None) -> 
 
 
 async def comments(app: App) -> list[dict]:
-    """Every stored comment, by its text (a collation-free order for both databases)."""
-    rows = await app.repos.db.fetch("SELECT code, org_id, poll_id, body, status FROM comments")
-    return sorted((dict(r) for r in rows), key=lambda c: c["body"])
+    """Every comment, published or waiting sealed (as those who read them see it), by its
+    text (a collation-free order for both databases)."""
+    orgs = [r["id"] for r in await app.repos.db.fetch("SELECT id FROM organisations")]
+    found = await app.repos.comments.for_orgs(orgs, limit=10_000, include_hidden=True)
+    keys = ("code", "org_id", "poll_id", "body", "status")
+    return sorted(({k: getattr(c, k) for k in keys} for c in found), key=lambda c: c["body"])
 
 
 async def over_telegram(app: App, chat: str, body: str) -> list[str]:
@@ -871,7 +874,7 @@ async def test_an_answer_by_sms_and_again_by_telegram_counts_once(phone, county:
     ]
     result = await tally(county, poll)
     assert (result.counts, result.total, result.participants) == ((0, 1, 0), 1, 1)
-    assert await county.repos.db.fetchval("SELECT COUNT(*) FROM ballots") == 1
+    assert await county.repos.db.fetchval("SELECT COUNT(*) FROM sealed_ballots") == 1
 
 
 # --- a thousand villagers at once ----------------------------------------------------------

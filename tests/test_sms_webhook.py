@@ -63,10 +63,13 @@ class Site:
         )
 
     async def stored(self, sid: str) -> dict | None:
-        return await self.app.repos.db.fetchrow(
+        row = await self.app.repos.db.fetchrow(
             "SELECT body, attachments, status FROM inbound_messages WHERE provider_id = :sid",
             {"sid": sid},
         )
+        if row is None:
+            return None
+        return {**row, "body": self.app.repos.inbound.open_body(row["body"])}  # sealed on disk
 
 
 async def _site(config: Config, clock: FixedClock) -> AsyncIterator[Site]:

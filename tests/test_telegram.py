@@ -293,11 +293,14 @@ class Site:
         return await self.client.post(self.url + "/telegram/webhook", json=body, headers=headers)
 
     async def stored(self, update_id: int) -> dict[str, Any] | None:
-        return await self.app.repos.db.fetchrow(
+        row = await self.app.repos.db.fetchrow(
             "SELECT sender, body, status, handler FROM inbound_messages "
             "WHERE channel = 'telegram' AND provider_id = :id",
             {"id": str(update_id)},
         )
+        if row is None:
+            return None
+        return {**row, "body": self.app.repos.inbound.open_body(row["body"])}  # sealed on disk
 
 
 @asynccontextmanager

@@ -8,14 +8,14 @@ And the numbered lists the bot sent each address (12.8, 12.9): 推荐 2 means th
 the bot listed to that sender, and 更多 continues the list they asked for last.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
