@@ -278,8 +278,14 @@ async def answer(msg: Message, ctx: Context) -> bool:
     marker = await _claim(msg, ctx)
     if marker is None:
         return False
-    await ctx.repos.polls.forget(msg.id, marker)
+    if marker != _COUNTED:
+        await ctx.repos.polls.forget(msg.id, marker)
     return True
+
+
+# What _claim returns for an answer that was counted: `cast` took its text out of the log in
+# the ballot's own transaction, so no second transaction (and commit) is needed.
+_COUNTED = ""
 
 
 def _marker(*polls: Poll | int) -> str:
@@ -288,7 +294,8 @@ def _marker(*polls: Poll | int) -> str:
 
 
 async def _claim(msg: Message, ctx: Context) -> str | None:
-    """Handle a reply that is an answer; the log marker for it, or None if it is not one."""
+    """Handle a reply that is an answer: the log marker for it (_COUNTED when the ballot's
+    transaction already redacted it), or None if it is not one."""
     person = ctx.sender.person_id
     voters = [g for g in ctx.sender.grants if g.role in _VOTER_ROLES]
     if person is None or not voters:
@@ -332,8 +339,8 @@ async def _claim(msg: Message, ctx: Context) -> str | None:
         ctx.handled_as = "poll.unmatched"
         await _ask(ctx, poll, prefix=ctx.texts.get("poll.again"))
         return _marker(poll)
-    await _cast(msg, ctx, poll, via, person, parsed.choice, parsed.comment_at)
-    return _marker(poll)
+    result = await _cast(msg, ctx, poll, via, person, parsed.choice, parsed.comment_at)
+    return _marker(poll) if result is Cast.LOCKED else _COUNTED
 
 
 def _asked(poll: Poll, via: int, grants: list[Grant]) -> bool:
@@ -421,7 +428,7 @@ async def _ask(ctx: Context, poll: Poll, prefix: str = "") -> None:
 
 async def _cast(
     msg: Message, ctx: Context, poll: Poll, via: int, person: int, choice: int, comment_at: int
-) -> None:
+) -> Cast:
     comment_text = msg.text.original_from(comment_at) if comment_at < len(msg.text.folded) else ""
     comment: NewComment | None = None
     over_limit = False
@@ -452,7 +459,7 @@ async def _cast(
         ctx.handled_as = "poll.answer"
     if result is Cast.LOCKED:
         ctx.reply("poll.locked", code=poll.code)
-        return
+        return result
     # The reply echoes the option read, so a villager can check it; a stored copy of the
     # reply (the log, the outbox) must not pair them with it, so it says only the code.
     new = result is Cast.NEW
@@ -475,6 +482,7 @@ async def _cast(
             if not await ctx.repos.polls.has_ballot(later.id, voter):
                 await _ask(ctx, later)
                 break
+    return result
 
 
 def _echo(ctx: Context, key: str, poll: Poll, label: str, tail: str) -> str:
