@@ -98,6 +98,12 @@ class Database(Executor):
 # --- SQLite -------------------------------------------------------------------------------
 
 
+def in_list(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """`:p0, :p1, ...` and their parameters, for an IN (...) list."""
+    params = {f"{prefix}{i}": value for i, value in enumerate(values)}
+    return ", ".join(f":{name}" for name in params), params
+
+
 def _sqlite_param(value: Any) -> Any:
     # Timestamps are stored as ISO-8601 text in UTC, dates as YYYY-MM-DD; both sort as text
     # only because every timestamp has the same offset.

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from storage.audience import reach as audience_reach
-from storage.engine import Database, Row, as_date, as_datetime
+from storage.engine import Database, Row, as_date, as_datetime, in_list
 from storage.models import Role
 from storage.sealing import Keys
 
@@ -121,11 +121,6 @@ def _poll(row: Row) -> Poll:
         created_by=row["created_by"],
         results_sent_at=as_datetime(row["results_sent_at"]),
     )
-
-
-def _in_list(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
-    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{name}" for name in params), params
 
 
 class PollRepository:
@@ -254,8 +249,8 @@ class PollRepository:
         with the organisation (of `org_ids`) through which it reaches the person."""
         if not org_ids:
             return []
-        orgs, org_params = _in_list("o", org_ids)
-        states, state_params = _in_list("s", statuses)
+        orgs, org_params = in_list("o", org_ids)
+        states, state_params = in_list("s", statuses)
         since = "AND p.closes_at >= :since" if closed_since is not None else ""
         rows = await self.db.fetch(
             f"""
@@ -408,11 +403,13 @@ class PollRepository:
             )
             answers = [self._open_ballot(poll.id, r["voter"], r["sealed"]) for r in rows]
             _SHUFFLE.shuffle(answers)
-            for choice, org in answers:
-                await tx.execute(
-                    "INSERT INTO ballots (poll_id, voter, choice, org_id) VALUES (:p, :v, :c, :o)",
-                    {"p": poll.id, "v": secrets.token_hex(32), "c": choice, "o": org},
-                )
+            await tx.executemany(  # in the shuffled order, so the heap's order is random too
+                "INSERT INTO ballots (poll_id, voter, choice, org_id) VALUES (:p, :v, :c, :o)",
+                [
+                    {"p": poll.id, "v": secrets.token_hex(32), "c": choice, "o": org}
+                    for choice, org in answers
+                ],
+            )
         return len(answers)
 
     async def tally(self, poll: Poll) -> Tally:
@@ -455,7 +452,7 @@ class PollRepository:
             first = await self.db.fetchval(
                 "SELECT id FROM polls WHERE series = :s AND position = 0", {"s": poll.series}
             )
-        roles, role_params = _in_list("r", [r.value for r in AUDIENCE_ROLES[poll.audience]])
+        roles, role_params = in_list("r", [r.value for r in AUDIENCE_ROLES[poll.audience]])
         found = await self.db.fetchval(
             f"""
             WITH RECURSIVE sub(id) AS (

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage.engine import Database, as_datetime
+from storage.engine import Database, as_datetime, in_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +23,6 @@ class PublicMessage:
     status: str  # new, read
     name: str | None  # the sender's name on the roster, if any
     phone: str | None  # the sender's SMS number, if any (shown masked)
-
-
-def _marks(prefix: str, values: Sequence[int]) -> tuple[str, dict[str, int]]:
-    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{name}" for name in params), params
 
 
 def _stamp(value: object) -> datetime:
@@ -83,7 +78,7 @@ class PublicMessageRepository:
         """The newest messages to these organisations, and how many there are in all."""
         if not org_ids:
             return [], 0
-        orgs, params = _marks("o", org_ids)
+        orgs, params = in_list("o", org_ids)
         total = await self.db.fetchval(
             f"SELECT COUNT(*) FROM public_messages WHERE org_id IN ({orgs})", params
         )
@@ -119,7 +114,7 @@ class PublicMessageRepository:
         """Messages to these organisations not yet listed for their secretary."""
         if not org_ids:
             return 0
-        orgs, params = _marks("o", org_ids)
+        orgs, params = in_list("o", org_ids)
         count = await self.db.fetchval(
             f"SELECT COUNT(*) FROM public_messages WHERE org_id IN ({orgs}) AND status = 'new'",
             params,
@@ -129,7 +124,7 @@ class PublicMessageRepository:
     async def mark_read(self, ids: Sequence[int]) -> None:
         if not ids:
             return
-        marks, params = _marks("m", ids)
+        marks, params = in_list("m", ids)
         await self.db.write(
             f"UPDATE public_messages SET status = 'read' WHERE id IN ({marks})", params
         )

@@ -14,8 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.messages import Address, AddressKind
-from storage.engine import Database, Row, as_date, as_datetime
-from storage.recommendations import in_list
+from storage.engine import Database, Row, as_date, as_datetime, in_list
 from storage.reports import PREFERRED_ADDRESS
 
 

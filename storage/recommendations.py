@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.engine import Database
+from storage.engine import Database, in_list
 from storage.models import Role
 
 
@@ -34,12 +34,6 @@ class Tally:
     person_id: int
     name: str
     count: int
-
-
-def in_list(prefix: str, values: Sequence[object]) -> tuple[str, dict[str, object]]:
-    """`:p0, :p1, ...` and their parameters, for an IN (...) list."""
-    params = {f"{prefix}{i}": value for i, value in enumerate(values)}
-    return ", ".join(f":{name}" for name in params), params
 
 
 class RecommendationRepository:
