@@ -20,6 +20,10 @@ from storage.models import Role
 from storage.people import RosterEntry
 from storage.repositories import Repositories, open_repositories
 
+# Browser fixtures (Playwright with the system's Chromium) for the web tests; pytest takes
+# plugins only from the top-level conftest.
+pytest_plugins = ["tests.web.browser"]
+
 # CI exports this; on a machine without PostgreSQL the PostgreSQL tests skip, saying why.
 PG_ENV = "GRASSROOTS_TEST_POSTGRES_URL"
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -20,8 +20,6 @@ from tests.conftest import KEY_ENV
 from tests.servers import serve_asgi
 from tests.web.populate import load_demo, populated_demo
 
-pytest_plugins = ["tests.web.browser"]
-
 
 @dataclass
 class Site:
