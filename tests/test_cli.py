@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.cli.demo import page_url
 from bot.texts import Texts, texts_for
 
 TIMEOUT = 60  # seconds for any one command; they take well under one
@@ -360,3 +361,17 @@ def test_demo_host_and_port_need_serve(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.endswith(f"Error: {ZH.get('cli.demo.serve_only')}\n")
     assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8080/sandbox"),
+        ("0.0.0.0", "http://127.0.0.1:8080/sandbox"),  # every interface: this machine's own
+        ("::", "http://[::1]:8080/sandbox"),
+        ("fe80::1", "http://[fe80::1]:8080/sandbox"),
+        ("demo.example", "http://demo.example:8080/sandbox"),
+    ],
+)
+def test_demo_serve_urls_open_in_a_browser(host: str, url: str) -> None:
+    assert page_url(host, 8080, "/sandbox") == url

@@ -31,8 +31,17 @@ PAGES = (
     help="Then serve it as `serve` does, printing the URLs of the public pages, the browser "
     "sandbox and the console (a demo already loaded is served as it is).",
 )
-@click.option("--host", default=None, help="With --serve: address to listen on.")
-@click.option("--port", default=None, type=int, help="With --serve: port to listen on.")
+@click.option(
+    "--host",
+    default=None,
+    help="With --serve: address to listen on (default from config).",
+)
+@click.option(
+    "--port",
+    default=None,
+    type=int,
+    help="With --serve: port to listen on (default from config).",
+)
 @click.pass_context
 def demo(ctx: click.Context, then_serve: bool, host: str | None, port: int | None) -> None:
     """Load the demo county: a county committee, two townships, four village branches."""
