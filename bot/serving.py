@@ -32,7 +32,7 @@ def run(
     called once the port is bound (the port bound, should 0 have asked for any)."""
     import uvicorn
 
-    from bot.web import create_web_app, listen, load_configured_campaign
+    from bot.web.app import create_web_app, listen, load_configured_campaign
     from scheduler.campaign import CampaignError
 
     texts = texts_for(config.bot.language)

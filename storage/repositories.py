@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from storage.commentary import CommentaryRepository
 from storage.comments import CommentRepository
 from storage.commitments import CommitmentRepository
+from storage.console_sessions import ConsoleSessionRepository
 from storage.deeds import DeedRepository
 from storage.engine import Database, open_database
 from storage.inbound import InboundRepository
@@ -46,6 +47,7 @@ class Repositories:
     public_messages: PublicMessageRepository
     limits: LimitRepository
     lists: SenderListRepository
+    console_sessions: ConsoleSessionRepository
 
     def use_secret(self, secret: bytes) -> None:
         """Seal ballots, pending comments and message bodies under keys derived from the
@@ -76,6 +78,7 @@ class Repositories:
             public_messages=PublicMessageRepository(db),
             limits=LimitRepository(db),
             lists=SenderListRepository(db),
+            console_sessions=ConsoleSessionRepository(db),
         )
 
 
