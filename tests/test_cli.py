@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.cli.demo import page_url
+from bot.cli.demo import page_url, pages
+from bot.config import Config
 from bot.texts import Texts, texts_for
 
 TIMEOUT = 60  # seconds for any one command; they take well under one
@@ -375,3 +376,10 @@ def test_demo_host_and_port_need_serve(tmp_path: Path) -> None:
 )
 def test_demo_serve_urls_open_in_a_browser(host: str, url: str) -> None:
     assert page_url(host, 8080, "/sandbox") == url
+
+
+def test_demo_serve_prints_only_the_pages_web_turns_on() -> None:
+    every = ["/", "/sandbox", "/console"]
+    assert [path for _, path in pages(Config())] == every
+    quiet = Config.model_validate({"web": {"sandbox": False, "console": False}})
+    assert pages(quiet) == [("cli.demo.url_public", "/")]

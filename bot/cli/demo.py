@@ -15,12 +15,6 @@ from bot.roster import ORG_COLUMNS, ORG_REQUIRED, import_orgs, import_people, re
 from bot.texts import Texts
 
 DATA = resources.files("bot") / "demo"
-# What --serve prints, once the port is bound: catalog key and path.
-PAGES = (
-    ("cli.demo.url_public", "/"),
-    ("cli.demo.url_sandbox", "/sandbox"),
-    ("cli.demo.url_console", "/console"),
-)
 
 
 @main.command()
@@ -57,7 +51,7 @@ def demo(ctx: click.Context, then_serve: bool, host: str | None, port: int | Non
         from bot import serving
 
         def listening(host: str, port: int) -> None:
-            for key, path in PAGES:
+            for key, path in pages(config):
                 click.echo(texts.get(key, url=page_url(host, port, path)))
             click.echo(texts.get("cli.demo.stop"))
 
@@ -110,6 +104,16 @@ async def _demo_present(app: App) -> bool:
         if await app.repos.orgs.by_code(code) is None:
             return False
     return True
+
+
+def pages(config: Config) -> list[tuple[str, str]]:
+    """The pages [web] turns on, as (catalog key, path): what --serve prints."""
+    on = [
+        ("cli.demo.url_public", "/", config.web.public),
+        ("cli.demo.url_sandbox", "/sandbox", config.sandbox_on),
+        ("cli.demo.url_console", "/console", config.web.console),
+    ]
+    return [(key, path) for key, path, shown in on if shown]
 
 
 def page_url(host: str, port: int, path: str) -> str:
