@@ -6,7 +6,11 @@ read and the socket bound first; a failure is one line on stderr and nothing has
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from bot.config import Config
 from bot.texts import texts_for
@@ -22,8 +26,10 @@ def run(
     port: int | None,
     telegram_polling: bool | None,
     print_sms: bool,
+    listening: Callable[[str, int], None] | None = None,
 ) -> int:
-    """Serve until stopped; the exit code (0 after a clean stop)."""
+    """Serve until stopped; the exit code (0 after a clean stop). `listening(host, port)` is
+    called once the port is bound (the port bound, should 0 have asked for any)."""
     import uvicorn
 
     from bot.web.app import create_web_app, listen, load_configured_campaign
@@ -46,12 +52,37 @@ def run(
             file=sys.stderr,
         )
         return CANNOT_LISTEN
+    if listening is not None:
+        listening(host, sock.getsockname()[1])
     web = create_web_app(config, telegram_polling=telegram_polling, print_sms=print_sms)
     server = uvicorn.Server(
         uvicorn.Config(web, log_level=config.log.level.lower(), log_config=None)
     )  # log_config=None keeps our escaping and masking handler
     try:
-        server.run(sockets=[sock])
+        with _stop_is_clean():
+            server.run(sockets=[sock])
     finally:
         sock.close()
     return 0 if server.started else STARTUP_FAILED
+
+
+@contextmanager
+def _stop_is_clean() -> Iterator[None]:
+    """A SIGTERM or SIGINT is a stop asked for: exit 0. After its graceful shutdown uvicorn
+    raises the signal once more under the handler it found, and the default one would end
+    the process as killed (or click would say "Aborted!"). One that comes before uvicorn
+    listens for it ends the start-up the same way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {stop: signal.signal(stop, _exit_cleanly) for stop in stops}
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)

@@ -11,16 +11,21 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.texts import texts_for
+from bot.cli.demo import page_url, pages
+from bot.config import Config
+from bot.texts import Texts, texts_for
 
 TIMEOUT = 60  # seconds for any one command; they take well under one
 ZH = texts_for("zh-CN")
+EN = texts_for("en")
 DEMO = resources.files("bot") / "demo"
 
 
@@ -264,39 +269,117 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_healthz(tmp_path: Path) -> None:
-    port = free_port()
-    with (tmp_path / "serve.log").open("w+", encoding="utf-8") as log:
+@contextmanager
+def running(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`grassroots ARGS --host 127.0.0.1 --port P` in a subprocess, once /healthz answers 200:
+    (the process, P); its stdout in serve.out, its log in serve.log. Killed if the test leaves
+    it running."""
+    port, log_path = free_port(), tmp_path / "serve.log"
+    command = [*args, "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("w") as log, (tmp_path / "serve.out").open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "bot", *command],
             cwd=tmp_path,
             env=environment(tmp_path),
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=out,
+            stderr=log,
         )
-        try:
-            response = None
-            deadline = time.monotonic() + 30
-            with httpx.Client(trust_env=False, timeout=2) as client:
-                while response is None and time.monotonic() < deadline:
-                    assert server.poll() is None, (tmp_path / "serve.log").read_text()
-                    try:
-                        response = client.get(f"http://127.0.0.1:{port}/healthz")
-                    except httpx.TransportError:
-                        time.sleep(0.1)
-            assert response is not None, "server did not answer within 30 s"
-            assert response.status_code == 200
-            assert response.headers["content-type"] == "application/json"
-            assert response.json() == {
-                "status": "ok",
-                "database": "sqlite",
-                "channels": ["console"],
-            }
-            server.terminate()
-            assert server.wait(timeout=TIMEOUT) in (0, -signal.SIGTERM)
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait(timeout=TIMEOUT)
-        log.seek(0)
-        assert "Application shutdown complete" in log.read()
+    try:
+        response = None
+        deadline = time.monotonic() + 30
+        with httpx.Client(trust_env=False, timeout=2) as client:
+            while response is None and time.monotonic() < deadline:
+                assert server.poll() is None, log_path.read_text("utf-8")
+                try:
+                    response = client.get(f"http://127.0.0.1:{port}/healthz")
+                except httpx.TransportError:
+                    time.sleep(0.1)
+        assert response is not None, "server did not answer within 30 s"
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == {"status": "ok", "database": "sqlite", "channels": ["console"]}
+        yield server, port
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=TIMEOUT)
+
+
+def stop(server: subprocess.Popen[bytes], how: signal.Signals = signal.SIGTERM) -> int:
+    server.send_signal(how)
+    return server.wait(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_serve_healthz(tmp_path: Path, how: signal.Signals) -> None:
+    with running(tmp_path, "serve") as (server, _):
+        assert stop(server, how) == 0  # a stop asked for is a clean one
+    text = (tmp_path / "serve.log").read_text("utf-8")
+    assert "Application shutdown complete" in text
+    assert "Aborted" not in text and "Traceback" not in text
+
+
+def page_lines(texts: Texts, port: int) -> list[str]:
+    base = f"http://127.0.0.1:{port}"
+    return [
+        texts.get("cli.demo.url_public", url=f"{base}/"),
+        texts.get("cli.demo.url_sandbox", url=f"{base}/sandbox"),
+        texts.get("cli.demo.url_console", url=f"{base}/console"),
+        texts.get("cli.demo.stop"),
+    ]
+
+
+def test_demo_serve_loads_then_serves_and_prints_the_urls(tmp_path: Path) -> None:
+    loaded = grassroots(tmp_path, "demo").stdout  # what `demo` alone prints, on another db
+    (tmp_path / "x.db").unlink()
+    with running(tmp_path, "demo", "--serve") as (server, port):
+        assert count(tmp_path, "SELECT count(*) FROM roles") == len(demo_rows("people.csv"))
+        assert stop(server) == 0
+    text = (tmp_path / "serve.out").read_text("utf-8")
+    # The demo's own listing, then the pages' URLs, each on a line of its own.
+    assert text.startswith(loaded)
+    assert text.removeprefix(loaded).splitlines() == page_lines(ZH, port)
+
+
+def test_demo_serve_serves_a_loaded_demo_as_it_is(tmp_path: Path) -> None:
+    assert grassroots(tmp_path, "demo").returncode == 0
+    with sqlite3.connect(tmp_path / "x.db") as db:  # as the sandbox or the console may have
+        db.execute("UPDATE organisations SET theme = '乡村振兴' WHERE code = 'HX0101'")
+    env = environment(tmp_path)
+    with running(tmp_path, "--lang", "en", "demo", "--serve") as (server, port):
+        assert stop(server) == 0
+    text = (tmp_path / "serve.out").read_text("utf-8")
+    url = env["GRASSROOTS_DATABASE_URL"]
+    assert text.splitlines()[0] == EN.get("cli.demo.already", url=url)
+    assert re.search(r"^\s+HX0101\s+东坡村党支部（乡村振兴）$", text, re.M)  # not imported again
+    assert all(line in text.splitlines() for line in page_lines(EN, port))
+    # `demo` alone loads the files again, as it always did.
+    assert "（脱贫致富）" in grassroots(tmp_path, "demo").stdout
+
+
+def test_demo_host_and_port_need_serve(tmp_path: Path) -> None:
+    result = grassroots(tmp_path, "demo", "--port", "8000")
+    assert result.returncode == 2
+    assert result.stderr.endswith(f"Error: {ZH.get('cli.demo.serve_only')}\n")
+    assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8080/sandbox"),
+        ("0.0.0.0", "http://127.0.0.1:8080/sandbox"),  # every interface: this machine's own
+        ("::", "http://[::1]:8080/sandbox"),
+        ("fe80::1", "http://[fe80::1]:8080/sandbox"),
+        ("demo.example", "http://demo.example:8080/sandbox"),
+    ],
+)
+def test_demo_serve_urls_open_in_a_browser(host: str, url: str) -> None:
+    assert page_url(host, 8080, "/sandbox") == url
+
+
+def test_demo_serve_prints_only_the_pages_web_turns_on() -> None:
+    every = ["/", "/sandbox", "/console"]
+    assert [path for _, path in pages(Config())] == every
+    quiet = Config.model_validate({"web": {"sandbox": False, "console": False}})
+    assert pages(quiet) == [("cli.demo.url_public", "/")]
