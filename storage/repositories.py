@@ -9,6 +9,7 @@ from storage.comments import CommentRepository
 from storage.commitments import CommitmentRepository
 from storage.deeds import DeedRepository
 from storage.engine import Database, open_database
+from storage.featured import FeaturedRepository
 from storage.inbound import InboundRepository
 from storage.limits import LimitRepository
 from storage.migrate import ensure_schema
@@ -46,6 +47,7 @@ class Repositories:
     public_messages: PublicMessageRepository
     limits: LimitRepository
     lists: SenderListRepository
+    featured: FeaturedRepository
 
     def use_secret(self, secret: bytes) -> None:
         """Seal ballots, pending comments and message bodies under keys derived from the
@@ -76,6 +78,7 @@ class Repositories:
             public_messages=PublicMessageRepository(db),
             limits=LimitRepository(db),
             lists=SenderListRepository(db),
+            featured=FeaturedRepository(db),
         )
 
 
