@@ -290,6 +290,21 @@ class TelegramSection(_Section):
         return _base_url(value)
 
 
+class WebSection(_Section):
+    """The web pages `serve` offers beside the webhooks. `sandbox` unset means: on while no
+    provider (Twilio, Telegram) is configured, off once one is."""
+
+    public: bool = True
+    sandbox: bool | None = None
+    console: bool = True
+    base_url: str = ""  # how people reach the pages: used in links and in SMS texts
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _base_url(value)
+
+
 class Config(_Section):
     bot: BotSection = BotSection()
     storage: StorageSection = StorageSection()
@@ -300,6 +315,7 @@ class Config(_Section):
     outbox: OutboxSection = OutboxSection()
     scheduler: SchedulerSection = SchedulerSection()
     participation: ParticipationSection = ParticipationSection()
+    web: WebSection = WebSection()
     source: str = Field(default="built-in defaults", exclude=True)
     secret_key: str | None = Field(default=None, exclude=True, repr=False)
     twilio_auth_token: str | None = Field(default=None, exclude=True, repr=False)
@@ -309,6 +325,18 @@ class Config(_Section):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.bot.timezone)
+
+    @property
+    def sandbox_on(self) -> bool:
+        """The browser sandbox: as [web] sandbox says, else on only while no provider is
+        configured (a real deployment does not grow a page that talks as anyone)."""
+        if self.web.sandbox is not None:
+            return self.web.sandbox
+        return not (self.twilio.enabled or self.telegram.enabled)
+
+    def base_url(self) -> str:
+        """[web] base_url, else the address `serve` listens on (a local demo)."""
+        return self.web.base_url or f"http://{self.server.host}:{self.server.port}"
 
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite+aiosqlite:///"

@@ -26,7 +26,7 @@ def run(
     """Serve until stopped; the exit code (0 after a clean stop)."""
     import uvicorn
 
-    from bot.web import create_web_app, listen, load_configured_campaign
+    from bot.web.app import create_web_app, listen, load_configured_campaign
     from scheduler.campaign import CampaignError
 
     texts = texts_for(config.bot.language)

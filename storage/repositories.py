@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from storage.commentary import CommentaryRepository
 from storage.comments import CommentRepository
 from storage.commitments import CommitmentRepository
+from storage.console_sessions import ConsoleSessionRepository
 from storage.deeds import DeedRepository
 from storage.engine import Database, open_database
 from storage.featured import FeaturedRepository
@@ -48,6 +49,7 @@ class Repositories:
     limits: LimitRepository
     lists: SenderListRepository
     featured: FeaturedRepository
+    console_sessions: ConsoleSessionRepository
 
     def use_secret(self, secret: bytes) -> None:
         """Seal ballots, pending comments and message bodies under keys derived from the
@@ -79,6 +81,7 @@ class Repositories:
             limits=LimitRepository(db),
             lists=SenderListRepository(db),
             featured=FeaturedRepository(db),
+            console_sessions=ConsoleSessionRepository(db),
         )
 
 

@@ -61,7 +61,7 @@ BUDGETS: dict[str, int] = {
 }
 
 # What the operator reads in a terminal (the CLI, serve's start-up), never sent by SMS.
-TERMINAL = ("cli.", "channels.")
+TERMINAL = ("cli.", "channels.", "web.", "console.")
 
 # Worst-case values that are real: a four-character name, a nine-character branch, three
 # digits where a count goes. English gets pinyin, so it stays in GSM-7 as a reader's would.

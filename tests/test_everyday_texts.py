@@ -380,9 +380,7 @@ async def test_last_weeks_messages_are_counted_in_the_digest(phone, county: App)
 @pytest.mark.parametrize(
     "text", ["明天几点开会", "低保什么时候发", "会议在哪里开", "请问书记明天要不要带材料"]
 )
-async def test_a_members_question_goes_to_the_branch_not_into_the_record(
-    phone, county: App, text
-):
+async def test_a_members_question_goes_to_the_branch_not_into_the_record(phone, county: App, text):
     [reply] = await phone(MEMBER).says(text)
     assert reply == ZH.get("public_message.kept", org="东坡村党支部")
     assert await deeds_of(county, MEMBER) == []

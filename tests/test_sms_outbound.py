@@ -23,7 +23,7 @@ from bot.app import App
 from bot.config import load_config
 from bot.messages import Address, AddressKind, Outbound
 from bot.outbox import deliver
-from bot.web import create_web_app
+from bot.web.app import create_web_app
 from storage.engine import as_datetime
 from tests.conftest import KEY_ENV, MEMBER, populate_roster
 from tests.servers import serve_asgi

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from bot.app import App
 from bot.clock import FixedClock
 from bot.config import Config, load_config
-from bot.web import create_web_app
+from bot.web.app import create_web_app
 from handlers.base import Context, Message, Route
 from tests.conftest import KEY_ENV, MEMBER, STRANGER, VILLAGER, populate_roster
 from tests.servers import serve_asgi

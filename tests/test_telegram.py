@@ -39,7 +39,7 @@ from bot.config import Config, load_config
 from bot.messages import Address, AddressKind, Choice, Outbound
 from bot.outbox import deliver
 from bot.texts import texts_for
-from bot.web import create_web_app
+from bot.web.app import create_web_app
 from storage.engine import as_datetime
 from storage.models import Role
 from tests.conftest import KEY_ENV, MEMBER, MEMBER_2, START, VILLAGER, Phone, populate_roster

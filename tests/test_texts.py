@@ -42,6 +42,8 @@ def test_deed_confirmation_fits_one_segment(language):
 def test_english_texts_stay_in_gsm7():
     """One character outside GSM-7 makes an English SMS cost 2.3 times as much."""
     for key, template in catalog("en").items():
+        if key.startswith(("web.", "console.")):  # pages, never sent by SMS
+            continue
         rendered = template.format(**dict.fromkeys(placeholders(template), "x"))
         assert count_segments(rendered).encoding == "GSM-7", key
 

@@ -18,7 +18,7 @@ import pytest
 
 from bot import channel_health
 from bot.config import Config, load_config
-from bot.web import create_web_app
+from bot.web.app import create_web_app
 from tests.conftest import KEY_ENV, MEMBER_2
 from tests.security.conftest import Logged
 from tests.servers import free_port, serve_asgi

@@ -1,29 +1,17 @@
-"""The ASGI application `grassroots serve` runs: health, and each configured channel's webhooks."""
+"""Webhooks and health: what providers and orchestrators call. Each route verifies its
+caller (Twilio's signature, Telegram's secret token) before it reads anything else."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import logging
-import socket
-from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
 from bot.app import App
 from bot.channels import sms
-from bot.channels.telegram import WEBHOOK_PATH
-from bot.clock import Clock
-from bot.config import Config
 from bot.telegram_service import MAX_UPDATE_BYTES, TelegramService
-from scheduler.campaign import Campaign, load_campaign
-from scheduler.jobs import JobContext
-from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
 TWIML = "application/xml"
@@ -122,54 +110,6 @@ async def sms_status(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port, for uvicorn to serve on. Bound before the start-up, so
-    a busy port stops `serve` before the dispatcher or the scheduler has done anything."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        # Lets a restart take the port while old connections linger in TIME_WAIT; on Linux
-        # it does not let two servers listen on one port.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
-def load_configured_campaign(config: Config) -> Campaign | None:
-    """The campaign the scheduler will run, read before anything starts: a broken file
-    stops `serve` before a message is sent. CampaignError says what is wrong."""
-    settings = config.scheduler
-    if not settings.enabled:
-        return None
-    return load_campaign(settings.campaign or None, start=settings.campaign_start)
-
-
-async def start_scheduler(
-    bot: App, poke: Callable[[], None], campaign: Campaign | None = None
-) -> SchedulerService | None:
-    settings = bot.config.scheduler
-    if not settings.enabled:
-        return None
-    campaign = campaign or load_configured_campaign(bot.config)
-    assert campaign is not None
-    ctx = JobContext(bot.repos, bot.config.zone, bot.config.bot.language, poke)
-    service = SchedulerService(
-        ctx,
-        campaign,
-        settings,
-        bot.clock,
-        sweep_every=timedelta(seconds=bot.config.participation.sweep_seconds),
-    )
-    await service.start()
-    return service
-
-
 async def telegram_webhook(request: Request) -> Response:
     """Telegram's webhook: the secret token first, then the update recorded before the 200."""
     service: TelegramService = request.app.state.telegram
@@ -188,81 +128,3 @@ async def telegram_webhook(request: Request) -> Response:
     if update is not None:
         await service.ingest(update, wait=False)
     return Response(status_code=200)
-
-
-def create_web_app(
-    config: Config,
-    clock: Clock | None = None,
-    *,
-    with_scheduler: bool = True,
-    telegram_polling: bool | None = None,
-    print_sms: bool = False,
-) -> Starlette:
-    """The service. Start-up checks what can be wrong (database, campaign file) before
-    anything sends; a provider that cannot be reached leaves its channel degraded, not the
-    service down. `print_sms`: see App.open."""
-    polls = telegram_polling if telegram_polling is not None else config.telegram.mode == "polling"
-
-    @contextlib.asynccontextmanager
-    async def lifespan(web: Starlette) -> AsyncIterator[None]:
-        campaign = load_configured_campaign(config) if with_scheduler else None
-        bot = await App.open(config, clock, print_sms=print_sms)
-        web.state.bot = bot
-        stop = asyncio.Event()
-        sending: asyncio.Task[None] | None = None
-        scheduler: SchedulerService | None = None
-        telegram: TelegramService | None = None
-        # Everything after App.open is inside the try: a failed start must still close the
-        # database, whose driver thread would otherwise keep a dead process alive.
-        try:
-            dispatcher = bot.dispatcher()
-            web.state.dispatcher = dispatcher
-            if bot.telegram is not None:
-                telegram = TelegramService(bot, dispatcher.poke)
-                web.state.telegram = telegram
-                await telegram.start(polls)
-            await bot.router.recover()
-            sending = asyncio.create_task(dispatcher.run(stop))
-            if with_scheduler:
-                scheduler = await start_scheduler(bot, dispatcher.poke, campaign)
-            if bot.sandbox and not print_sms:
-                log.warning(
-                    "no SMS provider configured ([twilio]): messages to phone numbers wait "
-                    "in the outbox for a process that has one"
-                )
-            elif bot.sandbox:
-                log.warning(
-                    "--print-sms: messages to phone numbers are printed here and counted "
-                    "sent; nobody receives them"
-                )
-            log.info(
-                "serving; channels on: %s; database: %s",
-                ", ".join(bot.channel_names()),
-                bot.repos.db.dialect,
-            )
-            yield
-        finally:
-            # SIGTERM: stop the timers, let the sends under way finish, give the rest back;
-            # whatever fails on the way, the database is closed last.
-            try:
-                if scheduler is not None:
-                    await scheduler.stop()
-                if telegram is not None:
-                    await telegram.stop()
-            finally:
-                stop.set()
-                try:
-                    if sending is not None:
-                        await sending
-                finally:
-                    await bot.close()
-
-    routes = [Route("/healthz", healthz)]
-    if config.twilio.enabled:
-        routes += [
-            Route(sms.INBOUND_PATH, sms_inbound, methods=["POST"]),
-            Route(sms.STATUS_PATH, sms_status, methods=["POST"]),
-        ]
-    if config.telegram.enabled and not polls:  # a polling bot has no webhook to forge
-        routes.append(Route(WEBHOOK_PATH, telegram_webhook, methods=["POST"]))
-    return Starlette(routes=routes, lifespan=lifespan)

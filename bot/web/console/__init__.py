@@ -1,0 +1,10 @@
+"""The organisers' console (/console): sign-in, and pages per organisation in the signed-in
+person's scope. Every page uses bot/web/console/access.py; `routes()` gathers them."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+
+def routes() -> list[BaseRoute]:
+    return []
