@@ -29,11 +29,12 @@ from enum import StrEnum
 
 from bot.everyday import everyday_kind
 from bot.messages import Outbound
+from bot.normalize import normalize
 from bot.segments import count_segments
 from bot.texts import Texts, texts_for
 from handlers import deeds, org_refs, paging
 from handlers.base import Context, Message, Route
-from handlers.permissions import NEEDS, Action, allowed, home_grants
+from handlers.permissions import NEEDS, Action, Refusal, allowed, home_grants, refuse
 from storage.featured import DeedView
 from storage.models import Org, Role
 
@@ -108,7 +109,7 @@ def _words_unfit(body: str) -> Outcome | None:
     """Why these words may not go on a public page, as words alone tell."""
     if not body.strip():
         return Outcome.NO_WORDS
-    if everyday_kind(body.casefold().strip()) is not None:
+    if everyday_kind(normalize(body).folded) is not None:
         return Outcome.EVERYDAY
     if _PHONE.search(body):
         return Outcome.HAS_PHONE
@@ -249,10 +250,8 @@ async def feature_door(msg: Message, ctx: Context) -> None:
 async def _list(ctx: Context, org: Org | None) -> None:
     found = await candidates(ctx, org)
     if found is None:
-        if org is None:
-            ctx.say(render(ctx.texts, Result(Outcome.REFUSED)))
-        else:  # an organisation outside the sender's scope reads as one with no deeds
-            ctx.reply("featured.list_empty", org=org.name, days=RECENT_DAYS)
+        needed = NEEDS[Action.FEATURE_DEED]
+        refuse(ctx, Refusal(Action.FEATURE_DEED, needed, org.name if org else None))
         return
     name, listed = found
     if not listed:

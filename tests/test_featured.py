@@ -140,8 +140,12 @@ async def test_outside_their_scope_a_deed_is_answered_as_one_that_does_not_exist
         assert await phone(outsider).says(f"推优 {deed}") == [reply("not_found", number=deed)]
         assert await phone(outsider).says(f"推优 {missing}") == [reply("not_found", number=missing)]
         assert await phone(outsider).says(f"撤回推优 {deed}") == [reply("not_found", number=deed)]
-    # Nor does the other branch's list show it.
+    # Nor does the other branch's list show it; naming this branch is refused.
     assert str(deed) not in await phone(WEST_SECRETARY).says_one("推优")
+    role = ZH.get("permission.role.secretary")
+    assert await phone(WEST_SECRETARY).says("推优 HX0101") == [
+        ZH.get("permission.refused_in", org="东坡村党支部", role=role)
+    ]
     assert await county.repos.featured.history(deed) == []
 
 
