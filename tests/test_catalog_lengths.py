@@ -58,6 +58,7 @@ BUDGETS: dict[str, int] = {
     "digest.": TWO,
     "commitment.digest": TWO,
     "commentary.digest": TWO,
+    "featured.list": TWO,  # a page of the 推优 listing: numbered deeds, as 评论列表
 }
 
 # What the operator reads in a terminal (the CLI, serve's start-up), never sent by SMS.

@@ -5,14 +5,14 @@ One row per featuring, never deleted: who featured the deed, when, for which org
 down, who withdrew it and whether that was the member (who then said no for good).
 
 Revision ID: 0015
-Revises: 0016 (main's console sessions landed first; the lead re-chains at merge)
+Revises: 0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0016"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
