@@ -1,7 +1,7 @@
 """More of the demo county's campaign for the public pages, on top of tests/web/populate.py,
 made through the router as people would text it: a notice on display in 东坡村 with a
 villager's objection, a notice in 西岭村 decided and announced, villagers' comments, a
-leader's commentary and briefings, a commitment done and one overdue, an open poll with a
+leader's commentary and briefings, a featured deed, a commitment done and one overdue, an open poll with a
 few answers, and a closed poll with too few answers to break down.
 """
 
@@ -13,6 +13,7 @@ from importlib import resources
 
 from bot.app import App
 from bot.clock import FixedClock
+from bot.messages import Address, AddressKind
 from scheduler.jobs import JobContext
 from scheduler.sweeps import run_sweeps
 from tests.web.populate import (
@@ -42,6 +43,15 @@ def demo_people(role: str | None = None) -> list[tuple[str, str, str, str]]:
         with path.open(encoding="utf-8") as handle:
             rows = [tuple(r) for r in csv.reader(handle)][1:]
     return [r for r in rows if role is None or r[3] == role]  # type: ignore[misc]
+
+
+async def feature_latest(app: App, member: str) -> None:
+    """The secretary of 东坡村 features the member's latest deed (推优 <deed number>)."""
+    record = await app.repos.people.resolve(Address(AddressKind.SMS, member))
+    deed = await app.repos.db.fetchval(
+        "SELECT MAX(id) FROM deeds WHERE person_id = :p", {"p": record.person_id}
+    )
+    await says(app, SECRETARY_HX0101, f"推优 {deed}")
 
 
 async def more_demo(app: App, clock: FixedClock) -> None:
@@ -86,6 +96,7 @@ async def more_demo(app: App, clock: FixedClock) -> None:
     await says(app, LEADER_HX01, f"点评 HX0101 {COMMENTARY}")
     await says(app, LEADER_HX01, f"通报 {BRIEFING_TOWNSHIP}")
     await says(app, SECRETARY_HX0101, f"通报 {BRIEFING_BRANCH}")
+    await feature_latest(app, MEMBERS_HX0101[1])
     await says(app, SECRETARY_HX0101, f"评议 {OPEN_QUESTION}/及时/不及时")
     await says(app, SECRETARY_HX0101, "确认")
     await at(timedelta(days=1))

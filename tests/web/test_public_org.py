@@ -88,6 +88,11 @@ async def test_a_branch_page_shows_what_the_campaign_published(busy_site: Site) 
     assert [c["body"] for c in data["commentary"]] == [COMMENTARY]
     assert data["commentary"][0]["by"] == "青山镇党委"  # the office, not the leader's name
     assert [b["body"] for b in data["briefings"]] == [BRIEFING_BRANCH, BRIEFING_TOWNSHIP]
+    [deed] = data["featured"]
+    assert deed["member"] == "王志强" and deed["branch"] == "东坡村党支部"
+    assert deed["text"] and deed["day"]
+    township = await _json(busy_site, "/o/HX01.json")
+    assert township["featured"] == data["featured"]  # a subtree shows its branches' deeds
     assert data["figures"]["members"] == 6  # its youth league's member included
 
 

@@ -1,11 +1,12 @@
 """`/o/<code>` and `/o/<code>.json`: one organisation's public page. Its theme, published
 commitments, open polls and how to answer them, closed polls' results under the bot's own
 privacy rules (bot/polls.py), notices on display and their outcomes, leaders' commentary and
-briefings, featured deeds; an organisation with units below rolls their figures up and links
+briefings, featured deeds (典型, storage/featured.py); an organisation with units below rolls their figures up and links
 down to each, and every page links up to the organisation above.
 
 Nothing personal: no phone number, no villager, no ballot, no objector, no comment author.
-Members' names appear only with their published commitments and as candidates on notice.
+Members' names appear only with their published commitments, as candidates on notice and
+with their featured deeds.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from storage.polls import Poll, Tally
 # Closed polls older than this are not on the page (the bot's SMS results stay the record).
 RESULTS_FOR = timedelta(days=365)
 MOST_RESULTS = 20
+MOST_FEATURED = 10
 # A page's data is computed at most once per this many seconds per organisation and language:
 # a village's page shared in a WeChat group is opened by many phones at once, and the
 # figures are public, the same for every reader. 0 turns it off (tests that change data).
@@ -135,7 +137,17 @@ async def org_data(bot: App, code: str, texts: Texts) -> dict[str, Any] | None:
             {"by": r.by, "body": r.body, "day": r.at.astimezone(zone).date()}
             for r in await queries.briefings(unit.id, [u.id for u in ancestors])
         ],
-        "featured": [],
+        "featured": [
+            {
+                "member": d.name,
+                "branch": d.org_name,
+                "branch_code": d.org_code,
+                "category": texts.get(f"category.{d.category.value}") if d.category else None,
+                "text": d.body,
+                "day": d.local_day,
+            }
+            for d in await bot.repos.featured.featured([u.id for u in subtree], limit=MOST_FEATURED)
+        ],
         "sms_number": _sms_number(bot),
         "minimum": MIN_BREAKDOWN,
     }
