@@ -1,8 +1,8 @@
 """More of the demo county's campaign for the public pages, on top of tests/web/populate.py,
 made through the router as people would text it: a notice on display in 东坡村 with a
 villager's objection, a notice in 西岭村 decided and announced, villagers' comments, a
-leader's commentary and briefings, a featured deed, a commitment done and one overdue, an open poll with a
-few answers, and a closed poll with too few answers to break down.
+leader's commentary and briefings, a featured deed, a commitment done and one overdue, an
+open poll with a few answers, and a closed poll with too few answers to break down.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """`/o/<code>` and `/o/<code>.json`: one organisation's public page. Its theme, published
 commitments, open polls and how to answer them, closed polls' results under the bot's own
 privacy rules (bot/polls.py), notices on display and their outcomes, leaders' commentary and
-briefings, featured deeds (典型, storage/featured.py); an organisation with units below rolls their figures up and links
-down to each, and every page links up to the organisation above.
+briefings, featured deeds (典型, storage/featured.py); an organisation with units below
+rolls their figures up and links down to each, and every page links up to the one above.
 
 Nothing personal: no phone number, no villager, no ballot, no objector, no comment author.
 Members' names appear only with their published commitments, as candidates on notice and
@@ -12,6 +12,7 @@ with their featured deeds.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,10 +33,19 @@ from storage.polls import Poll, Tally
 RESULTS_FOR = timedelta(days=365)
 MOST_RESULTS = 20
 MOST_FEATURED = 10
-# A page's data is computed at most once per this many seconds per organisation and language:
-# a village's page shared in a WeChat group is opened by many phones at once, and the
-# figures are public, the same for every reader. 0 turns it off (tests that change data).
+# A page is built at most once per this many seconds for each address and language: a
+# village's page shared in a WeChat group is opened by many phones at once, its figures are
+# public and the same for every reader, and a few seconds old is as good as new. 0: off.
 CACHE_SECONDS = 5.0
+_CACHE_MOST = 4096  # a crawler walking every code does not grow it for ever
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    at: float
+    status: int
+    body: bytes
+    headers: dict[str, str]
 
 
 def routes() -> list[Route]:
@@ -46,28 +56,29 @@ def routes() -> list[Route]:
 
 
 async def org_page(request: Request) -> Response:
-    bot: App = request.app.state.bot
-    code = request.path_params["code"]
     texts = texts_of(request)
     cache = _cache_of(request)
-    key = (code.upper(), texts.language)
-    cached = cache.get(key)
-    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-        data = cached[1]
-    else:
-        found = await org_data(bot, code, texts)
-        if found is None:
+    key = (request.url.path, request.url.query, texts.language)
+    built = cache.get(key)
+    if built is None or time.monotonic() - built.at >= CACHE_SECONDS:
+        bot: App = request.app.state.bot
+        data = await org_data(bot, request.path_params["code"], texts)
+        if data is None:
             return not_found(request)
-        data = found
-        if CACHE_SECONDS > 0:
-            if len(cache) > 4096:  # a crawler walking every code does not grow it for ever
-                cache.clear()
-            cache[key] = (time.monotonic(), data)
-    return page(request, "public/org.html", data, max_age=PUBLIC_MAX_AGE)
+        response = page(request, "public/org.html", data, max_age=PUBLIC_MAX_AGE)
+        if CACHE_SECONDS <= 0:
+            return response
+        if len(cache) >= _CACHE_MOST:
+            cache.clear()
+        built = _Built(
+            time.monotonic(), response.status_code, bytes(response.body), dict(response.headers)
+        )
+        cache[key] = built
+    return Response(built.body, status_code=built.status, headers=built.headers)
 
 
-def _cache_of(request: Request) -> dict[tuple[str, str], tuple[float, dict[str, Any]]]:
-    """The app's own cache (one per served app, so two test sites never share one)."""
+def _cache_of(request: Request) -> dict[tuple[str, str, str], _Built]:
+    """The app's own cache (one per served app: two test sites never share one)."""
     cache = getattr(request.app.state, "org_pages", None)
     if cache is None:
         cache = request.app.state.org_pages = {}
