@@ -29,9 +29,10 @@ from bot.web.pages import PUBLIC_MAX_AGE, not_found, page, texts_of
 from storage.org_page import OrgPageQueries, Unit, UnitFigures
 from storage.polls import Poll, Tally
 
-# Closed polls older than this are not on the page (the bot's SMS results stay the record).
+# Closed polls older than this are not on the page (the bot's SMS results stay the record),
+# nor more than the latest few: each is a chart, and the page is read on a cheap phone.
 RESULTS_FOR = timedelta(days=365)
-MOST_RESULTS = 20
+MOST_RESULTS = 10
 MOST_FEATURED = 10
 # A page is built at most once per this many seconds for each address and language: a
 # village's page shared in a WeChat group is opened by many phones at once, its figures are
