@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,6 +18,8 @@ from bot.polls import MIN_BREAKDOWN, shares
 from bot.web.public import org
 from scheduler.jobs import JobContext
 from scheduler.sweeps import run_sweeps
+from storage.org_page import Unit
+from storage.polls import Poll, Tally
 from tests.conftest import KEY_ENV
 from tests.web.browser import EN_PHONE, ZH_PHONE, horizontal_overflow
 from tests.web.conftest import Site, _site, web_config
@@ -226,3 +231,54 @@ async def test_a_branch_page_on_a_phone_in_both_languages(  # type: ignore[no-un
     assert await horizontal_overflow(page) == 0
     await shoot(page, "org-HX01-zh")
     await page.close()
+
+
+class _Uninitialised:
+    @property
+    def username(self) -> str:
+        raise RuntimeError("ExtBot is not properly initialized. Call `ExtBot.initialize`")
+
+
+def test_the_telegram_link_names_the_bot_only_once_telegram_said_who_it_is() -> None:
+    def bot_with(telegram: object) -> Any:
+        return SimpleNamespace(telegram=telegram)
+
+    named = SimpleNamespace(bot=SimpleNamespace(username="hexing_bot"))
+    assert org.telegram_username(bot_with(named)) == "hexing_bot"
+    assert org.telegram_username(bot_with(SimpleNamespace(bot=_Uninitialised()))) is None
+    assert org.telegram_username(bot_with(None)) is None
+
+
+def _township_poll() -> Poll:
+    moment = datetime(2026, 11, 1, tzinfo=UTC)
+    return Poll(
+        id=9, org_id=1, question="镇里的路修得好吗？", question_en=None, options=("好", "不好"),
+        options_en=None, audience="public", opens_at=moment, closes_at=moment, status="closed",
+        allow_change=True, series=None, position=0, subject=None, audience_size=40,
+        created_by=None, results_sent_at=moment,
+    )  # fmt: skip
+
+
+def _unit_of(org_id: int, code: str) -> Unit:
+    return Unit(org_id, code, code, "branch" if org_id > 1 else "township", 1, None, None)
+
+
+@pytest.mark.parametrize(
+    ("second_branch", "shown"),
+    [((3, 0), set()), ((6, 4), {"A", "B"})],  # 3 hidden answers would give B's away
+)
+def test_a_township_poll_breaks_down_by_branch_only_as_the_bot_would(
+    second_branch: tuple[int, int], shown: set[str]
+) -> None:
+    poll = _township_poll()
+    by_org = {2: (8, 4), 3: second_branch}
+    counts = tuple(sum(c) for c in zip(*by_org.values(), strict=True))
+    tally = Tally(sum(counts), counts, by_org, sum(counts))
+    names = {1: "T", 2: "A", 3: "B"}
+    zone = ZoneInfo("Asia/Shanghai")
+    township = org._result(poll, tally, _unit_of(1, "T"), names, zone, "zh-CN")
+    assert township["shown"] and {b["name"] for b in township["branches"]} == shown
+    # A branch's page shows its own breakdown only, and only where the township's would.
+    branch_a = org._result(poll, tally, _unit_of(2, "A"), names, zone, "zh-CN")
+    assert {b["name"] for b in branch_a["branches"]} == shown & {"A"}
+    assert [o["share"] for o in branch_a["options"]] == shares(counts)
