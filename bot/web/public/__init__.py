@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from bot.web.public import org
+
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [*org.routes()]
