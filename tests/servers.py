@@ -26,7 +26,8 @@ async def serve_asgi(app: object, port: int | None = None) -> AsyncIterator[str]
     )
     task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(10):
+        # Start-up migrates a fresh schema; on a loaded machine that can take a while.
+        async with asyncio.timeout(60):
             while not server.started:
                 if task.done():
                     task.result()  # raise what stopped it
