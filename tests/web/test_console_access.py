@@ -115,6 +115,25 @@ async def test_the_cookies_are_secure_when_the_request_came_over_https(console: 
     assert "; secure" in session and "httponly" in session and "samesite=lax" in session
 
 
+async def test_sign_in_speaks_english_when_asked_and_keeps_it_through_the_forms(
+    console: Site,
+) -> None:
+    client = browser_client(console)
+    page = await client.get("/console/sign-in?lang=en")
+    assert "Sign in to the organisers&#39; console" in page.text
+    assert 'action="/console/sign-in?lang=en"' in page.text
+    form = {"phone": LEADER_HX01, "csrf": csrf_of(page.text), "next": "/console"}
+    asked = await client.post("/console/sign-in?lang=en", data=form)
+    assert "a code has been sent to it, valid for 10 minutes" in asked.text
+    assert 'action="/console/sign-in/code?lang=en"' in asked.text
+    form["code"] = "not a code"
+    wrong = await client.post("/console/sign-in/code?lang=en", data=form)
+    assert wrong.status_code == 400 and "That code is wrong or no longer valid" in wrong.text
+    # The language link of that page is a GET of the form's address: back to the start.
+    back = await client.get("/console/sign-in/code?lang=zh-CN")
+    assert back.status_code == 303 and back.headers["location"] == "/console/sign-in?lang=zh-CN"
+
+
 async def test_a_leader_sees_the_organisations_they_run(console: Site) -> None:
     client = await sign_in(console, LEADER_HX01)
     home = await client.get("/console?lang=en")
