@@ -9,6 +9,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -202,7 +203,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _sign_in(request: Request, exc: Exception) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/console/sign-in?next={target}", status_code=303)
+    return RedirectResponse(f"/console/sign-in?next={quote(target, safe='/')}", status_code=303)
 
 
 _HANDLERS = {HTTPException: _http_error, SignInRequired: _sign_in}

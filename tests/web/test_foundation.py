@@ -156,9 +156,9 @@ async def test_no_cookie_a_foreign_cookie_or_an_ended_session_signs_nobody_in(
     site: Site,
 ) -> None:
     probe = await _probe(site)
-    anonymous = await probe.get("/console/whoami?x=1")
+    anonymous = await probe.get("/console/whoami?x=1&y=2")
     assert anonymous.status_code == 303
-    assert anonymous.headers["location"] == "/console/sign-in?next=/console/whoami?x=1"
+    assert anonymous.headers["location"] == "/console/sign-in?next=/console/whoami%3Fx%3D1%26y%3D2"
 
     client = await site.signed_in(SECRETARY_HX0101)
     token_cookie = client.cookies[COOKIE]
