@@ -25,7 +25,12 @@
   }
   function show(html, follow) {
     var stay = follow || atBottom();
+    var seen = {};
+    Array.prototype.forEach.call(thread.children, function (item) { seen[item.id] = true; });
     thread.innerHTML = html;
+    Array.prototype.forEach.call(thread.children, function (item) {
+      if (item.id && !seen[item.id]) item.classList.add("sb-new");  // arrives, gently
+    });
     if (stay) toBottom();
   }
   function later() {
