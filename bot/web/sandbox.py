@@ -92,10 +92,12 @@ async def chat(request: Request) -> Response:
     """One phone: who holds it, its thread, a box to write in."""
     app: App = request.app.state.bot
     raw = request.query_params.get("phone", "")
+    if not raw.strip():  # the picker's form sent empty, or a link without the number
+        return RedirectResponse(link(request, "/sandbox"), 303)
     phone = to_e164(raw, app.config.bot.default_region)
     if phone is None:
-        key = "web.sandbox.pick.invalid" if raw.strip() else "web.sandbox.pick.empty"
-        return await pick(request, error=texts_of(request).get(key), typed=raw[:40])
+        error = texts_of(request).get("web.sandbox.pick.invalid")
+        return await pick(request, error=error, typed=raw[:40])
     holder = await store.person(app.repos, phone)
     data = {
         "phone": phone,
@@ -119,6 +121,9 @@ async def thread(request: Request) -> Response:
         return PlainTextResponse("phone: not a valid number\n", status_code=400)
     data = {"phone": phone, "messages": await _messages(app, phone)}
     response = page(request, "sandbox_thread.html", data)
+    # Unlike the open data, no other site may read a thread through a visitor's browser.
+    if "access-control-allow-origin" in response.headers:
+        del response.headers["access-control-allow-origin"]
     tag = '"' + hashlib.sha256(bytes(response.body)).hexdigest()[:32] + '"'
     headers = {"etag": tag, "cache-control": "no-cache"}
     if request.headers.get("if-none-match") == tag:

@@ -107,6 +107,8 @@ async def test_a_number_is_read_as_people_type_it_and_nonsense_is_refused(sandbo
     assert ZH.get("web.sandbox.chat.stranger") in stranger.text
     wrong = await sandbox.get("/sandbox/chat", params={"phone": "12"})
     assert wrong.status_code == 400 and ZH.get("web.sandbox.pick.invalid") in wrong.text
+    none = await sandbox.get("/sandbox/chat?lang=en")  # the language link drops the number
+    assert none.status_code == 303 and none.headers["location"] == "/sandbox?lang=en"
 
 
 async def test_a_members_report_is_answered_in_the_thread_without_script(sandbox: Site) -> None:
@@ -171,6 +173,8 @@ async def test_the_script_gets_the_thread_back_and_an_unchanged_thread_is_a_304(
     assert sent.status_code == 200 and sent.text.count('class="sb-msg ') == 2
     first = await sandbox.get("/sandbox/thread", params={"phone": MEMBER})
     tag = first.headers["etag"]
+    data = await sandbox.get("/sandbox/thread.json", params={"phone": MEMBER})
+    assert "access-control-allow-origin" not in data.headers  # no other site reads a thread
     again = await sandbox.get(
         "/sandbox/thread", params={"phone": MEMBER}, headers={"if-none-match": tag}
     )

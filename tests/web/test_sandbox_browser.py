@@ -69,6 +69,12 @@ async def test_a_members_report_is_answered_in_the_page(
     meta = await page.locator(".sb-theirs .sb-segments").last.inner_text()
     assert meta == ZH.get("web.sandbox.segments", count=1)
     assert await page.input_value("#sb-body") == ""  # sent without reloading the page
+    # What is already shown stays as it is (a screen reader hears only the new messages).
+    await page.eval_on_selector(".sb-msg", "item => { item.dataset.seen = 'yes'; }")
+    await send(sandbox, page, "查询")
+    await page.locator(".sb-theirs").nth(1).wait_for(timeout=WAIT)
+    assert await page.locator(".sb-msg[data-seen=yes]").count() == 1
+    assert await page.locator(".sb-msg").count() == 4
     assert await horizontal_overflow(page) == 0
     await shoot(page, "sandbox-member-report")
 

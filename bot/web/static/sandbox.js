@@ -24,12 +24,31 @@
     if (end) end.scrollIntoView({ block: "end" });
   }
   function show(html, follow) {
+    // Only what changed is touched: a screen reader hears the new messages (aria-live),
+    // not the whole thread again, and a focused button stays where it is.
     var stay = follow || atBottom();
-    var seen = {};
-    Array.prototype.forEach.call(thread.children, function (item) { seen[item.id] = true; });
-    thread.innerHTML = html;
-    Array.prototype.forEach.call(thread.children, function (item) {
-      if (item.id && !seen[item.id]) item.classList.add("sb-new");  // arrives, gently
+    var fresh = document.createElement("template");
+    fresh.innerHTML = html;
+    var wanted = {};
+    Array.prototype.forEach.call(fresh.content.children, function (item) { wanted[item.id] = true; });
+    Array.prototype.slice.call(thread.children).forEach(function (item) {
+      if (!wanted[item.id]) thread.removeChild(item);
+    });
+    var at = 0;
+    Array.prototype.slice.call(fresh.content.children).forEach(function (item) {
+      var old = item.id ? document.getElementById(item.id) : null;
+      if (old && old.parentNode === thread) {
+        if (old.innerHTML !== item.innerHTML || old.className.replace(" sb-new", "") !== item.className) {
+          thread.replaceChild(item, old);
+        } else {
+          item = old;
+        }
+      } else {
+        item.classList.add("sb-new");  // arrives, gently
+      }
+      var here = thread.children[at] || null;
+      if (here !== item) thread.insertBefore(item, here);
+      at += 1;
     });
     if (stay) toBottom();
   }
