@@ -5,11 +5,12 @@
 `serve`'s web app (uvicorn on loopback, its outbox dispatcher running, the sandbox's SMS
 channel) over the demo county on a fresh SQLite file (or a new schema, dropped at the end,
 in the PostgreSQL database given). Chromium from the system (Playwright) opens two tabs of
-one phone-sized context: the member's and the secretary's. The secretary sends --notices notices one after the other; for each, two times
-from the moment the secretary's page has the bot's acknowledgement: until the outbox row to
-the member is marked sent (the server's part), and until the member's tab shows the notice
-(the server's part plus the tab's 1-second polling). Then the cost of one poll of an
-unchanged thread (the 304 every open tab asks for each second), over 200 polls. Ends with
+one phone-sized context: the member's and the secretary's. The secretary sends --notices
+notices one after the other; for each, two times from the moment the secretary's page has
+the bot's acknowledgement: until the outbox row to the member is marked sent (the server's
+part), and until the member's tab shows the notice (the server's part plus the tab's
+1-second polling). Then the cost of one poll of an unchanged thread (the 304 every open tab
+asks for each second), over 200 polls. Ends with
 `bench sandbox_live: median X s (p90 Y s)`.
 """
 

@@ -15,13 +15,15 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.texts import Texts
-from tests.web.browser import ZH_PHONE, horizontal_overflow
+from tests.web.browser import EN_PHONE, ZH_PHONE, horizontal_overflow
 from tests.web.conftest import Site, _site
 from tests.web.populate import MEMBERS_HX0101, SECRETARY_HX0101, VILLAGERS_HX0101, load_demo
 from tests.web.test_sandbox import sandbox_config
 
 ZH = Texts("zh-CN")
 MEMBER, SECRETARY, VILLAGER = MEMBERS_HX0101[0], SECRETARY_HX0101, VILLAGERS_HX0101[0]
+# Without the arrival animation, so that screenshots show messages, not fades.
+PHONE: dict[str, Any] = {**ZH_PHONE, "reduced_motion": "reduce"}
 WAIT = 10_000  # ms: generous; the figure is measured and printed, not asserted
 
 
@@ -45,7 +47,7 @@ async def send(site: Site, page: Any, text: str) -> None:
 async def test_the_picker_fits_a_phone_and_opens_a_persons_phone(
     sandbox: Site, browser: Any, shoot: Any
 ) -> None:
-    page = await browser.new_page(**ZH_PHONE)
+    page = await browser.new_page(**PHONE)
     await page.goto(sandbox.url + "/sandbox")
     assert await horizontal_overflow(page) == 0
     await shoot(page, "sandbox-picker")
@@ -53,12 +55,18 @@ async def test_the_picker_fits_a_phone_and_opens_a_persons_phone(
     await page.wait_for_selector("h1:has-text('张建国')")
     assert "phone=%2B8613800001100" in page.url
     assert await horizontal_overflow(page) == 0
+    english = await browser.new_page(**EN_PHONE, reduced_motion="reduce")
+    await english.goto(chat_url(sandbox, VILLAGER))
+    await send(sandbox, english, "help")
+    await english.locator(".sb-theirs").first.wait_for(timeout=WAIT)
+    assert await horizontal_overflow(english) == 0
+    await shoot(english, "sandbox-villager-help-en")
 
 
 async def test_a_members_report_is_answered_in_the_page(
     sandbox: Site, browser: Any, shoot: Any
 ) -> None:
-    page = await browser.new_page(**ZH_PHONE)
+    page = await browser.new_page(**PHONE)
     await page.goto(chat_url(sandbox, MEMBER))
     await send(sandbox, page, "#服务 帮五保户王大妈修好了屋顶")
     reply = page.locator(".sb-theirs .sb-bubble").last
@@ -82,7 +90,7 @@ async def test_a_members_report_is_answered_in_the_page(
 async def test_a_secretarys_notice_reaches_a_members_open_tab(
     sandbox: Site, browser: Any, shoot: Any
 ) -> None:
-    context = await browser.new_context(**ZH_PHONE)
+    context = await browser.new_context(**PHONE)
     member = await context.new_page()
     await member.goto(chat_url(sandbox, MEMBER))
     secretary = await context.new_page()
@@ -93,7 +101,8 @@ async def test_a_secretarys_notice_reaches_a_members_open_tab(
     await secretary.locator(".sb-theirs").last.wait_for(timeout=WAIT)
     arrived = member.locator(".sb-theirs .sb-bubble", has_text=notice)
     await arrived.wait_for(timeout=WAIT)
-    print(f"sandbox: a secretary's notice reached the member's tab in {time.monotonic() - started:.2f} s")
+    took = time.monotonic() - started
+    print(f"sandbox: a secretary's notice reached the member's tab in {took:.2f} s")
     assert await member.locator(".sb-msg").count() == 1
     await shoot(secretary, "sandbox-secretary-notice")
     await shoot(member, "sandbox-member-receives-notice")
@@ -103,7 +112,7 @@ async def test_a_secretarys_notice_reaches_a_members_open_tab(
 async def test_a_polls_options_are_buttons_that_answer_it(
     sandbox: Site, browser: Any, shoot: Any
 ) -> None:
-    context = await browser.new_context(**ZH_PHONE)
+    context = await browser.new_context(**PHONE)
     villager = await context.new_page()
     await villager.goto(chat_url(sandbox, VILLAGER))
     secretary = await context.new_page()
@@ -121,7 +130,9 @@ async def test_a_polls_options_are_buttons_that_answer_it(
     await shoot(villager, "sandbox-villager-poll")
     sandbox.clock.advance(timedelta(seconds=30))
     await options.nth(0).click()
-    thanks = villager.locator(".sb-theirs .sb-bubble", has_text=ZH.get("poll.thanks", code="P1")[:6])
+    thanks = villager.locator(
+        ".sb-theirs .sb-bubble", has_text=ZH.get("poll.thanks", code="P1")[:6]
+    )
     await thanks.wait_for(timeout=WAIT)
     mine = villager.locator(".sb-mine")
     await mine.wait_for(timeout=WAIT)
@@ -133,7 +144,7 @@ async def test_a_polls_options_are_buttons_that_answer_it(
 async def test_without_script_the_form_posts_and_the_thread_comes_back(
     sandbox: Site, browser: Any, shoot: Any
 ) -> None:
-    context = await browser.new_context(**ZH_PHONE, java_script_enabled=False)
+    context = await browser.new_context(**PHONE, java_script_enabled=False)
     page = await context.new_page()
     await page.goto(chat_url(sandbox, MEMBER))
     long_word = "x" * 300  # an unbroken line must wrap, not widen the page
