@@ -5,7 +5,7 @@ sees it). Installed only by `serve` with the sandbox on and no [twilio] (see App
 
 from __future__ import annotations
 
-import itertools
+import uuid
 
 from bot.channels.base import SendResult, plain_text
 from bot.messages import AddressKind, Outbound
@@ -21,13 +21,11 @@ class SandboxSender:
     kind = AddressKind.SMS
     channel = "console"  # [outbox.rate] console: no provider's limits apply
 
-    def __init__(self) -> None:
-        self._ids = itertools.count(1)
-
     async def send(self, message: Outbound) -> SendResult:
         cost = count_segments(plain_text(message))  # what the SMS would have cost
+        # Unique across workers and restarts, as a provider's message id is.
         return SendResult(
-            f"{PROVIDER_PREFIX}{id(self):x}-{next(self._ids)}", STATUS, cost.segments, cost.encoding
+            f"{PROVIDER_PREFIX}{uuid.uuid4().hex}", STATUS, cost.segments, cost.encoding
         )
 
     async def close(self) -> None:
