@@ -123,7 +123,7 @@ async def test_a_polls_options_are_buttons_that_answer_it(
     await shoot(secretary, "sandbox-secretary-poll-confirm")
     sandbox.clock.advance(timedelta(seconds=30))
     await confirm.click()
-    options = villager.locator(".sb-choice")
+    options = villager.locator(".sb-msg:not(.sb-waiting) .sb-choice")  # delivered
     await options.first.wait_for(timeout=WAIT)
     assert await options.all_inner_texts() == ["满意", "基本满意", "不满意"]
     assert await horizontal_overflow(villager) == 0
