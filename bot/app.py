@@ -39,11 +39,18 @@ class App:
 
     @classmethod
     async def open(
-        cls, config: Config, clock: Clock | None = None, *, print_sms: bool = False
+        cls,
+        config: Config,
+        clock: Clock | None = None,
+        *,
+        print_sms: bool = False,
+        sandbox_sms: bool = False,
     ) -> App:
         """`print_sms`: without [twilio], show SMS on stdout and count them sent (demos and
-        load tests: nobody receives them). Otherwise a channel that is not configured has
-        no sender, and its messages wait for a process that has one."""
+        load tests: nobody receives them). `sandbox_sms`: without [twilio], SMS are counted
+        sent and shown in the browser sandbox (`serve` with /sandbox on). Otherwise a channel
+        that is not configured has no sender, and its messages wait for a process that has
+        one. Neither ever applies where Twilio is configured."""
         clock = clock or SystemClock()
         token = config.telegram_token
         add_secrets(
@@ -92,6 +99,10 @@ class App:
             from bot.channels.console import ConsoleSender
 
             app.senders[AddressKind.SMS] = ConsoleSender()
+        elif app.sandbox and sandbox_sms:
+            from bot.channels.sandbox import SandboxSender
+
+            app.senders[AddressKind.SMS] = SandboxSender()
         app.health = {s.channel: ChannelHealth(s.channel) for s in app.senders.values()}
         return app
 

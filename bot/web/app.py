@@ -101,7 +101,7 @@ def create_web_app(
     @contextlib.asynccontextmanager
     async def lifespan(web: Starlette) -> AsyncIterator[None]:
         campaign = load_configured_campaign(config) if with_scheduler else None
-        bot = await App.open(config, clock, print_sms=print_sms)
+        bot = await App.open(config, clock, print_sms=print_sms, sandbox_sms=config.sandbox_on)
         web.state.bot = bot
         stop = asyncio.Event()
         sending: asyncio.Task[None] | None = None
@@ -120,7 +120,12 @@ def create_web_app(
             sending = asyncio.create_task(dispatcher.run(stop))
             if with_scheduler:
                 scheduler = await start_scheduler(bot, dispatcher.poke, campaign)
-            if bot.sandbox and not print_sms:
+            if bot.sandbox and config.sandbox_on and not print_sms:
+                log.warning(
+                    "no SMS provider configured ([twilio]): messages to phone numbers are "
+                    "shown in /sandbox and counted sent; nobody receives them"
+                )
+            elif bot.sandbox and not print_sms:
                 log.warning(
                     "no SMS provider configured ([twilio]): messages to phone numbers wait "
                     "in the outbox for a process that has one"
