@@ -80,6 +80,14 @@ def link(request: Request, path: str, **query: str | int | None) -> str:
     return path + ("?" + urlencode(params) if params else "")
 
 
+def _with_query(request: Request, **changes: str) -> str:
+    """This page's own address with some query parameters changed (the language switch
+    keeps the rest: a sandbox chat's number, a page of results)."""
+    params = dict(request.query_params)
+    params.update(changes)
+    return request.url.path + "?" + urlencode(params)
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.endswith(".json")
 
@@ -118,7 +126,8 @@ def render(
         lang=texts.language,
         t=texts.get,
         link=lambda path, **q: link(request, path, **q),
-        other_language="en" if texts.language == "zh-CN" else "zh-CN",
+        other_language=(other := "en" if texts.language == "zh-CN" else "zh-CN"),
+        switch_language=_with_query(request, lang=other),
         web=request.app.state.web if hasattr(request.app.state, "web") else {},
     )
     response = HTMLResponse(html, status_code=status, headers=headers)
