@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from bot.web.console import branch
+
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [*branch.routes()]
