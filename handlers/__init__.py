@@ -27,6 +27,7 @@ def _modules() -> list[ModuleType]:
         comments,
         commitments,
         deeds,
+        featured,
         help,
         language,
         linking,
@@ -58,6 +59,7 @@ def _modules() -> list[ModuleType]:
         public_notices,
         commentary,
         public_messages,
+        featured,
     ]
 
 

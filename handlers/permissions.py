@@ -49,6 +49,8 @@ class Action(StrEnum):
     BRIEFING = "briefing"
     # A branch's week from the phone (汇报情况 / 本周 / 查询 HX0101): who reported, who not
     BRANCH_WEEK = "branch_week"
+    # Featured deeds (典型): a member's deed on the public pages (handlers/featured.py)
+    FEATURE_DEED = "feature_deed"
 
 
 NEEDS: dict[Action, Level] = {
@@ -73,6 +75,7 @@ NEEDS: dict[Action, Level] = {
     Action.COMMENTARY: Level.LEADER,
     Action.BRIEFING: Level.SECRETARY,
     Action.BRANCH_WEEK: Level.SECRETARY,
+    Action.FEATURE_DEED: Level.SECRETARY,
 }
 
 # Roles that act on the organisation they are held in, per level.

@@ -10,6 +10,7 @@ from storage.commitments import CommitmentRepository
 from storage.console_sessions import ConsoleSessionRepository
 from storage.deeds import DeedRepository
 from storage.engine import Database, open_database
+from storage.featured import FeaturedRepository
 from storage.inbound import InboundRepository
 from storage.limits import LimitRepository
 from storage.migrate import ensure_schema
@@ -47,6 +48,7 @@ class Repositories:
     public_messages: PublicMessageRepository
     limits: LimitRepository
     lists: SenderListRepository
+    featured: FeaturedRepository
     console_sessions: ConsoleSessionRepository
 
     def use_secret(self, secret: bytes) -> None:
@@ -78,6 +80,7 @@ class Repositories:
             public_messages=PublicMessageRepository(db),
             limits=LimitRepository(db),
             lists=SenderListRepository(db),
+            featured=FeaturedRepository(db),
             console_sessions=ConsoleSessionRepository(db),
         )
 

@@ -46,6 +46,7 @@ TABLES = {
     "public_messages",
     "sender_limits",  # 12.7: per-sender limits
     "sender_lists",  # 12.8/12.9: what was listed to whom
+    "featured_deeds",  # issue 13: 典型
     "console_sessions",  # issue 14: signed-in organisers
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
