@@ -32,6 +32,8 @@ class BranchDeed:
     body: str  # "" for a photo sent alone
     local_day: date
     has_photo: bool
+    featured: bool  # on the public pages now (storage/featured.py)
+    declined: bool  # its member withdrew a featuring once: never featured again
 
 
 # The Party members of one organisation (a secretary is one too), in roster order.
@@ -100,7 +102,11 @@ class BranchActivity:
         rows = await self.db.fetch(
             """
             SELECT d.id, d.person_id, p.name, d.category, d.body, d.local_day,
-                   CASE WHEN d.attachment_url IS NULL THEN 0 ELSE 1 END AS has_photo
+                   CASE WHEN d.attachment_url IS NULL THEN 0 ELSE 1 END AS has_photo,
+                   EXISTS (SELECT 1 FROM featured_deeds f
+                           WHERE f.deed_id = d.id AND f.withdrawn_at IS NULL) AS featured,
+                   EXISTS (SELECT 1 FROM featured_deeds f
+                           WHERE f.deed_id = d.id AND f.by_member) AS declined
             FROM deeds d JOIN people p ON p.id = d.person_id
             WHERE d.org_id = :org
             ORDER BY d.id DESC
@@ -121,6 +127,8 @@ class BranchActivity:
                     body=r["body"],
                     local_day=day,
                     has_photo=bool(r["has_photo"]),
+                    featured=bool(r["featured"]),
+                    declined=bool(r["declined"]),
                 )
             )
         return found, int(total or 0)

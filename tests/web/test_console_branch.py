@@ -94,6 +94,62 @@ async def test_the_deeds_come_a_page_at_a_time(demo_site: Site) -> None:
     assert max(map(int, later)) < min(map(int, numbers))  # newest first
 
 
+async def latest_deed(site: Site, phone: str) -> tuple[int, str]:
+    row = await site.app.repos.db.fetchrow(
+        "SELECT d.id, d.body FROM deeds d JOIN addresses a ON a.person_id = d.person_id "
+        "WHERE a.value = :phone ORDER BY d.id DESC LIMIT 1",
+        {"phone": phone},
+    )
+    assert row is not None
+    return row["id"], row["body"]
+
+
+async def told(site: Site) -> dict[str, str]:
+    rows = await site.app.repos.db.fetch(
+        "SELECT address, body FROM outbox WHERE idempotency_key LIKE 'featured:%'"
+    )
+    return {r["address"]: r["body"] for r in rows}
+
+
+async def test_a_deed_featured_from_the_console_is_featured_and_its_member_told(
+    demo_site: Site,
+) -> None:
+    app = demo_site.app
+    by_console, body = await latest_deed(demo_site, MEMBERS_HX0101[0])  # 李秀英
+    by_sms, _ = await latest_deed(demo_site, MEMBERS_HX0101[1])  # 王志强
+    [sms_reply] = await says(app, SECRETARY_HX0101, f"推优 {by_sms}")
+
+    secretary = await demo_site.signed_in(SECRETARY_HX0101)
+    page = await secretary.get(PAGE)
+    assert f'name="deed" value="{by_console}"' in page.text
+    posted = await secretary.post(
+        PAGE + "/deed", data={"csrf": csrf_of(page.text), "deed": by_console, "do": "feature"}
+    )
+    assert posted.status_code == 303
+    assert posted.headers["location"] == PAGE + f"#deed-{by_console}"
+    back = text_of((await secretary.get(posted.headers["location"])).text)
+    # The note is the SMS reply of the same function; the member is told as by SMS.
+    done = "已将{n}号汇报（{name}）推为典型，在东坡村党支部公开页面展示，已告知本人。"
+    assert done.format(n=by_console, name="李秀英") in back
+    assert sms_reply == done.format(n=by_sms, name="王志强")
+    messages = await told(demo_site)
+    assert set(messages) == {MEMBERS_HX0101[0], MEMBERS_HX0101[1]}
+    assert body.split("（")[0] in messages[MEMBERS_HX0101[0]]
+    assert "已被推为典型" in messages[MEMBERS_HX0101[0]]
+    org = await app.repos.orgs.by_code("HX0101")
+    assert org is not None
+    shown = await app.repos.featured.featured([org.id])
+    assert {d.deed_id for d in shown} == {by_console, by_sms}
+    assert "★ 典型" in back
+
+    # Taken down from the console as 撤回推优 would: off the public pages.
+    page = await secretary.get(PAGE)
+    await secretary.post(
+        PAGE + "/deed", data={"csrf": csrf_of(page.text), "deed": by_console, "do": "withdraw"}
+    )
+    assert {d.deed_id for d in await app.repos.featured.featured([org.id])} == {by_sms}
+
+
 async def test_hiding_a_comment_from_the_console_is_hiding_it_by_sms(demo_site: Site) -> None:
     app = demo_site.app
     await says(app, VILLAGERS_HX0101[0], "评论 路灯修好了，晚上亮堂")

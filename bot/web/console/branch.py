@@ -40,7 +40,7 @@ from bot.web.console.access import (
 )
 from bot.web.console.flash import read_flash, set_flash, take_flash
 from bot.web.pages import link, not_found, render, texts_of
-from handlers import comments, public_messages
+from handlers import comments, featured, public_messages
 from handlers.base import Context
 from handlers.permissions import Action, allowed
 from storage.branch_activity import BranchActivity
@@ -61,6 +61,7 @@ K = "web.console.branch."  # this page's catalog keys (bot/texts/*/web_console_b
 def routes() -> list[BaseRoute]:
     return [
         Route("/console/o/{code}/branch", branch_page, methods=["GET"]),
+        Route("/console/o/{code}/branch/deed", feature_deed, methods=["POST"]),
         Route("/console/o/{code}/branch/comment", moderate_comment, methods=["POST"]),
         Route("/console/o/{code}/branch/message", read_message, methods=["POST"]),
     ]
@@ -96,9 +97,7 @@ async def branch_page(request: Request) -> Response:
     data.update(user=user, csrf=csrf_input(user), flash=read_flash(request), path=_path(org))
     # A secretary's screen is not for shared caches, nor for the back button of a borrowed
     # phone.
-    response = render(
-        request, "console/branch.html", data, headers={"cache-control": "no-store"}
-    )
+    response = render(request, "console/branch.html", data, headers={"cache-control": "no-store"})
     take_flash(request, response)
     return response
 
@@ -125,6 +124,7 @@ async def branch_data(ctx: Context, org: Org, deeds_page: int = 1) -> dict[str, 
         org.id, limit=DEEDS_PER_PAGE, offset=(deeds_page - 1) * DEEDS_PER_PAGE
     )
     pages = max(1, -(-deed_count // DEEDS_PER_PAGE))
+    may_feature = await allowed(ctx, Action.FEATURE_DEED, org.id)
     return {
         "org": {"code": org.code, "name": org.name, "theme": org.theme},
         "week_of": _day(texts, monday),
@@ -149,6 +149,14 @@ async def branch_data(ctx: Context, org: Org, deeds_page: int = 1) -> dict[str, 
                 "body": d.body,
                 "photo": d.has_photo,
                 "day": _day(texts, d.local_day),
+                "featured": d.featured,
+                # Offered where the rules may allow it; featured.feature decides and says why
+                # not (a phone number, a villager's name...).
+                "may_feature": may_feature
+                and not (d.featured or d.declined)
+                and bool(d.body.strip())
+                and d.person_id != ctx.sender.person_id,
+                "may_withdraw": may_feature and d.featured,
             }
             for d in deeds
         ],
@@ -354,6 +362,20 @@ def _back(request: Request, org: Org, form: Any, anchor: str, note: str) -> Resp
     response = RedirectResponse(target, status_code=303)
     set_flash(request, response, note)
     return response
+
+
+async def feature_deed(request: Request) -> Response:
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    user, texts, org, ctx, form = posted
+    deed_id, do = _number(form.get("deed", 0)), form.get("do")
+    if do == "withdraw":
+        result = await featured.withdraw(ctx, deed_id)
+    else:
+        result = await featured.feature(ctx, deed_id)
+    await audit(ctx, user, org, f"deed.{do}", str(deed_id), result.outcome.value)
+    return _back(request, org, form, f"deed-{deed_id}", featured.render(texts, result))
 
 
 async def moderate_comment(request: Request) -> Response:
