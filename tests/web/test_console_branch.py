@@ -315,3 +315,21 @@ async def test_hiding_a_comment_by_its_button_on_a_phone(  # type: ignore[no-unt
     found = await app.repos.comments.get(target)
     assert found is not None and found.status == "hidden"
     await context.close()
+
+
+async def test_the_page_in_english_and_its_forms_keep_the_language(demo_site: Site) -> None:
+    app = demo_site.app
+    await says(app, VILLAGERS_HX0101[0], "评论 路灯修好了")
+    [code] = (await comment_codes(demo_site, "HX0101")).values()
+    secretary = await demo_site.signed_in(SECRETARY_HX0101)
+    page = await secretary.get(PAGE + "?lang=en")
+    seen = text_of(page.text)
+    assert "Members' reports" in seen and "Villagers' messages" in seen
+    assert f'action="{PAGE}/comment?lang=en"' in page.text
+    posted = await secretary.post(
+        PAGE + "/comment?lang=en",
+        data={"csrf": csrf_of(page.text), "comment": code, "status": "hidden"},
+    )
+    assert posted.headers["location"] == PAGE + "?lang=en#comments"
+    back = text_of((await secretary.get(posted.headers["location"])).text)
+    assert f"Comment {code} hidden." in back
