@@ -83,6 +83,29 @@ async def test_a_secretary_sees_their_branch_and_another_branch_is_not_found(
     assert anonymous.headers["location"].startswith("/console/sign-in?next=")
 
 
+async def test_a_members_figures_are_those_the_sms_reply_to_a_report_gives(
+    demo_site: Site,
+) -> None:
+    app = demo_site.app
+    for days_ago in (2, 1):  # a streak across days: yesterday and the day before
+        demo_site.clock.set(demo_site.clock.now() - timedelta(days=days_ago))
+        await says(app, MEMBERS_HX0101[3], f"汇报 #学习 读了一章党史（{days_ago}）")
+        demo_site.clock.set(demo_site.clock.now() + timedelta(days=days_ago))
+    [reply] = await says(app, MEMBERS_HX0101[3], "汇报 #服务 帮邻居收玉米")  # 陈国平
+    figures = re.search(r"本周第(\d+)条，连续(\d+)天", reply)
+    assert figures, reply
+    week, streak = figures.groups()
+    total = await app.repos.db.fetchval(
+        "SELECT COUNT(*) FROM deeds d JOIN addresses a ON a.person_id = d.person_id "
+        "WHERE a.value = :phone",
+        {"phone": MEMBERS_HX0101[3]},
+    )
+    secretary = await demo_site.signed_in(SECRETARY_HX0101)
+    seen = text_of((await secretary.get(PAGE)).text)
+    assert f"陈国平 {week} {total} {streak}" in seen
+    assert int(streak) == 3
+
+
 async def test_the_deeds_come_a_page_at_a_time(demo_site: Site) -> None:
     secretary = await demo_site.signed_in(SECRETARY_HX0101)
     first = text_of((await secretary.get(PAGE)).text)
