@@ -1,3 +1,3 @@
 """Alembic migrations. HEAD names the newest revision; a test keeps it equal to Alembic's."""
 
-HEAD = "0015"  # after 0016 (console sessions, on main first): the lead re-chains
+HEAD = "0018"  # here 0016 -> 0015 (h2) -> 0018 (h6), so that this branch migrates: re-chained
