@@ -12,6 +12,7 @@ import httpx
 from bot.web.console.flash import COOKIE as FLASH
 from scheduler.jobs import JobContext
 from scheduler.sweeps import run_sweeps
+from storage import audit
 from tests.web.browser import ZH_PHONE, horizontal_overflow
 from tests.web.conftest import Site
 from tests.web.populate import (
@@ -171,6 +172,11 @@ async def test_a_deed_featured_from_the_console_is_featured_and_its_member_told(
         PAGE + "/deed", data={"csrf": csrf_of(page.text), "deed": by_console, "do": "withdraw"}
     )
     assert {d.deed_id for d in await app.repos.featured.featured([org.id])} == {by_sms}
+    logged = [(e.action, e.detail) for e in await audit.newest(app.repos.db)]
+    assert logged == [
+        ("deed.withdraw", f"{by_console} unfeatured"),
+        ("deed.feature", f"{by_console} featured"),
+    ]
 
 
 async def test_hiding_a_comment_from_the_console_is_hiding_it_by_sms(demo_site: Site) -> None:
@@ -200,6 +206,14 @@ async def test_hiding_a_comment_from_the_console_is_hiding_it_by_sms(demo_site: 
     back = await secretary.get(posted.headers["location"])
     assert f"评论{by_console}已隐藏。" in text_of(back.text)
     assert sms_reply == [f"评论{by_sms}已隐藏。"]
+    # Written to the audit log: who, what, on which organisation, which comment.
+    [entry] = await audit.newest(app.repos.db)
+    assert (entry.person_name, entry.action, entry.org_code, entry.detail) == (
+        "张建国",
+        "comment.hide",
+        "HX0101",
+        f"{by_console} done",
+    )
     assert FLASH in back.headers.get("set-cookie", "")  # cleared: shown once
     secretary.cookies.delete(FLASH, path="/console")
     again = await secretary.get(PAGE)

@@ -16,7 +16,6 @@ with a short note of what happened (POST/redirect/GET).
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,12 +42,11 @@ from bot.web.pages import link, not_found, render, texts_of
 from handlers import comments, featured, public_messages
 from handlers.base import Context
 from handlers.permissions import Action, allowed
+from storage import audit
 from storage.branch_activity import BranchActivity
 from storage.commitments import Commitment
 from storage.models import Org, Role
 from storage.public_notices import Notice
-
-log = logging.getLogger(__name__)
 
 DEEDS_PER_PAGE = 10
 POLLS_SHOWN = 10
@@ -369,12 +367,13 @@ async def feature_deed(request: Request) -> Response:
     if isinstance(posted, Response):
         return posted
     user, texts, org, ctx, form = posted
-    deed_id, do = _number(form.get("deed", 0)), form.get("do")
+    deed_id = _number(form.get("deed", 0))
+    do = "withdraw" if form.get("do") == "withdraw" else "feature"
     if do == "withdraw":
         result = await featured.withdraw(ctx, deed_id)
     else:
         result = await featured.feature(ctx, deed_id)
-    await audit(ctx, user, org, f"deed.{do}", str(deed_id), result.outcome.value)
+    await _audit(ctx, user, org, f"deed.{do}", str(deed_id), result.outcome.value)
     return _back(request, org, form, f"deed-{deed_id}", featured.render(texts, result))
 
 
@@ -392,7 +391,8 @@ async def moderate_comment(request: Request) -> Response:
         note = texts.get(comments.DONE_TEXT[str(status)], code=code)
     else:
         note = texts.get("comment.unknown", code=code)
-    await audit(ctx, user, org, f"comment.{status}", code, outcome.value)
+    verb = "hide" if status == "hidden" else "publish"
+    await _audit(ctx, user, org, f"comment.{verb}", code, outcome.value)
     return _back(request, org, form, "comments", note)
 
 
@@ -404,21 +404,22 @@ async def read_message(request: Request) -> Response:
     message_id = _number(form.get("message", 0))
     done = await public_messages.mark_read(ctx, message_id)
     note = texts.get(K + ("messages.marked" if done else "messages.unknown"))
-    await audit(ctx, user, org, "public_message.read", str(message_id), "done" if done else "no")
+    outcome = "done" if done else "unknown"
+    await _audit(ctx, user, org, "public_message.read", str(message_id), outcome)
     return _back(request, org, form, "messages", note)
 
 
-async def audit(
+async def _audit(
     ctx: Context, user: ConsoleUser, org: Org, action: str, target: str, outcome: str
 ) -> None:
-    """The console's one call site of the audit log (who, what, when, on which
-    organisation): every form above ends here."""
-    log.info(
-        "console: person %s did %s on %s (%s) in %s: %s",
-        user.person_id,
-        action,
-        target,
-        outcome,
-        org.code,
-        ctx.now().isoformat(),
+    """Every form of this page ends here: who, what, when, on which organisation (the page's;
+    the service checked the object's own). The detail names the object and what came of it,
+    never what anyone wrote."""
+    await audit.record(
+        ctx.repos.db,
+        person_id=user.person_id,
+        action=action,
+        org_id=org.id,
+        detail=f"{target} {outcome}",
+        at=ctx.now(),
     )
