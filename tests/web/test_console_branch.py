@@ -13,7 +13,7 @@ from bot.web.console.flash import COOKIE as FLASH
 from scheduler.jobs import JobContext
 from scheduler.sweeps import run_sweeps
 from storage import audit
-from tests.web.browser import ZH_PHONE, horizontal_overflow
+from tests.web.browser import PHONE, ZH_PHONE, horizontal_overflow
 from tests.web.conftest import Site
 from tests.web.populate import (
     LEADER_HX,
@@ -194,7 +194,7 @@ async def test_hiding_a_comment_from_the_console_is_hiding_it_by_sms(demo_site: 
         data={"csrf": token, "comment": by_console, "status": "hidden", "deeds": "2"},
     )
     assert posted.status_code == 303
-    assert posted.headers["location"] == PAGE + "?deeds=2#comments"
+    assert posted.headers["location"] == PAGE + f"?deeds=2#comment-{by_console}"
     # The same state, whichever door: hidden, and gone from what the public is shown.
     hidden = [await app.repos.comments.get(code) for code in (by_sms, by_console)]
     assert [c.status for c in hidden if c] == ["hidden", "hidden"]
@@ -345,8 +345,12 @@ async def test_hiding_a_comment_by_its_button_on_a_phone(  # type: ignore[no-unt
     assert await horizontal_overflow(page) == 0
     await shoot(page, "console-branch")
     await page.get_by_role("button", name=f"隐藏 {target}").click()
-    await page.wait_for_url(f"**{PAGE}#comments")
-    assert f"评论{target}已隐藏。" in await page.get_by_role("status").inner_text()
+    await page.wait_for_url(f"**{PAGE}#comment-{target}")
+    # The note is in the comment's card, where the page has scrolled: in sight.
+    note = page.locator(f"#comment-{target} [role=status]")
+    assert f"评论{target}已隐藏。" in await note.inner_text()
+    box = await note.bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= PHONE["height"]
     assert await horizontal_overflow(page) == 0
     await shoot(page, "console-branch-hidden")
     found = await app.repos.comments.get(target)
@@ -367,6 +371,6 @@ async def test_the_page_in_english_and_its_forms_keep_the_language(demo_site: Si
         PAGE + "/comment?lang=en",
         data={"csrf": csrf_of(page.text), "comment": code, "status": "hidden"},
     )
-    assert posted.headers["location"] == PAGE + "?lang=en#comments"
+    assert posted.headers["location"] == PAGE + f"?lang=en#comment-{code}"
     back = text_of((await secretary.get(posted.headers["location"])).text)
     assert f"Comment {code} hidden." in back

@@ -92,12 +92,26 @@ async def branch_page(request: Request) -> Response:
     ctx = context_for(request, user, texts)
     data = await branch_data(ctx, org, _page_number(request.query_params.get("deeds", 1)))
     data["pager"] = _pager(request, org, data["deeds_page"], data["deeds_pages"])
-    data.update(user=user, csrf=csrf_input(user), flash=read_flash(request), path=_path(org))
+    data.update(
+        user=user, csrf=csrf_input(user), path=_path(org), **_note(data, read_flash(request))
+    )
     # A secretary's screen is not for shared caches, nor for the back button of a borrowed
     # phone.
     response = render(request, "console/branch.html", data, headers={"cache-control": "no-store"})
     take_flash(request, response)
     return response
+
+
+def _note(data: dict[str, Any], flash: tuple[str, str] | None) -> dict[str, Any]:
+    """Where the note of the last form goes: in the card whose button was pressed (the
+    redirect scrolls there), or at the top of the page if that card is not on it."""
+    if flash is None:
+        return {"flash": None, "flash_at": None}
+    note, at = flash
+    cards = {f"deed-{d['id']}" for d in data["deeds"]}
+    cards |= {f"comment-{c['code']}" for c in data["comments"]}
+    cards |= {f"message-{m['id']}" for m in data["messages"]["list"]}
+    return {"flash": note, "flash_at": at if at in cards else None}
 
 
 def _pager(request: Request, org: Org, page: int, pages: int) -> dict[str, str | None]:
@@ -358,7 +372,7 @@ def _back(request: Request, org: Org, form: Any, anchor: str, note: str) -> Resp
     page = _page_number(form.get("deeds", 1))
     target = link(request, _path(org), deeds=page if page > 1 else None) + f"#{anchor}"
     response = RedirectResponse(target, status_code=303)
-    set_flash(request, response, note)
+    set_flash(request, response, note, anchor)
     return response
 
 
@@ -386,6 +400,7 @@ async def moderate_comment(request: Request) -> Response:
     code = str(form.get("comment", ""))
     if status not in comments.DONE_TEXT or not code.strip():
         return _back(request, org, form, "comments", texts.get("comment.code_usage"))
+    anchor = f"comment-{code.strip().upper()}"
     outcome, code = await comments.moderate(ctx, code, str(status))
     if outcome is comments.Moderated.DONE:
         note = texts.get(comments.DONE_TEXT[str(status)], code=code)
@@ -393,7 +408,7 @@ async def moderate_comment(request: Request) -> Response:
         note = texts.get("comment.unknown", code=code)
     verb = "hide" if status == "hidden" else "publish"
     await _audit(ctx, user, org, f"comment.{verb}", code, outcome.value)
-    return _back(request, org, form, "comments", note)
+    return _back(request, org, form, anchor, note)
 
 
 async def read_message(request: Request) -> Response:
@@ -406,7 +421,7 @@ async def read_message(request: Request) -> Response:
     note = texts.get(K + ("messages.marked" if done else "messages.unknown"))
     outcome = "done" if done else "unknown"
     await _audit(ctx, user, org, "public_message.read", str(message_id), outcome)
-    return _back(request, org, form, "messages", note)
+    return _back(request, org, form, f"message-{message_id}", note)
 
 
 async def _audit(

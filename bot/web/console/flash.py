@@ -23,10 +23,12 @@ def _signer(request: Request) -> URLSafeSerializer:
     return URLSafeSerializer(app.router.settings.secret_key, salt="console-flash")
 
 
-def set_flash(request: Request, response: Response, note: str) -> None:
+def set_flash(request: Request, response: Response, note: str, at: str = "") -> None:
+    """`at`: the id of the element the note is about (the card whose button was pressed),
+    so that the page can show it there, where the reader is."""
     response.set_cookie(
         COOKIE,
-        str(_signer(request).dumps(note[:MOST])),
+        str(_signer(request).dumps([note[:MOST], at[:64]])),
         max_age=MAX_AGE,
         path="/console",
         httponly=True,
@@ -41,12 +43,15 @@ def take_flash(request: Request, response: Response) -> None:
         response.delete_cookie(COOKIE, path="/console")
 
 
-def read_flash(request: Request) -> str | None:
+def read_flash(request: Request) -> tuple[str, str] | None:
+    """The note and the id of the element it is about, if the request carries one."""
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
     try:
-        note = _signer(request).loads(raw)
+        found = _signer(request).loads(raw)
     except BadSignature:
         return None
-    return note if isinstance(note, str) else None
+    if not (isinstance(found, list) and len(found) == 2 and all(isinstance(x, str) for x in found)):
+        return None
+    return found[0], found[1]
