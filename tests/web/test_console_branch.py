@@ -116,6 +116,8 @@ async def test_the_deeds_come_a_page_at_a_time(demo_site: Site) -> None:
     later = re.findall(r"第(\d+)号", second)
     assert later and not set(later) & set(numbers)
     assert max(map(int, later)) < min(map(int, numbers))  # newest first
+    beyond = text_of((await secretary.get(PAGE + "?deeds=999")).text)  # the last page
+    assert "第4/4页" in beyond and re.findall(r"第(\d+)号", beyond)
 
 
 async def latest_deed(site: Site, phone: str) -> tuple[int, str]:

@@ -41,6 +41,11 @@ async def branch_data(ctx: Context, org: Org, deeds_page: int = 1) -> dict[str, 
         org.id, limit=DEEDS_PER_PAGE, offset=(deeds_page - 1) * DEEDS_PER_PAGE
     )
     pages = max(1, -(-deed_count // DEEDS_PER_PAGE))
+    if deeds_page > pages:  # a page past the end (deeds are never deleted: a typed URL)
+        deeds_page = pages
+        deeds, deed_count = await activity.deeds(
+            org.id, limit=DEEDS_PER_PAGE, offset=(pages - 1) * DEEDS_PER_PAGE
+        )
     may_feature = await allowed(ctx, Action.FEATURE_DEED, org.id)
     return {
         "org": {"code": org.code, "name": org.name, "theme": org.theme},
@@ -78,7 +83,7 @@ async def branch_data(ctx: Context, org: Org, deeds_page: int = 1) -> dict[str, 
             for d in deeds
         ],
         "deed_count": deed_count,
-        "deeds_page": min(deeds_page, pages),
+        "deeds_page": deeds_page,
         "deeds_pages": pages,
         "commitments": await _commitments(ctx, org, today),
         "polls": await _polls(ctx, org, zone),
@@ -164,10 +169,6 @@ async def _polls(ctx: Context, org: Org, zone: ZoneInfo) -> list[dict[str, Any]]
 
 async def _comments(ctx: Context, org: Org) -> list[dict[str, Any]]:
     found = await ctx.repos.comments.for_orgs([org.id], limit=COMMENTS_SHOWN, include_hidden=True)
-    polls = {}
-    for c in found:
-        if c.poll_id is not None and c.poll_id not in polls:
-            polls[c.poll_id] = f"P{c.poll_id}"
     return [
         {
             "code": c.code,
@@ -175,7 +176,7 @@ async def _comments(ctx: Context, org: Org) -> list[dict[str, Any]]:
             "status": c.status,
             "status_text": ctx.texts.get(K + f"comments.status.{c.status}"),
             "day": _day(ctx.texts, c.day),
-            "poll": polls.get(c.poll_id) if c.poll_id is not None else None,
+            "poll": f"P{c.poll_id}" if c.poll_id is not None else None,
         }
         for c in found
     ]
