@@ -249,6 +249,17 @@ async def test_a_comment_of_another_branch_is_out_of_reach_whatever_the_url(
         PAGE + "/comment", data={"csrf": token, "comment": code, "status": "hidden"}
     )
     assert refused.status_code == 404
+    # Whatever a form holds, the answer is a note, never a server error.
+    for deed in ("", "x", "99999999999999999999", "-1"):
+        odd = await other.post(
+            "/console/o/HX0102/branch/deed", data={"csrf": token, "deed": deed, "do": "feature"}
+        )
+        assert odd.status_code == 303
+    odd = await other.post(
+        "/console/o/HX0102/branch/comment",
+        data={"csrf": token, "comment": "<b>#x\n", "status": "hidden"},
+    )
+    assert odd.status_code == 303 and odd.headers["location"].endswith("#comments")
 
 
 async def test_a_form_without_its_csrf_token_is_refused(demo_site: Site) -> None:

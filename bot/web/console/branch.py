@@ -55,10 +55,12 @@ def _path(org: Org) -> str:
 
 
 def _number(raw: object, default: int = 0) -> int:
+    """A form's or a query's number; `default` for anything else, or one no column holds."""
     try:
-        return int(str(raw))
+        number = int(str(raw))
     except ValueError:
         return default
+    return number if 0 <= number < 2**31 else default
 
 
 def _page_number(raw: object) -> int:
@@ -157,8 +159,8 @@ async def moderate_comment(request: Request) -> Response:
     code = str(form.get("comment", ""))
     if status not in comments.DONE_TEXT or not code.strip():
         return _back(request, org, form, "comments", texts.get("comment.code_usage"))
-    anchor = f"comment-{code.strip().upper()}"
     outcome, code = await comments.moderate(ctx, code, str(status))
+    anchor = f"comment-{code}" if code.isascii() and code.isalnum() else "comments"
     if outcome is comments.Moderated.DONE:
         note = texts.get(comments.DONE_TEXT[str(status)], code=code)
     else:
