@@ -8,6 +8,7 @@ publishes one held for review (公开 / GK); a leader may do so anywhere in thei
 from __future__ import annotations
 
 import unicodedata
+from enum import StrEnum
 
 from bot.normalize import has_words
 from handlers import paging
@@ -78,29 +79,54 @@ async def listing(msg: Message, ctx: Context) -> None:
     await paging.say_pages(ctx, texts)
 
 
+class Moderated(StrEnum):
+    """What came of moderating a comment; the SMS reply and the console's note say it."""
+
+    DONE = "done"
+    UNKNOWN = "unknown"  # no such comment, or one outside the moderator's reach
+    REFUSED = "refused"  # the moderator moderates nowhere
+
+
+# Statuses a moderator may give a comment, and the reply that says it was given.
+DONE_TEXT = {"hidden": "comment.hidden", "published": "comment.published"}
+
+
+async def moderate(ctx: Context, code: str, status: str) -> tuple[Moderated, str]:
+    """Hide a comment or publish one (held for review, or hidden before), if the sender may
+    moderate where it was left: the one implementation behind 隐藏/公开 and the console's
+    buttons. Returns the outcome and the comment's code as written back."""
+    assert status in DONE_TEXT, status
+    code = unicodedata.normalize("NFKC", code).strip().upper()  # "Ｋ７Ｑ２" too
+    # A refusal must not tell whether a comment exists (12.9): who moderates nowhere is
+    # refused before any lookup; a comment outside one's reach reads as none at all.
+    if not home_grants(ctx, Action.MODERATE_COMMENTS):
+        return Moderated.REFUSED, code
+    found = await ctx.repos.comments.get(code)
+    if found is None or not await allowed(ctx, Action.MODERATE_COMMENTS, found.org_id):
+        return Moderated.UNKNOWN, code
+    await ctx.repos.comments.set_status(found.code, status)
+    return Moderated.DONE, found.code
+
+
 async def hide(msg: Message, ctx: Context) -> None:
-    await _moderate(msg, ctx, "hidden", "comment.hidden")
+    await _moderate(msg, ctx, "hidden")
 
 
 async def publish(msg: Message, ctx: Context) -> None:
-    await _moderate(msg, ctx, "published", "comment.published")
+    await _moderate(msg, ctx, "published")
 
 
-async def _moderate(msg: Message, ctx: Context, status: str, done: str) -> None:
-    code = unicodedata.normalize("NFKC", msg.args).strip().upper()  # "Ｋ７Ｑ２" too
-    if not code:
+async def _moderate(msg: Message, ctx: Context, status: str) -> None:
+    if not unicodedata.normalize("NFKC", msg.args).strip():
         ctx.reply("comment.code_usage")
         return
-    # A refusal must not tell whether a comment exists (12.9): who moderates nowhere is
-    # refused before any lookup; a comment outside one's reach reads as none at all.
-    if require_home(ctx, Action.MODERATE_COMMENTS) is None:
-        return
-    found = await ctx.repos.comments.get(code)
-    if found is None or not await allowed(ctx, Action.MODERATE_COMMENTS, found.org_id):
+    outcome, code = await moderate(ctx, msg.args, status)
+    if outcome is Moderated.REFUSED:
+        require_home(ctx, Action.MODERATE_COMMENTS)  # answers the refusal
+    elif outcome is Moderated.UNKNOWN:
         ctx.reply("comment.unknown", code=code)
-        return
-    await ctx.repos.comments.set_status(found.code, status)
-    ctx.reply(done, code=found.code)
+    else:
+        ctx.reply(DONE_TEXT[status], code=code)
 
 
 ROUTES: list[Route] = [

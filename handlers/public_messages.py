@@ -17,7 +17,7 @@ from bot.privacy import mask_phone
 from bot.segments import count_segments
 from handlers import everyday
 from handlers.base import Context, Message, Route
-from handlers.permissions import Action, require_home
+from handlers.permissions import Action, allowed, require_home
 from storage.models import Grant, Role
 from storage.public_messages import PublicMessage
 
@@ -135,6 +135,16 @@ def _item(ctx: Context, message: PublicMessage, zone: ZoneInfo) -> str:
         who=who or ctx.texts.get("public_message.someone"),
         body=text,
     )
+
+
+async def mark_read(ctx: Context, message_id: int) -> bool:
+    """Mark one message read, as listing it by SMS does, if the sender may read the messages
+    left for its branch; False (as for none at all) otherwise."""
+    org_id = await ctx.repos.public_messages.org_of(message_id)
+    if org_id is None or not await allowed(ctx, Action.MODERATE_COMMENTS, org_id):
+        return False
+    await ctx.repos.public_messages.mark_read([message_id])
+    return True
 
 
 ROUTES = [Route("public_message.list", command, zh=("留言", "ly"), en=("messages",))]

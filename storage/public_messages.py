@@ -128,3 +128,10 @@ class PublicMessageRepository:
         await self.db.write(
             f"UPDATE public_messages SET status = 'read' WHERE id IN ({marks})", params
         )
+
+    async def org_of(self, message_id: int) -> int | None:
+        """The organisation a message was left for, if there is such a message."""
+        found = await self.db.fetchval(
+            "SELECT org_id FROM public_messages WHERE id = :id", {"id": message_id}
+        )
+        return int(found) if found is not None else None

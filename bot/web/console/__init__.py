@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from bot.web.console import audit_page, home, signin
+from bot.web.console import audit_page, branch, home, signin
 
 
 def routes() -> list[BaseRoute]:
-    return [*signin.routes(), *home.routes(), *audit_page.routes()]
+    return [*signin.routes(), *home.routes(), *audit_page.routes(), *branch.routes()]
