@@ -214,3 +214,10 @@ class ActivityRepository:
             {**params, "since": since},
         )
         return {(r["category"] or UNCATEGORISED): int(r["n"]) for r in rows}
+
+    async def roots(self) -> list[int]:
+        """The organisations at the top of the tree (a county, usually one), by code."""
+        rows = await self.db.fetch(
+            "SELECT id FROM organisations WHERE parent_id IS NULL ORDER BY code"
+        )
+        return [int(r["id"]) for r in rows]
