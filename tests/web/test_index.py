@@ -63,6 +63,7 @@ async def test_each_organisation_shows_who_reported_week_by_week(demo_site: Site
     response = await demo_site.get("/index.json")
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=60"
+    assert response.headers["vary"] == "Accept-Language"  # the campaign's texts are translated
     data = response.json()
     found = _by_code(data)
     expected = _expected_weekly()
@@ -221,6 +222,18 @@ async def test_a_name_that_looks_like_a_formula_is_text_in_the_csv(site: Site) -
     assert row[1] == '\'=HYPERLINK("http://x")'
     html = (await site.get("/")).text
     assert "=HYPERLINK(&#34;http://x&#34;)" in html  # escaped on the page, shown as written
+
+
+async def test_before_the_roster_is_imported_the_page_says_so(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    async for site in _site(web_config(db_url, tmp_path), clock):
+        html = (await site.get("/")).text
+        assert "还没有导入党组织名单。" in html
+        data = (await site.get("/index.json")).json()
+        assert data["organisations"] == [] and data["totals"]["weekly"] == [0] * WEEKS
+        csv_text = (await site.get("/participation.csv")).content.decode("utf-8-sig")
+        assert len(list(csv.reader(io.StringIO(csv_text)))) == 1  # the header alone
 
 
 async def test_nobody_is_named_and_no_phone_number_appears(demo_site: Site) -> None:

@@ -43,7 +43,9 @@ def routes() -> list[Route]:
 async def index_page(request: Request) -> Response:
     bot: App = request.app.state.bot
     data = await index_data(bot, texts_of(request).language)
-    return page(request, "public/index.html", data, max_age=PUBLIC_MAX_AGE)
+    response = page(request, "public/index.html", data, max_age=PUBLIC_MAX_AGE)
+    response.headers["vary"] = "Accept-Language"  # the JSON too: the campaign's texts
+    return response
 
 
 async def participation_csv(request: Request) -> Response:
@@ -267,7 +269,7 @@ def _campaign_data(bot: App, now: datetime, language: str) -> dict[str, Any] | N
         "next": (
             {
                 "id": following[0].id,
-                "at": following[0].at.astimezone(campaign.zone).replace(tzinfo=None),
+                "at": following[0].at.astimezone(campaign.zone),
                 "text": following[0].text[language],
             }
             if following
