@@ -73,7 +73,7 @@ def rolled_up(entries: list[OrgActivity]) -> dict[int, OrgActivity]:
     totals: dict[int, OrgActivity] = {}
 
     def total(entry: OrgActivity) -> OrgActivity:
-        # Iterative order is not needed: trees are shallow (county, township, branch, cell).
+        # Recursion is fine: trees are shallow (county, township, branch, cell).
         summed = entry
         for child in children.get(entry.org_id, []):
             below = total(child)
