@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.activity import ActivityRepository
 from storage.commentary import CommentaryRepository
 from storage.comments import CommentRepository
 from storage.commitments import CommitmentRepository
@@ -50,6 +51,7 @@ class Repositories:
     lists: SenderListRepository
     featured: FeaturedRepository
     console_sessions: ConsoleSessionRepository
+    activity: ActivityRepository
 
     def use_secret(self, secret: bytes) -> None:
         """Seal ballots, pending comments and message bodies under keys derived from the
@@ -82,6 +84,7 @@ class Repositories:
             lists=SenderListRepository(db),
             featured=FeaturedRepository(db),
             console_sessions=ConsoleSessionRepository(db),
+            activity=ActivityRepository(db),
         )
 
 

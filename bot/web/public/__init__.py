@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from bot.web.public import org
+from bot.web.public import index, org
 
 
 def routes() -> list[BaseRoute]:
-    return [*org.routes()]
+    return [*index.routes(), *org.routes()]
