@@ -3,8 +3,12 @@ person's scope. Every page uses bot/web/console/access.py; `routes()` gathers th
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+
+from bot.web.console.overview import overview
 
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [
+        Route("/console/o/{code}", overview),
+    ]

@@ -1,0 +1,235 @@
+"""The console's overview of an organisation's subtree (/console/o/<code>): who reported this
+week against last week and over twelve weeks, the 五带头 mix, the branches asleep first with
+why, open polls' turnout, public notices running, and the outbox's health.
+
+Seen by whoever may ask the bot for the same week (Action.BRANCH_WEEK: a secretary their
+branch, a leader their subtree, an admin everything); anyone else gets the 404 of a code
+that does not exist. The figures are the bot's: the same aggregates as its 本周 reply.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.app import App
+from bot.channel_status import configured_kinds, seconds_to_finish
+from bot.clock import week_start
+from bot.texts import Texts
+from bot.web.console.access import csrf_input, org_for, require_user
+from bot.web.console.ranking import TURNOUT_FLOOR, Ranked, Reason, rank
+from bot.web.pages import as_json, not_found, render, texts_of, wants_json
+from handlers.permissions import Action
+from storage import console_overview as store
+from storage.activity import UNCATEGORISED, OrgActivity, rolled_up
+from storage.models import CATEGORIES, Org
+
+WEEKS = 12  # the trend's length, and the window of the category mix
+FAILED_WINDOW = timedelta(days=7)  # failed sends counted over the last week
+# A county's active branches are many: listed folded under the asleep ones beyond this.
+OPEN_LIST = 12
+_NO_STORE = {"cache-control": "no-store"}  # an organiser's page is nobody's to keep
+
+
+async def overview(request: Request) -> Response:
+    texts = texts_of(request)
+    user = await require_user(request)
+    code = request.path_params["code"]
+    if code.endswith(".json"):
+        code = code[: -len(".json")]
+    org = await org_for(request, user, code, Action.BRANCH_WEEK, texts)
+    if org is None:
+        return not_found(request)
+    data = await overview_data(request.app.state.bot, org, texts)
+    if wants_json(request):
+        response = as_json(data)
+        response.headers.update(_NO_STORE)
+        return response
+    return render(
+        request,
+        "console/overview.html",
+        {**data, "user": user, "csrf": csrf_input(user), "open_list": OPEN_LIST},
+        headers=_NO_STORE,
+    )
+
+
+async def overview_data(app: App, org: Org, texts: Texts) -> dict[str, Any]:
+    """The page's figures as plain data: the HTML page and its .json twin render this."""
+    repos, now = app.repos, app.clock.now()
+    zone = ZoneInfo(org.timezone) if org.timezone else app.config.zone
+    today = now.astimezone(zone).date()
+    monday = week_start(today)
+    first_monday = monday - timedelta(weeks=WEEKS - 1)
+    entries = await repos.activity.subtree(org.id, weeks=WEEKS, week_start=monday, today=today)
+    whole = rolled_up(entries).get(org.id)
+    names = {e.org_id: e.name for e in entries}
+    ranked = rank(entries, await store.last_polls(repos.db, org.id, now), today)
+    categories = await repos.activity.categories([e.org_id for e in entries], first_monday)
+    # The deployment's root shows the whole outbox; below it, the subtree's broadcasts.
+    outbox_root = None if org.parent_id is None else org.id
+    outbox = await store.outbox_health(repos.db, outbox_root, now - FAILED_WINDOW)
+    return {
+        "org": {"code": org.code, "name": org.name, "kind": org.kind},
+        "today": today,
+        "week": _week(whole),
+        "trend": _trend(whole, first_monday),
+        "categories": _categories(categories, texts),
+        "units": _units(ranked, names, org, texts),
+        "polls": _polls(await store.open_polls(repos.db, org.id, now), zone, texts.language),
+        "notices": [
+            {
+                "code": f"G{n.notice_id}",
+                "org_code": n.org_code,
+                "org_name": n.org_name,
+                "round": n.round,
+                "last_day": n.last_day,
+                "candidates": n.candidates,
+                "objections": n.objections,
+            }
+            for n in await store.notices_in_progress(repos.db, org.id, now)
+        ],
+        "outbox": _outbox(outbox, outbox_root is None, app, now, zone, texts),
+    }
+
+
+def _week(whole: OrgActivity | None) -> dict[str, int]:
+    weekly = list(whole.weekly) if whole else []
+    return {
+        "members": whole.members if whole else 0,
+        "this": weekly[-1] if weekly else 0,
+        "last": weekly[-2] if len(weekly) > 1 else 0,
+        "deeds": whole.deeds_this_week if whole else 0,
+        "commitments_open": whole.commitments_open if whole else 0,
+        "commitments_overdue": whole.commitments_overdue if whole else 0,
+    }
+
+
+def _trend(whole: OrgActivity | None, first_monday: date) -> dict[str, list[Any]]:
+    values = list(whole.weekly) if whole else [0] * WEEKS
+    starts = [first_monday + timedelta(weeks=i) for i in range(len(values))]
+    return {"values": values, "labels": [f"{d.month}/{d.day}" for d in starts]}
+
+
+def _categories(counts: dict[str, int], texts: Texts) -> list[dict[str, Any]]:
+    """The five categories always, in their order; the uncategorised only when there are."""
+    total = sum(counts.values())
+    keys = [c.value for c in CATEGORIES] + ([UNCATEGORISED] if counts.get(UNCATEGORISED) else [])
+    return [
+        {
+            "key": key,
+            "label": texts.get(f"category.short.{'none' if key == UNCATEGORISED else key}"),
+            "count": counts.get(key, 0),
+            "share": counts.get(key, 0) / total if total else 0.0,
+        }
+        for key in keys
+    ]
+
+
+def _units(ranked: list[Ranked], names: dict[int, str], org: Org, texts: Texts) -> dict[str, Any]:
+    rows = []
+    for r in ranked:
+        unit = r.unit
+        assert isinstance(unit, OrgActivity)
+        rows.append(
+            {
+                "code": unit.code,
+                "name": unit.name,
+                "parent": names.get(unit.parent_id) if unit.parent_id != org.id else None,
+                "members": unit.members,
+                "this_week": r.this_week,
+                "last_week": r.last_week,
+                "last_report": unit.last_report,
+                "overdue": unit.commitments_overdue,
+                "turnout": r.last_poll.turnout if r.last_poll else None,
+                "reasons": [
+                    {"key": reason.value, "text": _reason(reason, r, texts)} for reason in r.reasons
+                ],
+                "link": f"/console/o/{unit.code}/branch",
+            }
+        )
+    asleep = sum(1 for r in ranked if r.asleep)
+    return {"total": len(rows), "asleep": asleep, "rows": rows}
+
+
+def _reason(reason: Reason, r: Ranked, texts: Texts) -> str:
+    key = f"web.console.overview.reason.{reason.value}"
+    if reason is Reason.SILENT:
+        last = r.unit.last_report
+        if last is None:
+            return texts.get(key + "_never")
+        return texts.get(key, since=f"{last.month}/{last.day}")
+    if reason is Reason.TURNOUT:
+        assert r.last_poll is not None
+        return texts.get(
+            key,
+            rate=round(r.last_poll.turnout * 100),
+            floor=round(TURNOUT_FLOOR * 100),
+            code=f"P{r.last_poll.poll_id}",
+        )
+    return texts.get(key, count=r.unit.commitments_overdue)
+
+
+def _polls(polls: list[store.OpenPoll], zone: ZoneInfo, language: str) -> list[dict[str, Any]]:
+    """Open polls with turnout only: nothing of their answers until they close."""
+    return [
+        {
+            "code": f"P{p.poll_id}",
+            "org_name": p.org_name,
+            "question": p.question_en if language == "en" and p.question_en else p.question,
+            "closes_at": p.closes_at,
+            "closes": f"{p.closes_at.astimezone(zone):%m-%d %H:%M}",
+            "answered": p.answered,
+            "asked": max(p.audience_size, p.answered),
+            "turnout": p.answered / max(p.audience_size, p.answered, 1),
+        }
+        for p in polls
+    ]
+
+
+def _outbox(
+    health: store.OutboxHealth,
+    deployment: bool,
+    app: App,
+    now: datetime,
+    zone: ZoneInfo,
+    texts: Texts,
+) -> dict[str, Any]:
+    configured = configured_kinds(app.config)
+    kinds = []
+    for kind, waiting in sorted(health.waiting.items()):
+        held = waiting.first_due is not None and waiting.first_due > now
+        kinds.append(
+            {
+                "kind": kind,
+                "name": texts.get(f"channels.name.{kind}"),
+                "count": waiting.count,
+                "configured": kind in configured,
+                "first_due": (
+                    f"{waiting.first_due.astimezone(zone):%m-%d %H:%M}"
+                    if held and waiting.first_due
+                    else None
+                ),
+            }
+        )
+    seconds = seconds_to_finish(health.waiting, app.config)
+    return {
+        "scope": "deployment" if deployment else "subtree",
+        "waiting": health.waiting_total,
+        "failed": health.failed,
+        "kinds": kinds,
+        "finish_seconds": round(seconds),
+        "finish": _duration(seconds, texts),
+    }
+
+
+def _duration(seconds: float, texts: Texts) -> str:
+    key = "web.console.overview.outbox.duration"
+    if seconds < 90:
+        return texts.get(key + "_s", n=max(1, round(seconds)))
+    if seconds < 90 * 60:
+        return texts.get(key + "_min", n=round(seconds / 60))
+    return texts.get(key + "_h", n=f"{seconds / 3600:.1f}")
