@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.activity import ActivityRepository
 from storage.commentary import CommentaryRepository
 from storage.comments import CommentRepository
 from storage.commitments import CommitmentRepository
@@ -48,6 +49,7 @@ class Repositories:
     limits: LimitRepository
     lists: SenderListRepository
     console_sessions: ConsoleSessionRepository
+    activity: ActivityRepository
 
     def use_secret(self, secret: bytes) -> None:
         """Seal ballots, pending comments and message bodies under keys derived from the
@@ -79,6 +81,7 @@ class Repositories:
             limits=LimitRepository(db),
             lists=SenderListRepository(db),
             console_sessions=ConsoleSessionRepository(db),
+            activity=ActivityRepository(db),
         )
 
 
