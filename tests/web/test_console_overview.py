@@ -95,7 +95,8 @@ async def _page(client: httpx.AsyncClient, code: str, json: bool = False) -> htt
 async def _not_found_like_unknown(client: httpx.AsyncClient, code: str) -> None:
     hidden, unknown = await _page(client, code), await _page(client, "NOSUCH9")
     assert hidden.status_code == unknown.status_code == 404
-    assert hidden.text == unknown.text
+    # The same page but for the path in its language link.
+    assert hidden.text.replace(f"/console/o/{code}?", "/console/o/NOSUCH9?") == unknown.text
     hidden_json, unknown_json = await _page(client, code, True), await _page(client, "NOSUCH9", True)
     assert hidden_json.status_code == 404 and hidden_json.json() == unknown_json.json()
 
@@ -104,8 +105,11 @@ async def test_a_secretary_sees_their_branch_and_no_other(demo_site: Site) -> No
     client = await demo_site.signed_in(SECRETARY_HX0101)
     own = await _page(client, "HX0101")
     assert own.status_code == 200 and "东坡村党支部" in own.text
+    # Not the youth league branch under it: the bot's 本周 does not show it to them either.
+    listed = (await _page(client, "HX0101", json=True)).json()["units"]["rows"]
+    assert [u["code"] for u in listed] == ["HX0101"]
     assert own.headers["cache-control"] == "no-store"
-    for other in ("HX0102", "HX01", "HX", "hx0102"):
+    for other in ("HX0102", "HX0101T", "HX01", "HX", "hx0102"):
         await _not_found_like_unknown(client, other)
 
 
@@ -116,7 +120,8 @@ async def test_a_leader_sees_their_subtree_and_not_a_sibling_township(demo_site:
     for code in ("HX02", "HX0201", "HX"):
         await _not_found_like_unknown(client, code)
     township = (await _page(client, "HX01", json=True)).json()
-    assert {u["code"] for u in township["units"]["rows"]} == {"HX0101", "HX0102"}
+    # The youth league branch under 东坡村 is below the leader too.
+    assert {u["code"] for u in township["units"]["rows"]} == {"HX0101", "HX0101T", "HX0102"}
 
 
 async def test_an_admin_sees_everything(demo_site: Site, tmp_path: Path) -> None:
@@ -140,8 +145,9 @@ async def test_the_county_ranks_a_sleeping_branch_first_with_its_reason(demo_sit
     data = (await _page(client, "HX", json=True)).json()
     rows = data["units"]["rows"]
     by_code = {r["code"]: r for r in rows}
-    # 南湾村 reported last four weeks ago; 北岗社区 never: both asleep, before every active one.
-    assert {rows[0]["code"], rows[1]["code"]} == {"HX0201", "HX0202"}
+    # 北岗社区 and the youth league never reported, 南湾村 last four weeks ago: asleep, the
+    # longest silent first, before every active branch.
+    assert [r["code"] for r in rows[:3]] == ["HX0101T", "HX0202", "HX0201"]
     assert [r["key"] for r in by_code["HX0202"]["reasons"]] == ["silent"]
     assert by_code["HX0202"]["reasons"][0]["text"] == "从未汇报"
     assert by_code["HX0201"]["reasons"][0]["text"].startswith("两周无汇报")
@@ -168,8 +174,8 @@ async def test_the_figures_are_the_bots_week(demo_site: Site) -> None:
     assert county["week"]["deeds"] == bot.deeds
     last = await repos.reports.subtree_week(hx.id, monday - timedelta(days=7), monday)
     assert county["week"]["last"] == last.reporters
-    assert county["trend"]["values"][-2:] == [last.reporters, bot.reporters]
-    assert len(county["trend"]["values"]) == 12
+    assert county["weekly"]["values"][-2:] == [last.reporters, bot.reporters]
+    assert len(county["weekly"]["values"]) == 12
 
     secretary = await demo_site.signed_in(SECRETARY_HX0101)
     branch = (await _page(secretary, "HX0101", json=True)).json()
@@ -181,11 +187,11 @@ async def test_the_figures_are_the_bots_week(demo_site: Site) -> None:
         week.members,
         week.deeds,
     )
-    # And the bot's own words to the same secretary say the same numbers.
-    reply = " ".join(await says(demo_site.app, SECRETARY_HX0101, "本周"))
-    assert f"{week.reporters}/{week.members}" in reply or (
-        str(week.reporters) in reply and str(week.members) in reply
-    )
+    # And the bot's own words, asked the same week by the same people, say the same.
+    for phone, page in ((SECRETARY_HX0101, branch), (LEADER_HX, county)):
+        reply = " ".join(await says(demo_site.app, phone, "本周"))
+        figures = page["week"]
+        assert f"{figures['deeds']}条，{figures['this']}/{figures['members']}人已报" in reply
     mix = {c["key"]: c["count"] for c in county["categories"]}
     assert sum(mix.values()) > 0 and set(mix) >= {"study", "service", "achievement"}
 
@@ -249,7 +255,7 @@ async def test_the_county_overview_fits_a_phone(demo_site: Site, browser: Any, s
     assert await horizontal_overflow(page) == 0
     # The first thing under the title: how many branches are asleep, then which.
     headline = await page.inner_text(".asleep-head .headline")
-    assert headline.startswith("2") and "个支部需要督促" in headline
+    assert headline.startswith("3") and "个支部需要督促" in headline
     first = await page.inner_text("ol.units.asleep > li:first-child")
     assert "从未汇报" in first or "两周无汇报" in first
     await shoot(page, "console-overview-county")

@@ -9,6 +9,7 @@ that does not exist. The figures are the bot's: the same aggregates as its 本�
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,18 +21,19 @@ from bot.app import App
 from bot.channel_status import configured_kinds, seconds_to_finish
 from bot.clock import week_start
 from bot.texts import Texts
-from bot.web.console.access import csrf_input, org_for, require_user
+from bot.web.console.access import ConsoleUser, context_for, csrf_input, org_for, require_user
 from bot.web.console.ranking import TURNOUT_FLOOR, Ranked, Reason, rank
 from bot.web.pages import as_json, not_found, render, texts_of, wants_json
-from handlers.permissions import Action
+from handlers.permissions import Action, allowed
 from storage import console_overview as store
 from storage.activity import UNCATEGORISED, OrgActivity, rolled_up
-from storage.models import CATEGORIES, Org
+from storage.models import CATEGORIES, Org, Role
 
 WEEKS = 12  # the trend's length, and the window of the category mix
 FAILED_WINDOW = timedelta(days=7)  # failed sends counted over the last week
 # A county's active branches are many: listed folded under the asleep ones beyond this.
 OPEN_LIST = 12
+MaySee = Callable[[int], Awaitable[bool]]
 _NO_STORE = {"cache-control": "no-store"}  # an organiser's page is nobody's to keep
 
 
@@ -44,7 +46,8 @@ async def overview(request: Request) -> Response:
     org = await org_for(request, user, code, Action.BRANCH_WEEK, texts)
     if org is None:
         return not_found(request)
-    data = await overview_data(request.app.state.bot, org, texts)
+    app: App = request.app.state.bot
+    data = await overview_data(app, org, texts, await _narrower(request, user, org, texts))
     if wants_json(request):
         response = as_json(data)
         response.headers.update(_NO_STORE)
@@ -57,17 +60,45 @@ async def overview(request: Request) -> Response:
     )
 
 
-async def overview_data(app: App, org: Org, texts: Texts) -> dict[str, Any]:
-    """The page's figures as plain data: the HTML page and its .json twin render this."""
+async def _narrower(
+    request: Request, user: ConsoleUser, org: Org, texts: Texts
+) -> MaySee | None:
+    """None when the user sees the whole subtree of `org` (an admin, a leader at or above
+    it); else the check for each organisation below (a secretary sees their branch, not
+    the youth league branch under it, as in the bot's 本周)."""
+    app: App = request.app.state.bot
+    if user.is_admin:
+        return None
+    leading = {g.org_id for g in user.record.grants if g.role is Role.LEADER}
+    if leading.intersection(await app.repos.orgs.ancestor_ids(org.id)):
+        return None
+    ctx = context_for(request, user, texts)
+
+    async def may_see(org_id: int) -> bool:
+        return await allowed(ctx, Action.BRANCH_WEEK, org_id)
+
+    return may_see
+
+
+async def overview_data(
+    app: App, org: Org, texts: Texts, may_see: MaySee | None = None
+) -> dict[str, Any]:
+    """The page's figures as plain data: the HTML page and its .json twin render this.
+    The headline figures are the bot's 本周: an organisation with members of its own (a
+    branch) its own; one without (a township, the county) its subtree's. `may_see`: which
+    organisations below are listed (None: all)."""
     repos, now = app.repos, app.clock.now()
     zone = ZoneInfo(org.timezone) if org.timezone else app.config.zone
     today = now.astimezone(zone).date()
     monday = week_start(today)
     first_monday = monday - timedelta(weeks=WEEKS - 1)
     entries = await repos.activity.subtree(org.id, weeks=WEEKS, week_start=monday, today=today)
-    whole = rolled_up(entries).get(org.id)
+    own = next((e for e in entries if e.org_id == org.id), None)
+    whole = own if own and own.members else rolled_up(entries).get(org.id)
     names = {e.org_id: e.name for e in entries}
     ranked = rank(entries, await store.last_polls(repos.db, org.id, now), today)
+    if may_see is not None:
+        ranked = [r for r in ranked if await may_see(r.unit.org_id)]
     categories = await repos.activity.categories([e.org_id for e in entries], first_monday)
     # The deployment's root shows the whole outbox; below it, the subtree's broadcasts.
     outbox_root = None if org.parent_id is None else org.id
@@ -76,7 +107,7 @@ async def overview_data(app: App, org: Org, texts: Texts) -> dict[str, Any]:
         "org": {"code": org.code, "name": org.name, "kind": org.kind},
         "today": today,
         "week": _week(whole),
-        "trend": _trend(whole, first_monday),
+        "weekly": _trend(whole, first_monday),
         "categories": _categories(categories, texts),
         "units": _units(ranked, names, org, texts),
         "polls": _polls(await store.open_polls(repos.db, org.id, now), zone, texts.language),
@@ -222,7 +253,7 @@ def _outbox(
         "failed": health.failed,
         "kinds": kinds,
         "finish_seconds": round(seconds),
-        "finish": _duration(seconds, texts),
+        "finish": _duration(seconds, texts) if seconds else None,
     }
 
 
