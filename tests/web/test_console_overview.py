@@ -97,7 +97,10 @@ async def _not_found_like_unknown(client: httpx.AsyncClient, code: str) -> None:
     assert hidden.status_code == unknown.status_code == 404
     # The same page but for the path in its language link.
     assert hidden.text.replace(f"/console/o/{code}?", "/console/o/NOSUCH9?") == unknown.text
-    hidden_json, unknown_json = await _page(client, code, True), await _page(client, "NOSUCH9", True)
+    hidden_json, unknown_json = (
+        await _page(client, code, True),
+        await _page(client, "NOSUCH9", True),
+    )
     assert hidden_json.status_code == 404 and hidden_json.json() == unknown_json.json()
 
 

@@ -29,7 +29,10 @@ from storage import console_overview as store
 from storage.activity import UNCATEGORISED, OrgActivity, rolled_up
 from storage.models import CATEGORIES, Org, Role
 
-WEEKS = 12  # the trend's length, and the window of the category mix
+WEEKS = 12  # the trend's length
+# The category mix is of the last four weeks, a month of the campaign: what the branches
+# are doing now, and a third of the deeds the trend reads (each is counted per request).
+CATEGORY_WEEKS = 4
 FAILED_WINDOW = timedelta(days=7)  # failed sends counted over the last week
 # A county's active branches are many: listed folded under the asleep ones beyond this.
 OPEN_LIST = 12
@@ -60,9 +63,7 @@ async def overview(request: Request) -> Response:
     )
 
 
-async def _narrower(
-    request: Request, user: ConsoleUser, org: Org, texts: Texts
-) -> MaySee | None:
+async def _narrower(request: Request, user: ConsoleUser, org: Org, texts: Texts) -> MaySee | None:
     """None when the user sees the whole subtree of `org` (an admin, a leader at or above
     it); else the check for each organisation below (a secretary sees their branch, not
     the youth league branch under it, as in the bot's 本周)."""
@@ -99,7 +100,8 @@ async def overview_data(
     ranked = rank(entries, await store.last_polls(repos.db, org.id, now), today)
     if may_see is not None:
         ranked = [r for r in ranked if await may_see(r.unit.org_id)]
-    categories = await repos.activity.categories([e.org_id for e in entries], first_monday)
+    since = monday - timedelta(weeks=CATEGORY_WEEKS - 1)
+    categories = await repos.activity.categories([e.org_id for e in entries], since)
     # The deployment's root shows the whole outbox; below it, the subtree's broadcasts.
     outbox_root = None if org.parent_id is None else org.id
     outbox = await store.outbox_health(repos.db, outbox_root, now - FAILED_WINDOW)
@@ -109,6 +111,7 @@ async def overview_data(
         "week": _week(whole),
         "weekly": _trend(whole, first_monday),
         "categories": _categories(categories, texts),
+        "category_weeks": CATEGORY_WEEKS,
         "units": _units(ranked, names, org, texts),
         "polls": _polls(await store.open_polls(repos.db, org.id, now), zone, texts.language),
         "notices": [
@@ -165,11 +168,12 @@ def _units(ranked: list[Ranked], names: dict[int, str], org: Org, texts: Texts) 
     for r in ranked:
         unit = r.unit
         assert isinstance(unit, OrgActivity)
+        parent = unit.parent_id
         rows.append(
             {
                 "code": unit.code,
                 "name": unit.name,
-                "parent": names.get(unit.parent_id) if unit.parent_id != org.id else None,
+                "parent": names.get(parent) if parent is not None and parent != org.id else None,
                 "members": unit.members,
                 "this_week": r.this_week,
                 "last_week": r.last_week,
