@@ -161,6 +161,9 @@ async def test_the_county_ranks_a_sleeping_branch_first_with_its_reason(demo_sit
     # The asleep list comes before the week's figures, each branch with its reason.
     assert html.index("北岗社区党支部") < html.index("本周汇报")
     assert "从未汇报" in html and 'href="/console/o/HX0202/branch"' in html
+    english = (await client.get("/console/o/HX?lang=en")).text
+    assert "branches need a push (of 5)" in english and "Never reported" in english
+    assert 'href="/console/o/HX0202/branch?lang=en"' in english
 
 
 async def test_the_figures_are_the_bots_week(demo_site: Site) -> None:
@@ -225,6 +228,27 @@ async def test_an_open_poll_shows_its_turnout_and_nothing_of_its_answers(demo_si
     assert "水渠清理得怎么样" in html
     for option in ("很干净", "还行", "没清理"):
         assert option not in html
+
+
+async def test_a_branch_whose_last_poll_few_answered_is_asleep_for_it(demo_site: Site) -> None:
+    app = demo_site.app
+    await says(app, "+8613800002100", "评议 村里卫生怎么样/好/一般/差")  # 西岭村's secretary
+    await says(app, "+8613800002100", "确认")
+    sweep = JobContext(app.repos, app.config.zone, app.config.bot.language, lambda: None)
+    await run_sweeps(sweep, demo_site.clock.now())
+    await says(app, "+8613900002101", "1")  # one villager of the ten asked answers
+    demo_site.clock.advance(timedelta(days=app.config.participation.poll_days, hours=1))
+    await run_sweeps(sweep, demo_site.clock.now())
+    client = await demo_site.signed_in(LEADER_HX01)
+    rows = (await _page(client, "HX01", json=True)).json()["units"]["rows"]
+    xiling = next(r for r in rows if r["code"] == "HX0102")
+    turnout = [r["text"] for r in xiling["reasons"] if r["key"] == "turnout"]
+    assert len(turnout) == 1 and "参与率" in turnout[0] and "低于 30%" in turnout[0]
+    assert 0 < xiling["turnout"] < TURNOUT_FLOOR
+    # 东坡村's last poll, twelve answers of those asked, is no reason.
+    dongpo = next(r for r in rows if r["code"] == "HX0101")
+    assert "turnout" not in [r["key"] for r in dongpo["reasons"]]
+    assert dongpo["turnout"] >= TURNOUT_FLOOR
 
 
 async def test_the_outbox_is_the_subtrees_below_the_root_and_everything_at_it(
