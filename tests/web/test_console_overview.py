@@ -14,6 +14,7 @@ import httpx
 from bot.clock import week_start
 from bot.roster import import_people
 from bot.web.console.access import COOKIE
+from bot.web.console.overview import FRESH
 from bot.web.console.ranking import TURNOUT_FLOOR, Reason, rank, reasons_for
 from scheduler.jobs import JobContext
 from scheduler.sweeps import run_sweeps
@@ -200,6 +201,20 @@ async def test_the_figures_are_the_bots_week(demo_site: Site) -> None:
         assert f"{figures['deeds']}条，{figures['this']}/{figures['members']}人已报" in reply
     mix = {c["key"]: c["count"] for c in county["categories"]}
     assert sum(mix.values()) > 0 and set(mix) >= {"study", "service", "achievement"}
+
+
+async def test_counted_figures_are_a_minute_fresh_at_most(demo_site: Site) -> None:
+    client = await demo_site.signed_in(LEADER_HX)
+    before = (await _page(client, "HX02", json=True)).json()
+    assert before["week"]["this"] == 0  # 绿水镇: nobody reported this week
+    await says(demo_site.app, "+8613800004101", "汇报 帮邻居收玉米")  # 北岗社区's member
+    cached = (await _page(client, "HX02", json=True)).json()
+    assert cached["week"]["this"] == 0 and cached["counted_at"] == before["counted_at"]
+    demo_site.clock.advance(FRESH)
+    fresh = (await _page(client, "HX02", json=True)).json()
+    assert fresh["week"]["this"] == 1
+    rows = {r["code"]: r for r in fresh["units"]["rows"]}
+    assert rows["HX0202"]["reasons"] == []  # awake again
 
 
 async def test_an_open_poll_shows_its_turnout_and_nothing_of_its_answers(demo_site: Site) -> None:

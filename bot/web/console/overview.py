@@ -9,7 +9,10 @@ that does not exist. The figures are the bot's: the same aggregates as its 本�
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +32,7 @@ from storage import console_overview as store
 from storage.activity import UNCATEGORISED, OrgActivity, rolled_up
 from storage.models import CATEGORIES, Org, Role
 
+FRESH = timedelta(seconds=60)  # how old the counted figures may be (ActivityCache)
 WEEKS = 12  # the trend's length
 # The category mix is of the last four weeks, a month of the campaign: what the branches
 # are doing now, and a third of the deeds the trend reads (each is counted per request).
@@ -50,7 +54,8 @@ async def overview(request: Request) -> Response:
     if org is None:
         return not_found(request)
     app: App = request.app.state.bot
-    data = await overview_data(app, org, texts, await _narrower(request, user, org, texts))
+    may_see = await _narrower(request, user, org, texts)
+    data = await overview_data(app, org, texts, may_see, activity_cache(request))
     if wants_json(request):
         response = as_json(data)
         response.headers.update(_NO_STORE)
@@ -81,33 +86,101 @@ async def _narrower(request: Request, user: ConsoleUser, org: Org, texts: Texts)
     return may_see
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What the overview counts over the deeds: the slow part, read once per FRESH."""
+
+    at: datetime
+    entries: list[OrgActivity]
+    last_polls: dict[int, store.LastPoll]
+    categories: dict[str, int]
+
+
+class ActivityCache:
+    """Each organisation's counted activity, read at most once a FRESH per process: a
+    county's twelve weeks are 200,000 deeds to count (a few hundred milliseconds), a figure
+    a minute old says as well which branch is asleep, and two hundred operators opening
+    the county's page at the Monday meeting would otherwise count them each. Readers of one
+    key share one count in flight. Open polls, notices and the outbox are read live."""
+
+    def __init__(self, most: int = 256) -> None:
+        self.most = most
+        self._held: OrderedDict[tuple[int, date], asyncio.Task[Counted]] = OrderedDict()
+
+    async def get(self, app: App, org_id: int, now: datetime, today: date) -> Counted:
+        key = (org_id, today)
+        task = self._held.get(key)
+        if (
+            task is not None
+            and task.done()
+            and (
+                task.cancelled() or task.exception() is not None or now - task.result().at >= FRESH
+            )
+        ):
+            task = None
+        if task is None:
+            task = asyncio.ensure_future(_count(app, org_id, now, today))
+            self._held[key] = task
+            while len(self._held) > self.most:
+                self._held.popitem(last=False)
+        self._held.move_to_end(key)
+        return await asyncio.shield(task)
+
+
+async def _count(app: App, org_id: int, now: datetime, today: date) -> Counted:
+    repos, monday = app.repos, week_start(today)
+    entries = await repos.activity.subtree(org_id, weeks=WEEKS, week_start=monday, today=today)
+    since = monday - timedelta(weeks=CATEGORY_WEEKS - 1)
+    return Counted(
+        now,
+        entries,
+        await store.last_polls(repos.db, org_id, now),
+        await repos.activity.categories([e.org_id for e in entries], since),
+    )
+
+
+def activity_cache(request: Request) -> ActivityCache:
+    """The web app's one cache (made on first use)."""
+    state = request.app.state
+    if not hasattr(state, "overview_activity"):
+        state.overview_activity = ActivityCache()
+    cache: ActivityCache = state.overview_activity
+    return cache
+
+
 async def overview_data(
-    app: App, org: Org, texts: Texts, may_see: MaySee | None = None
+    app: App,
+    org: Org,
+    texts: Texts,
+    may_see: MaySee | None = None,
+    cache: ActivityCache | None = None,
 ) -> dict[str, Any]:
     """The page's figures as plain data: the HTML page and its .json twin render this.
     The headline figures are the bot's 本周: an organisation with members of its own (a
     branch) its own; one without (a township, the county) its subtree's. `may_see`: which
-    organisations below are listed (None: all)."""
+    organisations below are listed (None: all). `cache`: where counted figures are kept
+    (None: counted now)."""
     repos, now = app.repos, app.clock.now()
     zone = ZoneInfo(org.timezone) if org.timezone else app.config.zone
     today = now.astimezone(zone).date()
     monday = week_start(today)
     first_monday = monday - timedelta(weeks=WEEKS - 1)
-    entries = await repos.activity.subtree(org.id, weeks=WEEKS, week_start=monday, today=today)
+    read = await (cache or ActivityCache()).get(app, org.id, now, today)
+    entries = read.entries
     own = next((e for e in entries if e.org_id == org.id), None)
     whole = own if own and own.members else rolled_up(entries).get(org.id)
     names = {e.org_id: e.name for e in entries}
-    ranked = rank(entries, await store.last_polls(repos.db, org.id, now), today)
+    ranked = rank(entries, read.last_polls, today)
     if may_see is not None:
         ranked = [r for r in ranked if await may_see(r.unit.org_id)]
-    since = monday - timedelta(weeks=CATEGORY_WEEKS - 1)
-    categories = await repos.activity.categories([e.org_id for e in entries], since)
+    categories = read.categories
     # The deployment's root shows the whole outbox; below it, the subtree's broadcasts.
     outbox_root = None if org.parent_id is None else org.id
     outbox = await store.outbox_health(repos.db, outbox_root, now - FAILED_WINDOW)
     return {
         "org": {"code": org.code, "name": org.name, "kind": org.kind},
         "today": today,
+        "counted_at": f"{read.at.astimezone(zone):%Y-%m-%d %H:%M}",
         "week": _week(whole),
         "weekly": _trend(whole, first_monday),
         "categories": _categories(categories, texts),
