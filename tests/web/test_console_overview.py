@@ -113,6 +113,9 @@ async def test_a_secretary_sees_their_branch_and_no_other(demo_site: Site) -> No
     listed = (await _page(client, "HX0101", json=True)).json()["units"]["rows"]
     assert [u["code"] for u in listed] == ["HX0101"]
     assert own.headers["cache-control"] == "no-store"
+    twin = await _page(client, "HX0101", json=True)
+    assert twin.headers["cache-control"] == "no-store"
+    assert "access-control-allow-origin" not in twin.headers  # the console is no open data
     for other in ("HX0102", "HX0101T", "HX01", "HX", "hx0102"):
         await _not_found_like_unknown(client, other)
 

@@ -35,7 +35,7 @@ from storage.models import CATEGORIES, Org, Role
 FRESH = timedelta(seconds=60)  # how old the counted figures may be (ActivityCache)
 WEEKS = 12  # the trend's length
 # The category mix is of the last four weeks, a month of the campaign: what the branches
-# are doing now, and a third of the deeds the trend reads (each is counted per request).
+# are doing now, and a third of the deeds the trend reads.
 CATEGORY_WEEKS = 4
 FAILED_WINDOW = timedelta(days=7)  # failed sends counted over the last week
 # A county's active branches are many: listed folded under the asleep ones beyond this.
@@ -58,6 +58,7 @@ async def overview(request: Request) -> Response:
     data = await overview_data(app, org, texts, may_see, activity_cache(request))
     if wants_json(request):
         response = as_json(data)
+        del response.headers["access-control-allow-origin"]  # not open data: no other site
         response.headers.update(_NO_STORE)
         return response
     return render(
@@ -91,8 +92,9 @@ class Counted:
     """What the overview counts over the deeds: the slow part, read once per FRESH."""
 
     at: datetime
-    entries: list[OrgActivity]
-    last_polls: dict[int, store.LastPoll]
+    whole: OrgActivity | None  # the headline figures (see overview_data)
+    ranked: list[Ranked]  # every organisation with members, asleep first
+    names: dict[int, str]  # of the organisations in the subtree
     categories: dict[str, int]
 
 
@@ -131,10 +133,13 @@ async def _count(app: App, org_id: int, now: datetime, today: date) -> Counted:
     repos, monday = app.repos, week_start(today)
     entries = await repos.activity.subtree(org_id, weeks=WEEKS, week_start=monday, today=today)
     since = monday - timedelta(weeks=CATEGORY_WEEKS - 1)
+    # The bot's 本周 speaks of a branch's own members, of a township's subtree.
+    own = next((e for e in entries if e.org_id == org_id), None)
     return Counted(
         now,
-        entries,
-        await store.last_polls(repos.db, org_id, now),
+        own if own and own.members else rolled_up(entries).get(org_id),
+        rank(entries, await store.last_polls(repos.db, org_id, now), today),
+        {e.org_id: e.name for e in entries},
         await repos.activity.categories([e.org_id for e in entries], since),
     )
 
@@ -166,14 +171,9 @@ async def overview_data(
     monday = week_start(today)
     first_monday = monday - timedelta(weeks=WEEKS - 1)
     read = await (cache or ActivityCache()).get(app, org.id, now, today)
-    entries = read.entries
-    own = next((e for e in entries if e.org_id == org.id), None)
-    whole = own if own and own.members else rolled_up(entries).get(org.id)
-    names = {e.org_id: e.name for e in entries}
-    ranked = rank(entries, read.last_polls, today)
+    ranked = read.ranked
     if may_see is not None:
         ranked = [r for r in ranked if await may_see(r.unit.org_id)]
-    categories = read.categories
     # The deployment's root shows the whole outbox; below it, the subtree's broadcasts.
     outbox_root = None if org.parent_id is None else org.id
     outbox = await store.outbox_health(repos.db, outbox_root, now - FAILED_WINDOW)
@@ -181,11 +181,11 @@ async def overview_data(
         "org": {"code": org.code, "name": org.name, "kind": org.kind},
         "today": today,
         "counted_at": f"{read.at.astimezone(zone):%Y-%m-%d %H:%M}",
-        "week": _week(whole),
-        "weekly": _trend(whole, first_monday),
-        "categories": _categories(categories, texts),
+        "week": _week(read.whole),
+        "weekly": _trend(read.whole, first_monday),
+        "categories": _categories(read.categories, texts),
         "category_weeks": CATEGORY_WEEKS,
-        "units": _units(ranked, names, org, texts),
+        "units": _units(ranked, read.names, org, texts),
         "polls": _polls(await store.open_polls(repos.db, org.id, now), zone, texts.language),
         "notices": [
             {
