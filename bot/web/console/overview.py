@@ -38,8 +38,9 @@ WEEKS = 12  # the trend's length
 # are doing now, and a third of the deeds the trend reads.
 CATEGORY_WEEKS = 4
 FAILED_WINDOW = timedelta(days=7)  # failed sends counted over the last week
-# A county's active branches are many: listed folded under the asleep ones beyond this.
-OPEN_LIST = 12
+# A county's active branches are many: the page lists the least active this many (the ones
+# to watch next), and all of them on asking (?all=1); the JSON twin has them all.
+AWAKE_SHOWN = 20
 MaySee = Callable[[int], Awaitable[bool]]
 _NO_STORE = {"cache-control": "no-store"}  # an organiser's page is nobody's to keep
 
@@ -64,7 +65,13 @@ async def overview(request: Request) -> Response:
     return render(
         request,
         "console/overview.html",
-        {**data, "user": user, "csrf": csrf_input(user), "open_list": OPEN_LIST},
+        {
+            **data,
+            "user": user,
+            "csrf": csrf_input(user),
+            "awake_shown": AWAKE_SHOWN,
+            "show_all": request.query_params.get("all") == "1",
+        },
         headers=_NO_STORE,
     )
 
