@@ -362,7 +362,7 @@ def main() -> None:
         print(f"ERROR: {name}: answers that are not the expected page", file=sys.stderr)
     if failures and serve_log:
         print(f"server log tail:\n{serve_log}", file=sys.stderr)
-    print(f"bench console: ratio {ratio:.2f} (target {TARGET})")
+    print(f"bench console: ratio {ratio:.3f} (target {TARGET})")
     if failures:
         sys.exit(1)
 

@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 
+from bot.channel_status import seconds_to_finish
 from bot.clock import week_start
+from bot.config import load_config
 from bot.roster import import_people
 from bot.web.console.access import COOKIE
 from bot.web.console.overview import FRESH
@@ -19,6 +21,8 @@ from bot.web.console.ranking import TURNOUT_FLOOR, Reason, rank, reasons_for
 from scheduler.jobs import JobContext
 from scheduler.sweeps import run_sweeps
 from storage.console_overview import LastPoll
+from storage.outbox import Waiting
+from tests.conftest import KEY_ENV
 from tests.web.browser import ZH_PHONE, horizontal_overflow
 from tests.web.conftest import Site
 from tests.web.populate import (
@@ -83,6 +87,19 @@ def test_asleep_branches_come_first_silent_longest_first_then_the_least_active()
         "BUSY",
     ]
     assert [r.asleep for r in ranked] == [True, True, True, True, False, False]
+
+
+def test_the_time_to_finish_is_the_slowest_channel_it_can_send(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[twilio]\naccount_sid = "AC{"1" * 32}"\nfrom_number = "+8610690000"\n'
+        'public_url = "https://x.example.org"\n[outbox.rate]\nsms = 5\n'
+    )
+    config = load_config(path, env={**KEY_ENV, "TWILIO_AUTH_TOKEN": "x"})
+    waiting = {"sms": Waiting(100, None), "telegram": Waiting(1_000, None)}
+    # Telegram is not configured here: those wait for another process, and are not timed.
+    assert seconds_to_finish(waiting, config) == 20.0
+    assert seconds_to_finish({}, config) == 0.0
 
 
 # --- the page ------------------------------------------------------------------------------
