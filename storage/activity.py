@@ -179,21 +179,21 @@ class ActivityRepository:
                 this_week[org] = int(row["deeds"])
         promised = {int(r["org_id"]): r for r in commitments}
         entries = []
-        for org in orgs:
-            org_id = int(org["id"])
+        for found in orgs:
+            org_id = int(found["id"])
             made = promised.get(org_id)
             entries.append(
                 OrgActivity(
                     org_id=org_id,
-                    code=org["code"],
-                    name=org["name"],
-                    kind=org["kind"],
-                    parent_id=int(org["parent_id"]) if org["parent_id"] is not None else None,
-                    theme=org["theme"],
+                    code=found["code"],
+                    name=found["name"],
+                    kind=found["kind"],
+                    parent_id=int(found["parent_id"]) if found["parent_id"] is not None else None,
+                    theme=found["theme"],
                     members=member_count.get(org_id, 0),
                     weekly=tuple(weekly.get(org_id, [0] * weeks)),
                     deeds_this_week=this_week.get(org_id, 0),
-                    last_report=as_date(org["last_report"]),
+                    last_report=as_date(found["last_report"]),
                     commitments_open=int(made["open"] or 0) if made else 0,
                     commitments_done=int(made["done"] or 0) if made else 0,
                     commitments_overdue=int(made["overdue"] or 0) if made else 0,
@@ -214,3 +214,10 @@ class ActivityRepository:
             {**params, "since": since},
         )
         return {(r["category"] or UNCATEGORISED): int(r["n"]) for r in rows}
+
+    async def roots(self) -> list[int]:
+        """The organisations at the top of the tree (a county, usually one), by code."""
+        rows = await self.db.fetch(
+            "SELECT id FROM organisations WHERE parent_id IS NULL ORDER BY code"
+        )
+        return [int(r["id"]) for r in rows]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from bot.web.public import index
+
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [*index.routes()]
