@@ -14,6 +14,7 @@ import httpx
 from bot.channel_status import seconds_to_finish
 from bot.clock import week_start
 from bot.config import load_config
+from bot.messages import Address, AddressKind
 from bot.roster import import_people
 from bot.web.console.access import COOKIE
 from bot.web.console.overview import FRESH
@@ -28,6 +29,7 @@ from tests.web.conftest import Site
 from tests.web.populate import (
     LEADER_HX,
     LEADER_HX01,
+    MEMBERS_HX0101,
     SECRETARY_HX0101,
     VILLAGERS_HX0101,
     says,
@@ -284,6 +286,41 @@ async def test_a_branch_whose_last_poll_few_answered_is_asleep_for_it(demo_site:
     dongpo = next(r for r in rows if r["code"] == "HX0101")
     assert "turnout" not in [r["key"] for r in dongpo["reasons"]]
     assert dongpo["turnout"] >= TURNOUT_FLOOR
+
+
+async def test_a_notice_in_progress_is_counted_never_who_objected(demo_site: Site) -> None:
+    repos, now = demo_site.app.repos, demo_site.clock.now()
+    dongpo = await repos.orgs.by_code("HX0101")
+    assert dongpo is not None
+    people = [await repos.people.resolve(Address(AddressKind.SMS, p)) for p in MEMBERS_HX0101]
+    ids = [p.person_id for p in people if p.person_id is not None]
+    await repos.public_notices.set_shortlist(dongpo.id, 1, ids[:2], now)
+    notice = await repos.public_notices.publish(
+        org_id=dongpo.id,
+        round_no=1,
+        last_day=(now + timedelta(days=5)).date(),
+        ends_at=now + timedelta(days=6),
+        created_by=None,
+        source="test:notice",
+        now=now,
+    )
+    objector = VILLAGERS_HX0101[0]
+    villager = await repos.people.resolve(Address(AddressKind.SMS, objector))
+    assert villager.person_id is not None
+    await repos.public_notices.add_objection(
+        notice_id=notice.id,
+        body="有异议",
+        day=now.date(),
+        person_id=villager.person_id,
+        address=Address(AddressKind.SMS, objector),
+        source="test:objection",
+    )
+    client = await demo_site.signed_in(LEADER_HX01)
+    (shown,) = (await _page(client, "HX01", json=True)).json()["notices"]
+    assert (shown["code"], shown["candidates"], shown["objections"]) == (f"G{notice.id}", 2, 1)
+    html = (await _page(client, "HX01")).text
+    assert f"G{notice.id}" in html and "异议 1 条" in html
+    assert villager.name and villager.name not in html and objector[3:] not in html
 
 
 async def test_the_outbox_is_the_subtrees_below_the_root_and_everything_at_it(
