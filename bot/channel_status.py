@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from bot.app import App
@@ -22,6 +23,25 @@ def configured_kinds(config: Config) -> set[str]:
     if config.telegram.enabled:
         kinds.add(AddressKind.TELEGRAM.value)
     return kinds
+
+
+def send_rate(kind: str, config: Config) -> float:
+    """Messages per second `serve` sends to an address kind: SMS at the provider's rate, or
+    at the console sandbox's when no provider is configured; Telegram at its own."""
+    rate = config.outbox.rate
+    if kind == AddressKind.TELEGRAM.value:
+        return rate.telegram
+    return rate.sms if config.twilio.enabled else rate.console
+
+
+def seconds_to_finish(waiting: Mapping[str, Waiting], config: Config) -> float:
+    """How long the waiting messages take at the configured rates, the channels sending
+    side by side (so the slowest decides). Kinds this configuration cannot send are left
+    out: they wait for another process. Quiet hours and retries are not counted."""
+    kinds = configured_kinds(config)
+    return max(
+        (w.count / send_rate(k, config) for k, w in waiting.items() if k in kinds), default=0.0
+    )
 
 
 async def queued_since(app: App, since: datetime) -> list[str]:

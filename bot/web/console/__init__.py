@@ -3,10 +3,17 @@ person's scope. Every page uses bot/web/console/access.py; `routes()` gathers th
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from bot.web.console import audit_page, branch, home, signin
+from bot.web.console.overview import overview
 
 
 def routes() -> list[BaseRoute]:
-    return [*signin.routes(), *home.routes(), *audit_page.routes(), *branch.routes()]
+    return [
+        *signin.routes(),
+        *home.routes(),
+        *audit_page.routes(),
+        *branch.routes(),
+        Route("/console/o/{code}", overview),
+    ]
