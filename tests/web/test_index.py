@@ -63,7 +63,7 @@ async def test_each_organisation_shows_who_reported_week_by_week(demo_site: Site
     response = await demo_site.get("/index.json")
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=60"
-    assert response.headers["vary"] == "Accept-Language"  # the campaign's texts are translated
+    assert "Accept-Language" in response.headers["vary"]  # the campaign's texts are translated
     data = response.json()
     found = _by_code(data)
     expected = _expected_weekly()
