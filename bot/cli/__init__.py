@@ -1,0 +1,20 @@
+"""The `grassroots` command (also `python -m bot`): the group `main` (bot/cli/base.py) and
+one module per command or command group, imported here so that each registers itself."""
+
+from bot.cli import (  # noqa: F401 (imported to register their commands)
+    broadcast,
+    campaign,
+    chat,
+    console,
+    demo,
+    inbound,
+    migrate,
+    poll_results,
+    polls,
+    roster,
+    serve,
+    telegram,
+)
+from bot.cli.base import main
+
+__all__ = ["main"]

@@ -1,0 +1,45 @@
+"""`grassroots serve`: the long-running service."""
+
+from __future__ import annotations
+
+import click
+
+from bot.cli.base import config_of, main, opened, run, texts_of, with_app
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default from config).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default from config).")
+@click.option(
+    "--telegram-polling",
+    is_flag=True,
+    default=None,
+    help="Fetch Telegram updates by polling (no public URL needed) instead of the webhook.",
+)
+@click.option(
+    "--print-sms",
+    is_flag=True,
+    help="Without [twilio]: print SMS here and count them sent (demos; nobody receives them).",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    telegram_polling: bool | None,
+    print_sms: bool,
+) -> None:
+    """Run the long-running service (ASGI: /healthz and the configured channels' webhooks)."""
+    from bot import serving
+
+    config = config_of(ctx)
+    if telegram_polling and not config.telegram.enabled:
+        raise click.UsageError("--telegram-polling needs [telegram] enabled = true")
+    if print_sms and config.twilio.enabled:
+        raise click.UsageError(texts_of(ctx).get("channels.print_sms_with_twilio"))
+    run(with_app(config, opened))  # key and database problems: one line, before serving
+    ctx.exit(
+        serving.run(
+            config, host=host, port=port, telegram_polling=telegram_polling, print_sms=print_sms
+        )
+    )
