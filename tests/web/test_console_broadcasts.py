@@ -24,10 +24,12 @@ from bot.config import load_config
 from bot.privacy import mask_phone
 from bot.segments import count_segments
 from bot.texts import texts_for
+from bot.web.console.access import COOKIE
 from tests.conftest import KEY_ENV
 from tests.servers import serve_asgi
 from tests.test_sms_outbound import CREATED
 from tests.test_sms_webhook import ACCOUNT, PUBLIC_URL, TOKEN
+from tests.web.browser import ZH_PHONE, horizontal_overflow
 from tests.web.conftest import Site, _site
 from tests.web.populate import LEADER_HX01, MEMBERS_HX0101, SECRETARY_HX0101, load_demo
 
@@ -198,3 +200,28 @@ async def test_scope_and_csrf(sms_site: Site):
     assert refused.status_code == 403
     count = await sms_site.app.repos.db.fetchval("SELECT COUNT(*) AS n FROM broadcasts")
     assert count == 1
+
+
+async def test_in_the_browser_send_a_notice_and_see_its_progress(sms_site: Site, browser, shoot):
+    client = await sms_site.signed_in(SECRETARY_HX0101)
+    context = await browser.new_context(**ZH_PHONE)
+    await context.add_cookies(
+        [{"name": COOKIE, "value": client.cookies[COOKIE], "url": sms_site.url + "/console"}]
+    )
+    page = await context.new_page()
+    await page.goto(sms_site.url + "/console/o/HX0101/broadcasts")
+    await page.get_by_label("通知内容").fill(TEXT)
+    await page.get_by_role("button", name="预览").click()
+    await page.wait_for_selector("#preview")
+    assert "合计" in await page.locator("#preview").inner_text()
+    await shoot(page, "console-notice-preview")
+    assert await horizontal_overflow(page) == 0
+    await page.get_by_role("button", name="发送").click()
+    await page.wait_for_selector("#progress")
+    await shoot(page, "console-notice-progress")
+    # The page follows the progress by itself and lists the failure once done
+    await page.wait_for_selector("#failed", timeout=20000)
+    assert mask_phone(BAD) in await page.locator("#failed").inner_text()
+    await shoot(page, "console-notice-done")
+    assert await horizontal_overflow(page) == 0
+    await context.close()

@@ -13,8 +13,10 @@ from openpyxl import load_workbook
 
 from bot.polls import reach_and_cost
 from bot.texts import texts_for
+from bot.web.console.access import COOKIE
 from tests.test_cli import grassroots
 from tests.test_cli_ops import env_for
+from tests.web.browser import ZH_PHONE, horizontal_overflow
 from tests.web.conftest import Site
 from tests.web.populate import SECRETARY_HX0101, VILLAGERS_HX0101, says
 
@@ -147,3 +149,43 @@ async def test_a_form_without_its_token_is_refused(site: Site):
     answer = await client.post("/console/o/HX0101/polls", data={"question": "没有令牌吗"})
     assert answer.status_code == 403
     assert await site.app.repos.db.fetchval("SELECT COUNT(*) AS n FROM polls") == 0
+
+
+async def test_in_the_browser_create_a_poll_and_see_its_preview(site: Site, browser, shoot):
+    client = await site.signed_in(SECRETARY_HX0101)
+    context = await browser.new_context(**ZH_PHONE)
+    await context.add_cookies(
+        [{"name": COOKIE, "value": client.cookies[COOKIE], "url": site.url + "/console"}]
+    )
+    page = await context.new_page()
+    await page.goto(site.url + "/console/o/HX0101/polls")
+    await page.get_by_label("评议问题").fill("村里的路灯修得满意吗")
+    await page.get_by_label("选项（每行一个，可不填）").fill("满意\n不满意\n不了解")
+    await shoot(page, "console-poll-form")
+    assert await horizontal_overflow(page) == 0
+    await page.get_by_role("button", name="预览").click()
+    await page.wait_for_selector("#preview")
+    figures = await page.locator("#preview b").all_inner_texts()
+    assert int(figures[0]) > 0 and int(figures[4]) == int(figures[1]) * int(figures[3])
+    await shoot(page, "console-poll-preview")
+    assert await horizontal_overflow(page) == 0
+    await page.get_by_role("button", name="确认发出").click()
+    await page.wait_for_selector("#turnout")
+    assert "已答 0／" in await page.locator("#turnout").inner_text()
+    await shoot(page, "console-poll-open")
+    await context.close()
+
+
+async def test_in_the_browser_a_closed_polls_charts(demo_site: Site, browser, shoot):
+    client = await demo_site.signed_in(SECRETARY_HX0101)
+    context = await browser.new_context(**ZH_PHONE)
+    await context.add_cookies(
+        [{"name": COOKIE, "value": client.cookies[COOKIE], "url": demo_site.url + "/console"}]
+    )
+    page = await context.new_page()
+    await page.goto(demo_site.url + "/console/o/HX0101/polls")
+    await page.locator("main li a").first.click()
+    await page.wait_for_selector("svg.chart")
+    await shoot(page, "console-poll-results")
+    assert await horizontal_overflow(page) == 0
+    await context.close()
