@@ -192,6 +192,8 @@ async def test_scope_and_csrf(sms_site: Site):
     assert (await other.get(path.replace("HX0101", "HX0201"))).status_code == 404
     leader = await sms_site.signed_in(LEADER_HX01)
     assert (await leader.get(path)).status_code == 200
+    english = await leader.get(path + "?lang=en")
+    assert "Progress" in english.text and "发送进度" not in english.text
     refused = await client.post(
         "/console/o/HX0101/broadcasts", data={"text": TEXT, "roles": "member", "action": "send"}
     )

@@ -110,6 +110,8 @@ async def test_a_closed_polls_exports_equal_the_clis(demo_site: Site, tmp_path: 
     code = re.search(r"/polls/(P\d+)", listing.text)[1]  # type: ignore[index]
     page = await client.get(f"/console/o/HX0101/polls/{code}")
     assert "已截止" in page.text and "<svg" in page.text
+    english = await client.get(f"/console/o/HX0101/polls/{code}?lang=en")
+    assert "Results" in english.text and "Download CSV" in english.text
     exported = await client.get(f"/console/o/HX0101/polls/{code}.csv")
     assert exported.status_code == 200
     mine = list(csv.reader(io.StringIO(exported.text)))
