@@ -97,7 +97,9 @@ async def test_an_open_poll_shows_turnout_only(site: Site):
     page = await client.get(target)
     assert "已答 3／" in page.text
     assert "<svg" not in page.text and ".csv" not in page.text
-    live = (await client.get(target + ".json")).json()
+    twin = await client.get(target + ".json")
+    assert "access-control-allow-origin" not in twin.headers  # an organiser's, not open data
+    live = twin.json()
     assert set(live) == {"code", "state", "answered", "audience", "rate"}
     assert (live["state"], live["answered"]) == ("open", 3)
     assert (await client.get(target + ".csv")).status_code == 404

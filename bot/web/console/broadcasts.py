@@ -30,7 +30,8 @@ from bot.web.console.access import (
     org_for,
     require_user,
 )
-from bot.web.pages import as_json, link, not_found, render, texts_of
+from bot.web.console.live import private_json
+from bot.web.pages import link, not_found, render, texts_of
 from handlers import notices
 from handlers.base import Context
 from handlers.permissions import Action
@@ -244,7 +245,7 @@ async def show(request: Request) -> Response:
         return not_found(request)
     live = progress(status, _rate(app.config))
     if suffix == "json":
-        return as_json(live)
+        return private_json(live)
     failed = [
         {
             "name": f.name or "",

@@ -45,7 +45,8 @@ from bot.web.console.access import (
     org_for,
     require_user,
 )
-from bot.web.pages import as_json, link, not_found, render, texts_of
+from bot.web.console.live import private_json
+from bot.web.pages import link, not_found, render, texts_of
 from handlers.permissions import Action
 from handlers.polls import drop_drafts, send_drafts
 from storage import audit
@@ -285,7 +286,7 @@ async def show(request: Request) -> Response:
     tally = await app.repos.polls.tally(poll)
     live = _turnout(poll, tally, state)
     if suffix == "json":
-        return as_json(live)
+        return private_json(live)
     closed = state == "closed"
     if suffix in ("csv", "xlsx"):
         if not closed:
