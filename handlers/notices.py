@@ -133,6 +133,12 @@ def signed(draft: Draft) -> dict[str, str]:
     }
 
 
+def _roles_label(roles: tuple[str, ...]) -> str:
+    """What broadcasts.role records (16 characters at most): "all" for 通知's audience,
+    else the roles' first three letters, "mem+pub"."""
+    return "all" if roles == _DEFAULT_ROLES else "+".join(r[:3] for r in roles)
+
+
 def segments_of(ctx: Context, draft: Draft) -> int:
     """SMS segments one message of the notice costs, as sent in the default language."""
     return count_segments(signed(draft)[ctx.settings.language]).segments
@@ -172,7 +178,7 @@ async def send(ctx: Context, draft: Draft, reach: dict[str, int]) -> Queued | No
         roles=[Role(r) for r in draft.roles],
         source=draft.source,
         body=draft.text,
-        role="all" if draft.roles == _DEFAULT_ROLES else ",".join(draft.roles),
+        role=_roles_label(draft.roles),
         created_by=ctx.sender.person_id,
         include_subtree=draft.include_subtree,
         exclude_person=ctx.sender.person_id,

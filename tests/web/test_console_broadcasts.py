@@ -227,3 +227,16 @@ async def test_in_the_browser_send_a_notice_and_see_its_progress(sms_site: Site,
     await shoot(page, "console-notice-done")
     assert await horizontal_overflow(page) == 0
     await context.close()
+
+
+async def test_every_role_at_once_from_a_leader(sms_site: Site):
+    client = await sms_site.signed_in(LEADER_HX01)
+    page = await client.get("/console/o/HX01/broadcasts")
+    roles = ["member", "secretary", "public", "leader"]
+    form = {"csrf": csrf_of(page.text), "text": TEXT, "roles": roles, "action": "send"}
+    sent = await client.post("/console/o/HX01/broadcasts", data=form)
+    assert sent.status_code == 303
+    row = await sms_site.app.repos.db.fetchrow("SELECT role, total FROM broadcasts")
+    assert row is not None and row["role"] == "mem+sec+pub+lea"
+    # A leader speaks to the township's subtree: both villages' members, not the leader
+    assert row["total"] > 14
