@@ -193,3 +193,21 @@ async def test_in_the_browser_a_closed_polls_charts(demo_site: Site, browser, sh
     await shoot(page, "console-poll-results")
     assert await horizontal_overflow(page) == 0
     await context.close()
+
+
+async def test_a_poll_that_opens_later_waits_for_the_scheduler(site: Site):
+    later = site.clock.now().astimezone(site.app.config.zone) + timedelta(days=1)
+    client, made = await create(
+        site,
+        SECRETARY_HX0101,
+        "明天开始的评议",
+        opens=later.strftime("%Y-%m-%dT%H:%M"),
+        closes=(later + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+    )
+    target = made.headers["location"]
+    page = await client.get(target)
+    await client.post(target + "/confirm", data={"csrf": csrf_of(page.text)})
+    poll = await site.app.repos.polls.by_code(target.rsplit("/", 1)[1])
+    assert poll is not None and poll.status == "scheduled"
+    assert await site.app.repos.db.fetchval("SELECT COUNT(*) AS n FROM outbox") == 0
+    assert "待开始" in (await client.get(target)).text
