@@ -26,6 +26,7 @@ from storage import audience
 from storage.models import Role
 
 NOTICE_AUDIENCE = (Role.MEMBER, Role.SECRETARY, Role.PUBLIC)
+_DEFAULT_ROLES = tuple(r.value for r in NOTICE_AUDIENCE)
 # Longer than this many SMS segments, a notice shows its cost and waits for 确认.
 CONFIRM_SEGMENTS = 2
 # "通知 急 明早七点停水", "通知 紧急：...": urgent, as 紧急通知. A separator must follow, so
@@ -42,7 +43,19 @@ class Draft:
     text: str
     urgent: bool
     include_subtree: bool  # a leader speaks to the organisations they lead
-    source: str  # handled again after a crash: the same broadcast
+    source: str | None  # handled again after a crash: the same broadcast
+    roles: tuple[str, ...] = _DEFAULT_ROLES  # who it reaches
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A notice queued: its broadcast, how many messages, SMS segments each, and when it
+    lands if quiet hours hold its SMS (None: now, or urgent)."""
+
+    broadcast: int
+    count: int
+    segments: int
+    held_until: datetime | None
 
 
 async def notice(msg: Message, ctx: Context) -> None:
@@ -74,26 +87,26 @@ async def _notice(msg: Message, ctx: Context, urgent: bool) -> None:
         include_subtree=branch.role != Role.SECRETARY,
         source=f"message:{msg.id}",
     )
-    reach = await _reach(ctx, draft)
-    segments = count_segments(_signed(draft)[ctx.settings.language]).segments
-    if not any(reach.values()):
+    reach_now = await reach(ctx, draft)
+    segments = segments_of(ctx, draft)
+    if not any(reach_now.values()):
         ctx.reply("broadcast.nobody", org=draft.org_name)
         return
     if segments > CONFIRM_SEGMENTS:
-        sms = reach.get("sms", 0)
+        sms = reach_now.get("sms", 0)
         ctx.say(
             ctx.texts.get(
                 "notice.preview",
                 segments=segments,
                 sms=sms,
                 cost=segments * sms,
-                telegram=reach.get("telegram", 0),
+                telegram=reach_now.get("telegram", 0),
             ),
             choices=confirm.buttons(ctx),
         )
         await ctx.ask_back("notice.confirm", dataclasses.asdict(draft))
         return
-    await _send(ctx, draft, reach)
+    await _send(ctx, draft, reach_now)
 
 
 async def resume_confirm(msg: Message, ctx: Context, payload: dict[str, Any]) -> bool:
@@ -101,18 +114,18 @@ async def resume_confirm(msg: Message, ctx: Context, payload: dict[str, Any]) ->
     answer = confirm.answer_of(msg)
     if answer is None:
         return False
-    draft = Draft(**payload)
+    draft = Draft(**{**payload, "roles": tuple(payload.get("roles") or _DEFAULT_ROLES)})
     if answer is confirm.Answer.CANCEL:
         ctx.reply("notice.cancelled")
         return True
     if all(g.org_id != draft.org_id for g in home_grants(ctx, Action.NOTICE)):
         ctx.reply("broadcast.not_allowed")  # no longer the branch's secretary
         return True
-    await _send(ctx, draft, await _reach(ctx, draft))
+    await _send(ctx, draft, await reach(ctx, draft))
     return True
 
 
-def _signed(draft: Draft) -> dict[str, str]:
+def signed(draft: Draft) -> dict[str, str]:
     # The secretary's words, signed with the branch's name so villagers know who speaks.
     return {
         lang: texts_for(lang).get("broadcast.signed", org=draft.org_name, text=draft.text)
@@ -120,59 +133,85 @@ def _signed(draft: Draft) -> dict[str, str]:
     }
 
 
-async def _reach(ctx: Context, draft: Draft) -> dict[str, int]:
+def _roles_label(roles: tuple[str, ...]) -> str:
+    """What broadcasts.role records (16 characters at most): "all" for 通知's audience,
+    else the roles' first three letters, "mem+pub"."""
+    return "all" if roles == _DEFAULT_ROLES else "+".join(r[:3] for r in roles)
+
+
+def segments_of(ctx: Context, draft: Draft) -> int:
+    """SMS segments one message of the notice costs, as sent in the default language."""
+    return count_segments(signed(draft)[ctx.settings.language]).segments
+
+
+async def reach(ctx: Context, draft: Draft) -> dict[str, int]:
+    """Who the notice reaches, per channel (the sender left out)."""
     return await audience.reach(
         ctx.repos.db,
         root_org_id=draft.org_id,
-        roles=NOTICE_AUDIENCE,
+        roles=[Role(r) for r in draft.roles],
         include_subtree=draft.include_subtree,
         exclude_person=ctx.sender.person_id,
     )
 
 
-async def _send(ctx: Context, draft: Draft, reach: dict[str, int]) -> None:
+def held_until(ctx: Context, draft: Draft, reach: dict[str, int], now: datetime) -> datetime | None:
+    """When quiet hours let the notice's SMS go, if they hold them now (urgent: never)."""
+    if draft.urgent or not reach.get("sms"):
+        return None
+    return quiet_until(now, ctx.settings.quiet, ctx.settings.zone)
+
+
+async def send(ctx: Context, draft: Draft, reach: dict[str, int]) -> Queued | None:
+    """Queue the notice: the one implementation behind 通知 by SMS and the console's send.
+    None when the sender's daily limit is spent (ctx has the polite answer)."""
     if not await within(ctx, "notice"):
-        return
+        return None
     now = ctx.now()
-    signed = _signed(draft)
+    texts = signed(draft)
     broadcast, count = await ctx.repos.outbox.broadcast_to_audience(
         kind="notice",
-        texts=signed,
+        texts=texts,
         default_language=ctx.settings.language,
         now=now,
         root_org_id=draft.org_id,
-        roles=NOTICE_AUDIENCE,
+        roles=[Role(r) for r in draft.roles],
         source=draft.source,
         body=draft.text,
-        role="all",
+        role=_roles_label(draft.roles),
         created_by=ctx.sender.person_id,
         include_subtree=draft.include_subtree,
         exclude_person=ctx.sender.person_id,
         urgent=draft.urgent,
     )
+    return Queued(broadcast, count, segments_of(ctx, draft), held_until(ctx, draft, reach, now))
+
+
+async def _send(ctx: Context, draft: Draft, reach: dict[str, int]) -> None:
+    queued = await send(ctx, draft, reach)
+    if queued is None:
+        return
+    count, segments, broadcast = queued.count, queued.segments, queued.broadcast
     if count == 0:
         ctx.reply("broadcast.nobody", org=draft.org_name)
         return
-    segments = count_segments(signed[ctx.settings.language]).segments
     # Quiet hours hold SMS back (the dispatcher does); the sender must know when it lands.
-    held = None
-    if not draft.urgent and reach.get("sms"):
-        held = quiet_until(now, ctx.settings.quiet, ctx.settings.zone)
     if draft.urgent:
         ctx.reply("notice.queued_urgent", count=count, segments=segments, id=broadcast)
-    elif held is not None:
+    elif queued.held_until is not None:
         ctx.reply(
             "notice.queued_quiet",
             count=count,
             segments=segments,
             id=broadcast,
-            when=_when(ctx, held, now),
+            when=when_text(ctx, queued.held_until, ctx.now()),
         )
     else:
         ctx.reply("broadcast.queued", count=count, segments=segments, id=broadcast)
 
 
-def _when(ctx: Context, at: datetime, now: datetime) -> str:
+def when_text(ctx: Context, at: datetime, now: datetime) -> str:
+    """今天 21:00 / 明天 08:00: when a held notice lands, in the reader's words."""
     zone = ctx.settings.zone
     day = at.astimezone(zone).date()
     key = "notice.today" if day == now.astimezone(zone).date() else "notice.tomorrow"

@@ -9,7 +9,7 @@ before the default action; a member's free text that is not an answer stays a re
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -207,23 +207,36 @@ async def confirm(msg: Message, ctx: Context, payload: dict[str, Any]) -> bool:
         ctx.reply("poll.not_yours")
         return True
     if word in _CANCEL:
-        for poll in polls:
-            await ctx.repos.polls.move(poll.id, "draft", "cancelled")
+        await drop_drafts(ctx, polls)
         ctx.reply("poll.cancelled", code=first.code)
         return True
+    count = await send_drafts(ctx, polls, ctx.now())
+    ctx.reply("poll.opened", code=first.code, count=count)
+    return True
+
+
+async def drop_drafts(ctx: Context, polls: list[Poll]) -> None:
+    """A previewed poll the secretary does not send (取消 by SMS, the console's cancel)."""
+    for poll in polls:
+        await ctx.repos.polls.move(poll.id, "draft", "cancelled")
+
+
+async def send_drafts(ctx: Context, polls: list[Poll], opens_at: datetime) -> int:
+    """Confirm previewed polls (确认 by SMS, the console's confirm): open them now, or
+    schedule them for `opens_at` (the scheduler opens them then). The people reached now."""
     now = ctx.now()
+    opens_at = max(opens_at, now)
     count = 0
     for poll in polls:
-        await ctx.repos.polls.move(poll.id, "draft", "scheduled", opens_at=now)
+        await ctx.repos.polls.move(poll.id, "draft", "scheduled", opens_at=opens_at)
         scheduled = await ctx.repos.polls.get(poll.id)
         assert scheduled is not None
-        if scheduled.status == "scheduled":
+        if scheduled.status == "scheduled" and opens_at <= now:
             reached = await open_poll(
                 ctx.repos, scheduled, now, ctx.settings.zone, ctx.settings.language
             )
             count = count or reached
-    ctx.reply("poll.opened", code=first.code, count=count)
-    return True
+    return count
 
 
 async def results(msg: Message, ctx: Context) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import audit_page, branch, home, signin
+from bot.web.console import audit_page, branch, broadcasts, home, polls, signin
 from bot.web.console.overview import overview
 
 
@@ -15,5 +15,7 @@ def routes() -> list[BaseRoute]:
         *home.routes(),
         *audit_page.routes(),
         *branch.routes(),
+        *polls.routes(),
+        *broadcasts.routes(),
         Route("/console/o/{code}", overview),
     ]
