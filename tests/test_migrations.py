@@ -48,6 +48,8 @@ TABLES = {
     "sender_lists",  # 12.8/12.9: what was listed to whom
     "featured_deeds",  # issue 13: 典型
     "console_sessions",  # issue 14: signed-in organisers
+    "console_codes",  # issue 14: one-time sign-in codes
+    "audit_log",  # issue 14: who did what in the console
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
 

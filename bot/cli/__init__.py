@@ -5,6 +5,7 @@ from bot.cli import (  # noqa: F401 (imported to register their commands)
     broadcast,
     campaign,
     chat,
+    console,
     demo,
     inbound,
     migrate,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from bot.web.console import audit_page, home, signin
+
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [*signin.routes(), *home.routes(), *audit_page.routes()]
