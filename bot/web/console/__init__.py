@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from bot.web.console import audit_page, home, signin
+from bot.web.console import audit_page, home, records, roster, signin
 
 
 def routes() -> list[BaseRoute]:
-    return [*signin.routes(), *home.routes(), *audit_page.routes()]
+    return [
+        *signin.routes(),
+        *home.routes(),
+        *audit_page.routes(),
+        *roster.routes(),
+        *records.routes(),
+    ]
