@@ -117,7 +117,7 @@ async def build(
         "summary": await _summary(db, book, params, names),
         "deeds": await _deeds(db, book, params, names),
         "commitments": await _commitments(db, book, params, names, zone, today),
-        "polls": await _polls(db, repos.polls, book, params, names, texts),
+        "polls": await _polls(db, repos.polls, book, params, names, texts, zone),
         "notices": await _notices(db, book, params, names, texts, zone),
         "commentary": await _commentary(db, book, params, names, zone),
     }
@@ -304,6 +304,7 @@ async def _polls(
     params: dict[str, Any],
     names: dict[int, tuple[str, str]],
     texts: Texts,
+    zone: ZoneInfo,
 ) -> int:
     """One row per option of each closed poll (and per visible branch below it), as
     whole percentages; a poll with fewer than MIN_BREAKDOWN answers shows none."""
@@ -337,7 +338,7 @@ async def _polls(
             poll.code,
             names[poll.org_id][1],
             poll.question_in(texts.language),
-            poll.closes_at.date().isoformat(),
+            poll.closes_at.astimezone(zone).date().isoformat(),
             tally.total,
         ]
         options = poll.options_in(texts.language)
@@ -426,6 +427,7 @@ async def _commentary(
     rows = await db.fetch(
         SUBTREE
         + """
+        SELECT * FROM (
         SELECT 'commentary' AS kind, c.id, c.created_at, c.org_id, p.name, c.body
         FROM commentary c JOIN sub ON sub.id = c.org_id LEFT JOIN people p ON p.id = c.author_id
         WHERE c.created_at >= :since AND c.created_at < :until
@@ -433,7 +435,8 @@ async def _commentary(
         SELECT 'briefing' AS kind, b.id, b.created_at, b.org_id, p.name, b.body
         FROM briefings b JOIN sub ON sub.id = b.org_id LEFT JOIN people p ON p.id = b.author_id
         WHERE b.created_at >= :since AND b.created_at < :until
-        ORDER BY created_at, id
+        ) AS said
+        ORDER BY created_at, kind, id
         """,
         params,
     )
