@@ -13,6 +13,8 @@ import csv
 import io
 from collections.abc import Sequence
 
+import phonenumbers
+
 from bot.exports import safe_row
 from storage.engine import Executor
 
@@ -68,7 +70,20 @@ async def org_rows(db: Executor, root: int) -> list[tuple[str, ...]]:
     return ordered
 
 
-async def people_rows(db: Executor, root: int) -> list[tuple[str, ...]]:
+def phone_cell(e164: str, region: str) -> str:
+    """A number as people type it: national digits for the deployment's own country (a
+    `+` would make a spreadsheet read a formula, and bot/exports.py quote it), E.164 for
+    any other; the importer reads both back to the same number."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if phonenumbers.region_code_for_number(number) == region:
+        return phonenumbers.national_significant_number(number)
+    return e164
+
+
+async def people_rows(db: Executor, root: int, region: str) -> list[tuple[str, ...]]:
     rows = await db.fetch(
         SUBTREE
         + """
@@ -83,7 +98,7 @@ async def people_rows(db: Executor, root: int) -> list[tuple[str, ...]]:
         """,
         {"root": root},
     )
-    return [(r["code"], r["name"], r["value"], r["role"]) for r in rows]
+    return [(r["code"], r["name"], phone_cell(r["value"], region), r["role"]) for r in rows]
 
 
 def as_csv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:

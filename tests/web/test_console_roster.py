@@ -185,7 +185,12 @@ async def test_a_leader_may_upload_for_branches_below_and_an_admin_grant_admins(
 async def test_the_download_reads_back_unchanged(console: Site) -> None:
     leader = await console.signed_in(LEADER_HX01)
     # A name that looks like a formula is neutralised in the file and read back as it was.
-    formula = "org_code,name,phone,role\nHX0101,=HYPERLINK(1),13800009501,member\n"
+    # A number from abroad is written as E.164, neutralised, and read back the same.
+    formula = (
+        "org_code,name,phone,role\n"
+        "HX0101,=HYPERLINK(1),13800009501,member\n"
+        "HX0101T,Ann Lee,+1 650 253 0000,member\n"
+    )
     await _upload(leader, "HX01", "people", "f.csv", formula.encode())
     before_people = await console.app.repos.db.fetch(
         "SELECT person_id, org_id, role FROM roles ORDER BY person_id, org_id, role"
@@ -202,13 +207,14 @@ async def test_the_download_reads_back_unchanged(console: Site) -> None:
         if fmt == "csv":
             text = people.content.decode("utf-8-sig")
             assert text.splitlines()[0] == "组织代码,姓名,手机,角色"
-            assert "HX0101,'=HYPERLINK(1),'+8613800009501,member" in text
+            assert "HX0101,'=HYPERLINK(1),13800009501,member" in text
+            assert "HX0101T,Ann Lee,'+16502530000,member" in text
             assert "HX0201" not in text and "HX02," not in orgs.text  # outside the subtree
         else:
             sheet = load_workbook(io.BytesIO(people.content), read_only=True).worksheets[0]
             rows = list(sheet.iter_rows(values_only=True))
             assert rows[0] == ("组织代码", "姓名", "手机", "角色")
-            assert ("HX0101", "'=HYPERLINK(1)", "'+8613800009501", "member") in rows
+            assert ("HX0101", "'=HYPERLINK(1)", "13800009501", "member") in rows
         answer = await _upload(leader, "HX01", "orgs", f"orgs.{fmt}", orgs.content)
         assert "被拒绝的行" not in answer.text and "提示" not in answer.text
         answer = await _upload(leader, "HX01", "people", f"people.{fmt}", people.content)

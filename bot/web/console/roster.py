@@ -164,7 +164,10 @@ async def download(request: Request) -> Response:
     if what == "orgs":
         header, rows = ORG_HEADER[texts.language], await org_rows(app.repos.db, org.id)
     else:
-        header, rows = PEOPLE_HEADER[texts.language], await people_rows(app.repos.db, org.id)
+        header, rows = (
+            PEOPLE_HEADER[texts.language],
+            await people_rows(app.repos.db, org.id, app.config.bot.default_region),
+        )
     filename = f"{org.code}-{what}.{fmt}"
     await audit.record(
         app.repos.db,
