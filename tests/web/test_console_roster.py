@@ -243,6 +243,8 @@ async def test_uploads_are_size_limited_and_csrf_checked(console: Site) -> None:
     big = b"org_code,name,phone,role\n" + b"x" * (3 * 1024 * 1024)
     answer = await _upload(client, "HX0101", "people", "big.csv", big)
     assert answer.status_code == 413 and "文件太大：最多 2 MB" in answer.text
+    damaged = await _upload(client, "HX0101", "people", "名册.xlsx", b"PK\x03\x04 broken")
+    assert damaged.status_code == 400 and "名册.xlsx: 不是可读的 XLSX 工作簿" in damaged.text
     forged = await client.post(
         "/console/o/HX0101/roster",
         data={"what": "people"},
