@@ -176,8 +176,14 @@ def _xlsx_lines(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
     except Exception:  # openpyxl raises zip, XML and key errors for a damaged file
         raise RosterFileError(path, "not_xlsx") from None
     try:
-        sheet = book.worksheets[0]
-        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        rows = enumerate(book.worksheets[0].iter_rows(values_only=True), start=1)
+        while True:
+            try:
+                number, row = next(rows)
+            except StopIteration:
+                return
+            except Exception:  # a sheet damaged past its first bytes
+                raise RosterFileError(path, "not_xlsx") from None
             yield number, [_cell(v) for v in row]
     finally:
         book.close()
