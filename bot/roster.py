@@ -1,8 +1,10 @@
-"""Roster import from CSV: organisations and people, idempotent, every bad row reported.
+"""Roster import from CSV or XLSX: organisations and people, idempotent, every bad row
+reported. One implementation for the CLI (a path) and the console (an uploaded file).
 
 Files come from spreadsheets: headers in English or Chinese, UTF-8 (with or without BOM)
-or GB18030, as Excel saves CSV on Chinese Windows. A bad row is reported with its line
-number and reason; the good rows are imported all the same.
+or GB18030, as Excel saves CSV on Chinese Windows, or the workbook itself (its first
+sheet, read-only). A bad row is reported with its line number and reason; the good rows
+are imported all the same. A `Scope` confines an import to an organiser's subtree.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from bot.exports import FORMULA_STARTS
 from bot.messages import Address, AddressKind
 from bot.phones import to_e164
 from bot.texts import Texts, texts_for
@@ -59,6 +62,27 @@ ROLE_WORDS = {
 _KINDS = {w: k for k, words in KIND_WORDS.items() for w in words}
 _ROLES = {w: r for r, words in ROLE_WORDS.items() for w in words}
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A roster file received rather than read from disk (the console's upload)."""
+
+    name: str
+    data: bytes
+
+
+Source = Path | Upload
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What an import may touch: the organisations of one subtree (`root` and below) and
+    the roles its uploader may grant. Rows outside it are refused line by line."""
+
+    root: int
+    orgs: frozenset[int]
+    roles: frozenset[Role]
 
 
 class RosterFileError(Exception):
@@ -121,18 +145,69 @@ def _decode(raw: bytes, path: Path) -> str:
     raise RosterFileError(path, "encoding")
 
 
-def read_rows(
-    path: Path, columns: dict[str, tuple[str, ...]], required: tuple[str, ...]
-) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row keyed by canonical column) for every non-empty data row."""
+def _name_and_bytes(source: Source) -> tuple[Path, bytes]:
+    if isinstance(source, Upload):
+        return Path(source.name), source.data
     try:
-        text = _decode(path.read_bytes(), path)
+        return source, source.read_bytes()
     except OSError as exc:
-        raise RosterFileError(path, "unreadable", reason=exc.strerror or exc) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
+        raise RosterFileError(source, "unreadable", reason=exc.strerror or exc) from None
+
+
+def is_xlsx(path: Path, data: bytes) -> bool:
+    """A workbook (a zip) rather than CSV: by its name, or by its first bytes."""
+    return path.suffix.casefold() == ".xlsx" or data.startswith(b"PK\x03\x04")
+
+
+def _cell(value: object) -> str:
+    """A workbook cell as the CSV would hold it: a phone typed as a number has no `.0`."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _xlsx_lines(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
+    from openpyxl import load_workbook  # only a workbook pays for importing it
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises zip, XML and key errors for a damaged file
+        raise RosterFileError(path, "not_xlsx") from None
+    try:
+        rows = enumerate(book.worksheets[0].iter_rows(values_only=True), start=1)
+        while True:
+            try:
+                number, row = next(rows)
+            except StopIteration:
+                return
+            except Exception:  # a sheet damaged past its first bytes
+                raise RosterFileError(path, "not_xlsx") from None
+            yield number, [_cell(v) for v in row]
+    finally:
+        book.close()
+
+
+def _csv_lines(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(_decode(data, path), newline=""))
+    start = 1  # a quoted cell may span lines: report where the row begins
+    for row in reader:
+        yield start, row
+        start = reader.line_num + 1
+
+
+def read_rows(
+    source: Source, columns: dict[str, tuple[str, ...]], required: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row keyed by canonical column) for every non-empty data row, from a
+    CSV file or the first sheet of a workbook (its line is the sheet's row number)."""
+    path, data = _name_and_bytes(source)
+    lines = _xlsx_lines(path, data) if is_xlsx(path, data) else _csv_lines(path, data)
+    first = next(lines, None)
+    if first is None:
         raise RosterFileError(path, "empty")
+    header = first[1]
     names = {
         alias.casefold(): canonical for canonical, aliases in columns.items() for alias in aliases
     }
@@ -146,27 +221,43 @@ def read_rows(
         raise RosterFileError(
             path, "missing_column", columns=", ".join(missing), header=", ".join(header)
         )
-    start = reader.line_num + 1  # a quoted cell may span lines: report where the row begins
-    for row in reader:
-        line, start = start, reader.line_num + 1
+    for line, row in lines:
         if not any(cell.strip() for cell in row):
             continue
-        yield line, {c: (row[i].strip() if i < len(row) else "") for c, i in index.items()}
+        yield line, {c: (_unquote(row[i]) if i < len(row) else "") for c, i in index.items()}
+
+
+def _unquote(cell: str) -> str:
+    """A cell as written before bot/exports.py neutralised it (`'+8613...` is the phone
+    `+8613...`): the roster's own download reads back unchanged."""
+    cell = cell.strip()
+    if cell.startswith("'") and cell[1:2].startswith(FORMULA_STARTS):
+        return cell[1:]
+    return cell
 
 
 def count_rows(path: Path) -> int:
     try:
-        lines = _decode(path.read_bytes(), path).splitlines()[1:]
+        data = path.read_bytes()
+        if is_xlsx(path, data):
+            return 0  # no progress bar: counting would read the workbook twice
+        lines = _decode(data, path).splitlines()[1:]
         return sum(1 for line in lines if line.strip())
     except (OSError, RosterFileError):
         return 0
 
 
 async def import_orgs(
-    repos: Repositories, path: Path, now: datetime, progress: Progress | None = None
+    repos: Repositories,
+    path: Source,
+    now: datetime,
+    progress: Progress | None = None,
+    scope: Scope | None = None,
 ) -> ImportReport:
     report = ImportReport()
     rows: dict[str, tuple[int, dict[str, str]]] = {}
+    stored = await repos.orgs.all()
+    outside = _scope_check(stored, scope)
     for line, row in read_rows(path, ORG_COLUMNS, ORG_REQUIRED):
         report.rows += 1
         code = row["code"].upper()
@@ -185,6 +276,8 @@ async def import_orgs(
             report.errors.append(
                 RowError(line, "unknown_kind", {"kind": repr(row["kind"]), "kinds": kinds})
             )
+        elif outside(code, row.get("parent_code", "").upper()):
+            report.errors.append(RowError(line, "out_of_scope", {"code": code}))
         else:
             rows[code] = (
                 line,
@@ -201,7 +294,6 @@ async def import_orgs(
 
     # A new parent must not make an organisation its own ancestor, through rows of this
     # file or rows already stored: follow each chain with the file's rows taking precedence.
-    stored = await repos.orgs.all()
     code_of = {o.id: o.code for o in stored}
     parent_of = {o.code: code_of.get(o.parent_id or 0, "") for o in stored}
     parent_of.update({code: r["parent_code"] for code, (_, r) in rows.items()})
@@ -255,6 +347,30 @@ async def import_orgs(
     return report
 
 
+def _scope_check(stored: list[Org], scope: Scope | None) -> Callable[[str, str], bool]:
+    """Whether a row (code, parent code) reaches outside `scope`: an organisation outside
+    the subtree, a parent outside it, or no parent at all (a new top of the tree). The
+    subtree's root may be listed only under the parent it has: its organiser cannot move
+    it. A parent that is new in the file is checked on its own row."""
+    if scope is None:
+        return lambda code, parent: False
+    by_code = {o.code: o for o in stored}
+    code_of = {o.id: o.code for o in stored}
+
+    def outside(code: str, parent_code: str) -> bool:
+        org = by_code.get(code)
+        if org is not None and org.id not in scope.orgs:
+            return True
+        if org is not None and org.id == scope.root:
+            return parent_code != code_of.get(org.parent_id or 0, "")
+        parent = by_code.get(parent_code)
+        if parent is None:
+            return not parent_code
+        return parent.id not in scope.orgs
+
+    return outside
+
+
 def _org_changes(
     stored: list[Org], rows: list[dict[str, str]], line_of: dict[str, int]
 ) -> list[RowError]:
@@ -285,12 +401,13 @@ def _org_changes(
 
 async def import_people(
     repos: Repositories,
-    path: Path,
+    path: Source,
     now: datetime,
     region: str = "CN",
     progress: Progress | None = None,
     replace: bool = False,
     rename: bool = False,
+    scope: Scope | None = None,
 ) -> ImportReport:
     """Import people; with `replace`, the file is the whole roster for every (organisation,
     role) it lists: whoever held such a role and is no longer listed loses it (a secretary
@@ -302,7 +419,9 @@ async def import_people(
     two names is refused in all its rows (which one is right cannot be told). A row that
     repeats an earlier one is reported; a member or secretary listed in a second
     organisation of the same kind keeps the first role (an import only adds), and that is
-    said, so a move can be finished with `replace`."""
+    said, so a move can be finished with `replace`. With a `scope`, a row for an
+    organisation outside it, a role its uploader may not grant, or a rename of someone who
+    holds roles outside it is refused."""
     report = ImportReport()
     orgs = {o.code: o for o in await repos.orgs.all()}
     entries: list[tuple[int, RosterEntry]] = []
@@ -319,6 +438,8 @@ async def import_people(
         role = _ROLES.get(row["role"].casefold())
         if org is None:
             reject(RowError(line, "unknown_org", {"code": repr(row["org_code"])}))
+        elif scope is not None and org.id not in scope.orgs:
+            reject(RowError(line, "out_of_scope", {"code": org.code}))
         elif not row["name"]:
             reject(RowError(line, "person_name_empty"))
         elif phone is None:
@@ -326,6 +447,8 @@ async def import_people(
         elif role is None:
             roles = ", ".join(r.value for r in Role)
             reject(RowError(line, "unknown_role", {"role": repr(row["role"]), "roles": roles}))
+        elif scope is not None and role not in scope.roles:
+            reject(RowError(line, "role_not_allowed", {"role": role}))
         else:
             address = Address(AddressKind.SMS, phone)
             entries.append((line, RosterEntry(org.id, row["name"], address, role)))
@@ -343,9 +466,18 @@ async def import_people(
         ready: list[tuple[int, RosterEntry]] = []
         for line, entry in chunk:
             holder = held.get(entry.address)
-            if holder and holder.name and not same_name(holder.name, entry.name) and not rename:
+            renaming = holder and holder.name and not same_name(holder.name, entry.name)
+            if renaming and not rename:
+                assert holder is not None
                 reject(_taken(line, entry, holder))
                 continue
+            if renaming and scope is not None:
+                assert holder is not None
+                codes = {code for code, _, _ in holder.grants}
+                if any(orgs[c].id not in scope.orgs for c in codes if c in orgs):
+                    taken = {"phone": entry.address.value, "name": holder.name}
+                    reject(RowError(line, "rename_out_of_scope", taken))
+                    continue
             ready.append((line, entry))
             if holder:
                 also = _held_elsewhere(entry, holder, kind_of, in_file[entry.address], code_of)

@@ -51,6 +51,9 @@ class Action(StrEnum):
     BRANCH_WEEK = "branch_week"
     # Featured deeds (典型): a member's deed on the public pages (handlers/featured.py)
     FEATURE_DEED = "feature_deed"
+    # The console's roster upload and download, and the records for commendation
+    MANAGE_ROSTER = "manage_roster"
+    EXPORT_RECORDS = "export_records"
 
 
 NEEDS: dict[Action, Level] = {
@@ -76,6 +79,8 @@ NEEDS: dict[Action, Level] = {
     Action.BRIEFING: Level.SECRETARY,
     Action.BRANCH_WEEK: Level.SECRETARY,
     Action.FEATURE_DEED: Level.SECRETARY,
+    Action.MANAGE_ROSTER: Level.SECRETARY,
+    Action.EXPORT_RECORDS: Level.SECRETARY,
 }
 
 # Roles that act on the organisation they are held in, per level.

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import audit_page, branch, broadcasts, home, polls, signin
+from bot.web.console import (
+    audit_page,
+    branch,
+    broadcasts,
+    home,
+    polls,
+    records,
+    roster,
+    signin,
+)
 from bot.web.console.overview import overview
 
 
@@ -17,5 +26,7 @@ def routes() -> list[BaseRoute]:
         *branch.routes(),
         *polls.routes(),
         *broadcasts.routes(),
+        *roster.routes(),
+        *records.routes(),
         Route("/console/o/{code}", overview),
     ]
