@@ -84,6 +84,9 @@ def _with_query(request: Request, **changes: str) -> str:
     """This page's own address with some query parameters changed (the language switch
     keeps the rest: a sandbox chat's number, a page of results)."""
     params = dict(request.query_params)
+    target = params.get("next", "")
+    if target and not (target.startswith("/") and not target.startswith("//")):
+        del params["next"]  # a link elsewhere is refused by sign-in; never echoed back
     params.update(changes)
     return request.url.path + "?" + urlencode(params)
 
