@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import week_start as monday_of
 from storage.engine import Database, as_date, in_list
-from storage.reports import _SUBTREE
+from storage.orgs import SUBTREE
 
 _MEMBER_ROLES = "('member', 'secretary')"
 # What `categories` calls a deed reported without one of the five (五带头) categories.
@@ -123,7 +123,7 @@ class ActivityRepository:
         mondays = week_starts(week_start, weeks)
         root = {"root": root_id}
         orgs = await self.db.fetch(
-            f"""{_SUBTREE}
+            f"""{SUBTREE}
             SELECT o.id, o.code, o.name, o.kind, o.parent_id, o.theme,
                    (SELECT MAX(d.local_day) FROM deeds d WHERE d.org_id = o.id) AS last_report
             FROM organisations o WHERE o.id IN (SELECT id FROM sub)
@@ -131,7 +131,7 @@ class ActivityRepository:
             root,
         )
         members = await self.db.fetch(
-            f"""{_SUBTREE}
+            f"""{SUBTREE}
             SELECT org_id, COUNT(DISTINCT person_id) AS n FROM roles
             WHERE org_id IN (SELECT id FROM sub) AND role IN {_MEMBER_ROLES}
             GROUP BY org_id""",
@@ -144,7 +144,7 @@ class ActivityRepository:
         week_of = f"CASE {bucket} ELSE 0 END" if weeks > 1 else "0"
         week_params: dict[str, Any] = {f"w{k}": monday for k, monday in enumerate(mondays)}
         reported = await self.db.fetch(
-            f"""{_SUBTREE}
+            f"""{SUBTREE}
             SELECT d.org_id, {week_of} AS week,
                    COUNT(DISTINCT CASE WHEN EXISTS (
                        SELECT 1 FROM roles r WHERE r.person_id = d.person_id
@@ -159,7 +159,7 @@ class ActivityRepository:
         )
         published = "AND published_at IS NOT NULL" if published_only else ""
         commitments = await self.db.fetch(
-            f"""{_SUBTREE}
+            f"""{SUBTREE}
             SELECT org_id,
                    SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open,
                    SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) AS done,

@@ -111,7 +111,9 @@ _WITH_ORG = f"{_FROM} JOIN organisations o ON o.id = c.org_id"
 _SELECT = f"SELECT {_COLUMNS} {_FROM}"
 
 
-def _commitment(row: Row) -> Commitment:
+def commitment_of(row: Row) -> Commitment:
+    """A Commitment from a row holding the columns the queries above select (progress
+    included: a query that does not count it selects `0 AS progress`)."""
     created = as_datetime(row["created_at"])
     assert created is not None
     return Commitment(
@@ -168,11 +170,11 @@ class CommitmentRepository:
         )
         row = await self.db.fetchrow(f"{_SELECT} WHERE c.source = :source", {"source": source})
         assert row is not None
-        return _commitment(row)
+        return commitment_of(row)
 
     async def get(self, commitment_id: int) -> Commitment | None:
         row = await self.db.fetchrow(f"{_SELECT} WHERE c.id = :id", {"id": commitment_id})
-        return _commitment(row) if row else None
+        return commitment_of(row) if row else None
 
     async def complete(self, commitment_id: int, by: int | None, now: datetime) -> bool:
         """Mark it done. False if it was done already."""
@@ -190,7 +192,7 @@ class CommitmentRepository:
             ORDER BY CASE WHEN c.due_on IS NULL THEN 1 ELSE 0 END, c.due_on, c.id""",
             {"person": person_id},
         )
-        return [_commitment(r) for r in rows]
+        return [commitment_of(r) for r in rows]
 
     async def listing(
         self, org_id: int, viewer: int | None, all_of_them: bool, limit: int = 20
@@ -210,7 +212,7 @@ class CommitmentRepository:
             WHERE c.org_id = :org AND c.status = 'done' AND {visible}""",
             params,
         )
-        return [_commitment(r) for r in rows], int(done or 0)
+        return [commitment_of(r) for r in rows], int(done or 0)
 
     # --- publication ------------------------------------------------------------------
 
@@ -308,7 +310,7 @@ class CommitmentRepository:
                 WHERE c.batch = :key ORDER BY c.id""",
                 {"key": found["batch"]},
             )
-            items = [_commitment(r) for r in rows]
+            items = [commitment_of(r) for r in rows]
             batches.append(Batch(found["batch"], items[0].org_id, rows[0]["org_name"], items))
         return batches
 
@@ -333,7 +335,7 @@ class CommitmentRepository:
         )
         return [
             Due(
-                _commitment(r),
+                commitment_of(r),
                 r["org_name"],
                 r["org_timezone"],
                 r["reminded_at"] is not None,

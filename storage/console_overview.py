@@ -10,15 +10,9 @@ from datetime import date, datetime
 from typing import Any
 
 from storage.engine import Database, as_date, as_datetime
+from storage.orgs import SUBTREE
 from storage.outbox import Waiting
 
-_SUBTREE = """
-    WITH RECURSIVE sub(id) AS (
-        SELECT id FROM organisations WHERE id = :root
-        UNION
-        SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
-    )
-"""
 # A poll is closed from its closing time on, whether or not a sweep has marked it yet
 # (bot/polls.py poll_state).
 _CLOSED = "(p.status = 'closed' OR (p.status = 'open' AND p.closes_at <= :now))"
@@ -78,7 +72,7 @@ class OutboxHealth:
 async def last_polls(db: Database, root_id: int, now: datetime) -> dict[int, LastPoll]:
     """Each organisation in the subtree that has held a poll: its last closed one."""
     rows = await db.fetch(
-        f"""{_SUBTREE},
+        f"""{SUBTREE},
         ranked AS (
             SELECT p.id, p.org_id, p.audience_size,
                    ROW_NUMBER() OVER (PARTITION BY p.org_id
@@ -101,7 +95,7 @@ async def last_polls(db: Database, root_id: int, now: datetime) -> dict[int, Las
 async def open_polls(db: Database, root_id: int, now: datetime, most: int = 20) -> list[OpenPoll]:
     """The subtree's open polls, closing soonest first, with how many have answered."""
     rows = await db.fetch(
-        f"""{_SUBTREE}
+        f"""{SUBTREE}
         SELECT p.id, o.code, o.name, p.question, p.question_en, p.closes_at, p.audience_size,
                (SELECT COUNT(*) FROM poll_participants pp WHERE pp.poll_id = p.id) AS answered
         FROM polls p JOIN organisations o ON o.id = p.org_id
@@ -133,7 +127,7 @@ async def notices_in_progress(
 ) -> list[NoticeInProgress]:
     """Public notices in the subtree whose period has not ended, ending soonest first."""
     rows = await db.fetch(
-        f"""{_SUBTREE}
+        f"""{SUBTREE}
         SELECT n.id, o.code, o.name, n.round, n.last_day,
                (SELECT COUNT(*) FROM notice_candidates c
                 WHERE c.org_id = n.org_id AND c.round = n.round) AS candidates,
@@ -170,7 +164,7 @@ async def outbox_health(db: Database, root_id: int | None, since: datetime) -> O
         scope, source = "", "outbox m"
     else:
         params["root"] = root_id
-        scope = _SUBTREE
+        scope = SUBTREE
         source = (
             "outbox m JOIN broadcasts b ON b.id = m.broadcast_id "
             "AND b.org_id IN (SELECT id FROM sub)"

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from bot.messages import Address, AddressKind
 from storage.engine import Database, Row, as_date, as_datetime, in_list
 from storage.models import Category
+from storage.orgs import ONE_ORG, SUBTREE
 from storage.reports import PREFERRED_ADDRESS
 
 
@@ -86,14 +87,6 @@ _DEED = f"""
     JOIN people p ON p.id = d.person_id
     JOIN organisations o ON o.id = d.org_id
 """
-_SUBTREE = """
-    WITH RECURSIVE sub(id) AS (
-        SELECT id FROM organisations WHERE id = :root
-        UNION
-        SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
-    )
-"""
-_ONE = "WITH sub(id) AS (SELECT id FROM organisations WHERE id = :root)"
 
 
 def _category(value: object) -> Category | None:
@@ -151,7 +144,7 @@ class FeaturedRepository:
         """Deeds with words filed in an organisation (and below it, if `subtree`) since a
         day, newest first, leaving out those their member declined and `exclude_person`'s."""
         rows = await self.db.fetch(
-            f"""{_SUBTREE if subtree else _ONE}
+            f"""{SUBTREE if subtree else ONE_ORG}
             {_DEED}
             WHERE d.org_id IN (SELECT id FROM sub) AND d.local_day >= :since
               AND d.body <> '' AND d.person_id <> :exclude

@@ -11,24 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from storage.commitments import Commitment
+from storage.commitments import Commitment, commitment_of
 from storage.engine import Database, Row, as_date, as_datetime, in_list
 from storage.polls import Poll, Tally
 
 _MEMBER_ROLES = "('member', 'secretary')"
-
-
-@dataclass(frozen=True, slots=True)
-class Unit:
-    """An organisation as the page shows it."""
-
-    id: int
-    code: str
-    name: str
-    kind: str
-    parent_id: int | None
-    theme: str | None
-    timezone: str | None
 
 
 @dataclass(slots=True)
@@ -70,62 +57,9 @@ class Remark:
     at: datetime
 
 
-_UNIT = "id, code, name, kind, parent_id, theme, timezone"
-
-
-def _unit(row: Row) -> Unit:
-    return Unit(
-        row["id"],
-        row["code"],
-        row["name"],
-        row["kind"],
-        row["parent_id"],
-        row["theme"],
-        row["timezone"],
-    )
-
-
 class OrgPageQueries:
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    async def unit(self, code: str) -> Unit | None:
-        row = await self.db.fetchrow(
-            f"SELECT {_UNIT} FROM organisations WHERE code = :code", {"code": code.upper()}
-        )
-        return _unit(row) if row else None
-
-    async def ancestors(self, org_id: int) -> list[Unit]:
-        """The organisations above, nearest first."""
-        rows = await self.db.fetch(
-            f"""
-            WITH RECURSIVE up(id, depth) AS (
-                SELECT parent_id, 1 FROM organisations WHERE id = :id
-                UNION ALL
-                SELECT o.parent_id, up.depth + 1 FROM organisations o JOIN up ON o.id = up.id
-                WHERE up.depth < 64
-            )
-            SELECT {", ".join("o." + c.strip() for c in _UNIT.split(","))}
-            FROM up JOIN organisations o ON o.id = up.id ORDER BY up.depth
-            """,
-            {"id": org_id},
-        )
-        return [_unit(r) for r in rows]
-
-    async def subtree(self, org_id: int) -> list[Unit]:
-        """The organisation and everything below it, by code."""
-        rows = await self.db.fetch(
-            f"""
-            WITH RECURSIVE sub(id) AS (
-                SELECT id FROM organisations WHERE id = :id
-                UNION
-                SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
-            )
-            SELECT {_UNIT} FROM organisations WHERE id IN (SELECT id FROM sub) ORDER BY code
-            """,
-            {"id": org_id},
-        )
-        return [_unit(r) for r in rows]
 
     async def figures(
         self, org_ids: Sequence[int], week: date, today: date
@@ -193,26 +127,7 @@ class OrgPageQueries:
             """,
             {"org": org_id, "today": today, "limit": limit},
         )
-        found = []
-        for r in rows:
-            created = as_datetime(r["created_at"])
-            assert created is not None
-            found.append(
-                Commitment(
-                    id=r["id"],
-                    org_id=r["org_id"],
-                    person_id=r["person_id"],
-                    author=r["author"],
-                    body=r["body"],
-                    due_on=as_date(r["due_on"]),
-                    status=r["status"],
-                    created_at=created,
-                    publish_at=as_datetime(r["publish_at"]),
-                    published_at=as_datetime(r["published_at"]),
-                    done_at=as_datetime(r["done_at"]),
-                )
-            )
-        return found
+        return [commitment_of(r) for r in rows]
 
     async def published_tallies(self, polls: Sequence[Poll]) -> tuple[dict[int, Tally], set[int]]:
         """The published answers of closed polls, counted in one grouped query; and the ids

@@ -10,6 +10,28 @@ from storage.models import Org
 
 _COLUMNS = "id, code, name, kind, parent_id, theme, timezone"
 
+# The CTE a subtree query starts from: `sub(id)` holds the organisation :root and everything
+# below it (UNION, not ALL: should a cycle ever be stored, the walk still ends). ONE_ORG is
+# the same shape holding :root alone, for a query that may or may not descend.
+SUBTREE = """
+    WITH RECURSIVE sub(id) AS (
+        SELECT id FROM organisations WHERE id = :root
+        UNION
+        SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
+    )
+"""
+ONE_ORG = "WITH sub(id) AS (SELECT id FROM organisations WHERE id = :root)"
+# From the organisation :id up to its root, `depth` 0 for itself.
+_UP = """
+    WITH RECURSIVE up(id, parent_id, depth) AS (
+        SELECT id, parent_id, 0 FROM organisations WHERE id = :id
+        UNION ALL
+        SELECT o.id, o.parent_id, up.depth + 1
+        FROM organisations o JOIN up ON o.id = up.parent_id
+        WHERE up.depth < 64  -- a tree is a few levels deep; a cycle must not hang us
+    )
+"""
+
 
 def _like_escape(text: str) -> str:
     return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
@@ -96,35 +118,31 @@ class OrgRepository:
 
     async def subtree_ids(self, org_id: int) -> list[int]:
         """The organisation and everything below it (隶属关系 scopes every permission)."""
-        rows = await self.db.fetch(
-            """
-            WITH RECURSIVE sub(id) AS (
-                SELECT id FROM organisations WHERE id = :id
-                UNION  -- not ALL: should a cycle ever be stored, the walk still ends
-                SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
-            )
-            SELECT id FROM sub
-            """,
-            {"id": org_id},
-        )
+        rows = await self.db.fetch(SUBTREE + "SELECT id FROM sub", {"root": org_id})
         return [r["id"] for r in rows]
+
+    async def subtree(self, org_id: int) -> list[Org]:
+        """The organisation and everything below it, by code."""
+        rows = await self.db.fetch(
+            SUBTREE + f"SELECT {_COLUMNS} FROM organisations WHERE id IN (SELECT id FROM sub) "
+            "ORDER BY code",
+            {"root": org_id},
+        )
+        return [_org(r) for r in rows]
 
     async def ancestor_ids(self, org_id: int) -> list[int]:
         """From the organisation up to its root, itself first."""
+        rows = await self.db.fetch(_UP + "SELECT id FROM up ORDER BY depth", {"id": org_id})
+        return [r["id"] for r in rows]
+
+    async def ancestors(self, org_id: int) -> list[Org]:
+        """The organisations above it, nearest first (itself not included)."""
         rows = await self.db.fetch(
-            """
-            WITH RECURSIVE up(id, parent_id, depth) AS (
-                SELECT id, parent_id, 0 FROM organisations WHERE id = :id
-                UNION ALL
-                SELECT o.id, o.parent_id, up.depth + 1
-                FROM organisations o JOIN up ON o.id = up.parent_id
-                WHERE up.depth < 64  -- a tree is a few levels deep; a cycle must not hang us
-            )
-            SELECT id FROM up ORDER BY depth
-            """,
+            _UP + f"SELECT {', '.join('o.' + c for c in _COLUMNS.split(', '))} "
+            "FROM up JOIN organisations o ON o.id = up.id WHERE up.depth > 0 ORDER BY up.depth",
             {"id": org_id},
         )
-        return [r["id"] for r in rows]
+        return [_org(r) for r in rows]
 
     async def upsert_many(self, orgs: list[dict[str, Any]], now: datetime) -> int:
         """Insert or update by code, in the order given (parents before children)."""

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from bot.messages import Address, AddressKind
 from storage.engine import Database, Row, as_datetime
 from storage.models import Category, Role
+from storage.orgs import ONE_ORG, SUBTREE
 
 # Each person's preferred usable address: Telegram before SMS, never an opted-out or
 # invalid one. A person without one gets nothing (and is not counted as reachable).
@@ -34,13 +35,6 @@ _RECIPIENTS = f"""
 """
 # Later than any stored instant: "everyone on the roster" when no cut-off is given.
 _NEVER = datetime(9999, 1, 1, tzinfo=UTC)
-_SUBTREE = """
-    WITH RECURSIVE sub(id) AS (
-        SELECT id FROM organisations WHERE id = :root
-        UNION
-        SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id
-    )
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +367,7 @@ class ReportRepository:
         totals, and the first `rows`, those with no report first, then the least active."""
         window = {"root": root_org_id, "since": since, "until": until, "rows": rows}
         found = await self.db.fetch(
-            f"""{_SUBTREE},
+            f"""{SUBTREE},
             m AS (SELECT DISTINCT r.org_id, r.person_id FROM roles r
                   WHERE r.org_id IN (SELECT id FROM sub) AND r.role IN {_MEMBER_ROLES}),
             pm AS (SELECT m.org_id, m.person_id, COUNT(d.id) AS n FROM m
@@ -395,7 +389,7 @@ class ReportRepository:
             window,
         )
         deeds = await self.db.fetchval(
-            f"""{_SUBTREE}
+            f"""{SUBTREE}
             SELECT COUNT(*) FROM deeds WHERE org_id IN (SELECT id FROM sub)
               AND local_day >= :since AND local_day < :until""",
             window,
@@ -425,7 +419,7 @@ class ReportRepository:
         `settled_before` (the window's start) and no report in [since, until): how many,
         and the first `names` by code. A week before the roster existed reproaches nobody."""
         rows = await self.db.fetch(
-            f"""{_SUBTREE},
+            f"""{SUBTREE},
             u AS (SELECT DISTINCT r.org_id FROM roles r
                   WHERE r.org_id IN (SELECT id FROM sub) AND r.role = 'member'
                     AND r.created_at < :settled)
@@ -448,7 +442,7 @@ class ReportRepository:
         with it (the shortest first): "东坡村" finds 东坡村党支部."""
         pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         code = await self.db.fetchval(
-            f"""{_SUBTREE}
+            f"""{SUBTREE}
             SELECT code FROM organisations
             WHERE id IN (SELECT id FROM sub) AND (name = :name OR name LIKE :pattern ESCAPE '\\')
             ORDER BY CASE WHEN name = :name THEN 0 ELSE 1 END, LENGTH(name), code
@@ -459,6 +453,4 @@ class ReportRepository:
 
 
 def _scope(subtree: bool) -> str:
-    return (
-        _SUBTREE if subtree else "WITH sub(id) AS (SELECT id FROM organisations WHERE id = :root)"
-    )
+    return SUBTREE if subtree else ONE_ORG

@@ -18,7 +18,7 @@ from bot.polls import MIN_BREAKDOWN, shares
 from bot.web.public import org
 from scheduler.jobs import JobContext
 from scheduler.sweeps import run_sweeps
-from storage.org_page import Unit
+from storage.models import Org
 from storage.polls import Poll, Tally
 from tests.conftest import KEY_ENV
 from tests.web.browser import EN_PHONE, ZH_PHONE, horizontal_overflow
@@ -262,8 +262,8 @@ def _township_poll() -> Poll:
     )  # fmt: skip
 
 
-def _unit_of(org_id: int, code: str) -> Unit:
-    return Unit(org_id, code, code, "branch" if org_id > 1 else "township", 1, None, None)
+def _unit_of(org_id: int, code: str) -> Org:
+    return Org(org_id, code, code, "branch" if org_id > 1 else "township", 1, None, None)
 
 
 @pytest.mark.parametrize(

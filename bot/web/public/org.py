@@ -26,7 +26,8 @@ from bot.clock import week_start
 from bot.polls import MIN_BREAKDOWN, poll_state, share, shares, visible_branches
 from bot.texts import Texts
 from bot.web.pages import PUBLIC_MAX_AGE, not_found, page, texts_of
-from storage.org_page import OrgPageQueries, Unit, UnitFigures
+from storage.models import Org
+from storage.org_page import OrgPageQueries, UnitFigures
 from storage.polls import Poll, Tally
 
 # Closed polls older than this are not on the page (the bot's SMS results stay the record),
@@ -99,14 +100,14 @@ def telegram_username(bot: App) -> str | None:
 async def org_data(bot: App, code: str, texts: Texts) -> dict[str, Any] | None:
     """Everything the page shows, as plain data (the JSON twin is this dict)."""
     queries = OrgPageQueries(bot.repos.db)
-    unit = await queries.unit(code)
+    unit = await bot.repos.orgs.by_code(code)
     if unit is None:
         return None
     now = bot.clock.now()
     zone = ZoneInfo(unit.timezone) if unit.timezone else bot.config.zone
     today = now.astimezone(zone).date()
-    ancestors = await queries.ancestors(unit.id)
-    subtree = await queries.subtree(unit.id)
+    ancestors = await bot.repos.orgs.ancestors(unit.id)
+    subtree = await bot.repos.orgs.subtree(unit.id)
     figures = await queries.figures([u.id for u in subtree], week_start(today), today)
     below = [u for u in subtree if u.parent_id == unit.id]
     language = texts.language
@@ -170,13 +171,13 @@ def _sms_number(bot: App) -> str | None:
     return (bot.config.twilio.from_number or None) if bot.config.twilio.enabled else None
 
 
-def _unit(unit: Unit) -> dict[str, Any]:
+def _unit(unit: Org) -> dict[str, Any]:
     return {"code": unit.code, "name": unit.name, "kind": unit.kind, "theme": unit.theme}
 
 
-def _rolled(unit: Unit, subtree: list[Unit], figures: dict[int, UnitFigures]) -> UnitFigures:
+def _rolled(unit: Org, subtree: list[Org], figures: dict[int, UnitFigures]) -> UnitFigures:
     """The unit's figures with everything below it added."""
-    children: dict[int | None, list[Unit]] = {}
+    children: dict[int | None, list[Org]] = {}
     for u in subtree:
         children.setdefault(u.parent_id, []).append(u)
     total = UnitFigures()
@@ -215,9 +216,9 @@ def _status(status: str, due_on: date | None, today: date) -> str:
 async def _polls(
     bot: App,
     queries: OrgPageQueries,
-    unit: Unit,
-    ancestors: list[Unit],
-    subtree: list[Unit],
+    unit: Org,
+    ancestors: list[Org],
+    subtree: list[Org],
     now: datetime,
     zone: ZoneInfo,
     language: str,
@@ -259,7 +260,7 @@ async def _polls(
 
 
 def _result(
-    poll: Poll, tally: Tally, unit: Unit, names: dict[int, str], zone: ZoneInfo, language: str
+    poll: Poll, tally: Tally, unit: Org, names: dict[int, str], zone: ZoneInfo, language: str
 ) -> dict[str, Any]:
     """A closed poll's figures as the bot would say them: no breakdown under MIN_BREAKDOWN
     answers, a branch's own breakdown only where visible_branches allows it."""
