@@ -13,7 +13,7 @@ a page at a time.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -24,15 +24,13 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from bot.exports import safe_row
 from bot.polls import MIN_BREAKDOWN, shares, visible_branches
-from bot.roster_files import SUBTREE
 from bot.texts import Texts
-from storage.engine import Executor, as_date, as_datetime
+from storage.engine import as_date, as_datetime
 from storage.models import Org
 from storage.polls import PollRepository
+from storage.records import SUMMARY_FIGURES, RecordQueries
 from storage.repositories import Repositories
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PAGE = 2000  # deeds per query: a county's year of deeds is never held at once
 MAX_DAYS = 3 * 366  # a period longer than a campaign is a typing error
 
 
@@ -103,15 +101,9 @@ async def build(
 ) -> tuple[bytes, dict[str, int]]:
     """The workbook, and what it holds (for the audit log): rows per sheet. `today` tells
     an overdue commitment from an open one."""
-    db = repos.db
+    db = RecordQueries(repos.db)
     params = {"root": org.id, **period.bounds(zone)}
-    names = {
-        r["id"]: (r["code"], r["name"])
-        for r in await db.fetch(
-            SUBTREE + "SELECT o.id, o.code, o.name FROM organisations o JOIN sub ON sub.id = o.id",
-            {"root": org.id},
-        )
-    }
+    names = await db.names(org.id)
     book = _Book(texts)
     counts = {
         "summary": await _summary(db, book, params, names),
@@ -124,47 +116,11 @@ async def build(
     return book.save(), counts
 
 
-async def _grouped(db: Executor, sql: str, params: dict[str, Any]) -> dict[int, int]:
-    return {r["org_id"]: r["n"] for r in await db.fetch(SUBTREE + sql, params)}
-
-
 async def _summary(
-    db: Executor, book: _Book, params: dict[str, Any], names: dict[int, tuple[str, str]]
+    db: RecordQueries, book: _Book, params: dict[str, Any], names: dict[int, tuple[str, str]]
 ) -> int:
     """One row per organisation of the subtree: every figure one GROUP BY query."""
-    members = await _grouped(
-        db,
-        "SELECT r.org_id, COUNT(DISTINCT r.person_id) AS n FROM roles r JOIN sub ON sub.id = "
-        "r.org_id WHERE r.role IN ('member', 'secretary') GROUP BY r.org_id",
-        params,
-    )
-    deeds = await _grouped(
-        db,
-        "SELECT d.org_id, COUNT(*) AS n FROM deeds d JOIN sub ON sub.id = d.org_id "
-        "WHERE d.local_day BETWEEN :start AND :end GROUP BY d.org_id",
-        params,
-    )
-    reporters = await _grouped(
-        db,
-        "SELECT d.org_id, COUNT(DISTINCT d.person_id) AS n FROM deeds d JOIN sub ON sub.id = "
-        "d.org_id WHERE d.local_day BETWEEN :start AND :end GROUP BY d.org_id",
-        params,
-    )
-    made = await _grouped(db, _commitments_count(), params)
-    done = await _grouped(db, _commitments_count("AND c.status = 'done'"), params)
-    polls = await _grouped(
-        db,
-        "SELECT p.org_id, COUNT(*) AS n FROM polls p JOIN sub ON sub.id = p.org_id "
-        "WHERE p.status = 'closed' AND p.closes_at >= :since AND p.closes_at < :until "
-        "GROUP BY p.org_id",
-        params,
-    )
-    notices = await _grouped(
-        db,
-        "SELECT n.org_id, COUNT(*) AS n FROM public_notices n JOIN sub ON sub.id = n.org_id "
-        "WHERE n.published_at >= :since AND n.published_at < :until GROUP BY n.org_id",
-        params,
-    )
+    figures = await db.summary(params)
     sheet = book.sheet(
         "summary",
         [
@@ -180,56 +136,19 @@ async def _summary(
         ],
     )
     for org_id, (code, name) in sorted(names.items(), key=lambda item: item[1][0]):
-        figures = (members, deeds, reporters, made, done, polls, notices)
-        sheet.append(safe_row([code, name, *(f.get(org_id, 0) for f in figures)]))
+        counted = (figures[f].get(org_id, 0) for f in SUMMARY_FIGURES)
+        sheet.append(safe_row([code, name, *counted]))
     return len(names)
 
 
-# Commitments of the period: published ones (a scheduled one is not yet made), made in the
-# period or due in it.
-_COMMITMENTS_WHERE = """
-    c.published_at IS NOT NULL
-    AND ((c.created_at >= :since AND c.created_at < :until)
-         OR (c.due_on BETWEEN :start AND :end))
-"""
-
-
-def _commitments_count(extra: str = "") -> str:
-    return (
-        "SELECT c.org_id, COUNT(*) AS n FROM commitments c JOIN sub ON sub.id = c.org_id "
-        f"WHERE {_COMMITMENTS_WHERE} {extra} GROUP BY c.org_id"
-    )
-
-
-async def _pages(db: Executor, sql: str, params: dict[str, Any]) -> AsyncIterator[Any]:
-    """Rows of `sql` (which orders by id and takes :after and :limit) a page at a time."""
-    after = 0
-    while True:
-        rows = await db.fetch(sql, {**params, "after": after, "limit": PAGE})
-        for row in rows:
-            yield row
-        if len(rows) < PAGE:
-            return
-        after = rows[-1]["id"]
-
-
 async def _deeds(
-    db: Executor, book: _Book, params: dict[str, Any], names: dict[int, tuple[str, str]]
+    db: RecordQueries, book: _Book, params: dict[str, Any], names: dict[int, tuple[str, str]]
 ) -> int:
     sheet = book.sheet(
         "deeds", [("date", 12), ("member", 12), ("org", 22), ("category", 12), ("text", 60)]
     )
-    sql = (
-        SUBTREE
-        + """
-        SELECT d.id, d.local_day, p.name, d.org_id, d.category, d.body
-        FROM deeds d JOIN sub ON sub.id = d.org_id JOIN people p ON p.id = d.person_id
-        WHERE d.local_day BETWEEN :start AND :end AND d.id > :after
-        ORDER BY d.id LIMIT :limit
-        """
-    )
     texts, count = book.texts, 0
-    async for row in _pages(db, sql, params):
+    async for row in db.deeds(params):
         day = as_date(row["local_day"])
         category = texts.get(f"category.{row['category']}") if row["category"] else ""
         org = names[row["org_id"]][1]
@@ -243,7 +162,7 @@ async def _deeds(
 
 
 async def _commitments(
-    db: Executor,
+    db: RecordQueries,
     book: _Book,
     params: dict[str, Any],
     names: dict[int, tuple[str, str]],
@@ -263,16 +182,7 @@ async def _commitments(
             ("done_on", 12),
         ],
     )
-    rows = await db.fetch(
-        SUBTREE
-        + f"""
-        SELECT c.id, c.org_id, p.name, c.body, c.created_at, c.due_on, c.status, c.done_at
-        FROM commitments c JOIN sub ON sub.id = c.org_id LEFT JOIN people p ON p.id = c.person_id
-        WHERE {_COMMITMENTS_WHERE}
-        ORDER BY c.id
-        """,
-        params,
-    )
+    rows = await db.commitments(params)
     texts = book.texts
     for row in rows:
         due = as_date(row["due_on"])
@@ -298,7 +208,7 @@ async def _commitments(
 
 
 async def _polls(
-    db: Executor,
+    db: RecordQueries,
     repo: PollRepository,
     book: _Book,
     params: dict[str, Any],
@@ -321,17 +231,9 @@ async def _polls(
             ("share", 10),
         ],
     )
-    rows = await db.fetch(
-        SUBTREE
-        + """
-        SELECT p.id FROM polls p JOIN sub ON sub.id = p.org_id
-        WHERE p.status = 'closed' AND p.closes_at >= :since AND p.closes_at < :until
-        ORDER BY p.closes_at, p.id
-        """,
-        params,
-    )
-    for row in rows:
-        poll = await repo.get(row["id"])
+    poll_ids = await db.closed_polls(params)
+    for poll_id in poll_ids:
+        poll = await repo.get(poll_id)
         assert poll is not None
         tally = await repo.tally(poll)
         head = [
@@ -353,11 +255,11 @@ async def _polls(
         for scope, counts in parts:
             for option, share in zip(options, shares(counts), strict=False):
                 sheet.append(safe_row([*head, scope, option, f"{share}%"]))
-    return len(rows)
+    return len(poll_ids)
 
 
 async def _notices(
-    db: Executor,
+    db: RecordQueries,
     book: _Book,
     params: dict[str, Any],
     names: dict[int, tuple[str, str]],
@@ -379,20 +281,7 @@ async def _notices(
             ("objections", 10),
         ],
     )
-    rows = await db.fetch(
-        SUBTREE
-        + """
-        SELECT n.id, n.org_id, n.published_at, n.last_day, p.name, c.place, c.outcome,
-               c.reason,
-               (SELECT COUNT(*) FROM objections x WHERE x.notice_id = n.id) AS objections
-        FROM public_notices n JOIN sub ON sub.id = n.org_id
-        JOIN notice_candidates c ON c.org_id = n.org_id AND c.round = n.round
-        JOIN people p ON p.id = c.person_id
-        WHERE n.published_at >= :since AND n.published_at < :until
-        ORDER BY n.published_at, n.id, c.place
-        """,
-        params,
-    )
+    rows = await db.notices(params)
     for row in rows:
         outcome = row["outcome"]
         word = texts.get(f"public_notice.outcome.word.{outcome}") if outcome else ""
@@ -415,7 +304,7 @@ async def _notices(
 
 
 async def _commentary(
-    db: Executor,
+    db: RecordQueries,
     book: _Book,
     params: dict[str, Any],
     names: dict[int, tuple[str, str]],
@@ -424,22 +313,7 @@ async def _commentary(
     sheet = book.sheet(
         "commentary", [("date", 12), ("kind", 10), ("org", 22), ("author", 12), ("text", 60)]
     )
-    rows = await db.fetch(
-        SUBTREE
-        + """
-        SELECT * FROM (
-        SELECT 'commentary' AS kind, c.id, c.created_at, c.org_id, p.name, c.body
-        FROM commentary c JOIN sub ON sub.id = c.org_id LEFT JOIN people p ON p.id = c.author_id
-        WHERE c.created_at >= :since AND c.created_at < :until
-        UNION ALL
-        SELECT 'briefing' AS kind, b.id, b.created_at, b.org_id, p.name, b.body
-        FROM briefings b JOIN sub ON sub.id = b.org_id LEFT JOIN people p ON p.id = b.author_id
-        WHERE b.created_at >= :since AND b.created_at < :until
-        ) AS said
-        ORDER BY created_at, kind, id
-        """,
-        params,
-    )
+    rows = await db.commentary(params)
     texts = book.texts
     for row in rows:
         sheet.append(

@@ -10,21 +10,18 @@ CLI's `poll results --csv` rows). An open poll shows its turnout only.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
-from bot.exports import safe_row
+from bot.exports import XLSX_TYPE, as_xlsx, csv_text
 from bot.normalize import has_words
 from bot.poll_table import CSV_HEADER, Row, cells, result_rows
 from bot.polls import (
@@ -56,7 +53,6 @@ from storage.polls import AUDIENCE_ROLES, Poll, Tally
 
 LIVE_SECONDS = 15  # how often an open poll's page asks for its turnout
 _NO_STORE = {"cache-control": "no-store"}
-_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _app(request: Request) -> App:
@@ -357,33 +353,18 @@ def _scopes(rows: list[Row], poll: Poll, texts: Texts) -> list[dict[str, Any]]:
 
 
 def _csv(poll: Poll, rows: list[Row]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(safe_row(CSV_HEADER))
-    for row in rows:
-        writer.writerow(safe_row(cells(poll, row)))
     return Response(
-        out.getvalue(),
+        csv_text(CSV_HEADER, [cells(poll, row) for row in rows]),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="{poll.code}.csv"', **_NO_STORE},
     )
 
 
 def _xlsx(poll: Poll, rows: list[Row]) -> Response:
-    """The CSV's rows in a workbook; text that could run as a formula is neutralised the
-    same way (bot/exports.py)."""
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = poll.code
-    sheet.append(safe_row(CSV_HEADER))
-    for row in rows:
-        sheet.append(safe_row(cells(poll, row)))
-    out = io.BytesIO()
-    book.save(out)
+    """The CSV's rows in a workbook (bot/exports.py neutralises them the same way)."""
     return Response(
-        out.getvalue(),
-        media_type=_XLSX,
+        as_xlsx(poll.code, CSV_HEADER, [cells(poll, row) for row in rows]),
+        media_type=XLSX_TYPE,
         headers={"content-disposition": f'attachment; filename="{poll.code}.xlsx"', **_NO_STORE},
     )
 

@@ -13,7 +13,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
-from bot.records import XLSX_TYPE, build, filename, parse_period
+from bot.exports import XLSX_TYPE
+from bot.records import build, filename, parse_period
 from bot.web.console.access import csrf_input, org_for, require_user
 from bot.web.pages import not_found, render, texts_of
 from handlers.permissions import Action

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
+from bot.exports import XLSX_TYPE, as_xlsx
 from bot.roster import (
     ImportReport,
     RosterFileError,
@@ -26,9 +27,8 @@ from bot.roster import (
 from bot.roster_files import (
     ORG_HEADER,
     PEOPLE_HEADER,
-    XLSX_TYPE,
+    WIDTHS,
     as_csv,
-    as_xlsx,
     org_rows,
     people_rows,
 )
@@ -180,7 +180,7 @@ async def download(request: Request) -> Response:
     if fmt == "csv":
         body, media = as_csv(header, rows), "text/csv; charset=utf-8"
     else:
-        body, media = as_xlsx(what, header, rows), XLSX_TYPE
+        body, media = as_xlsx(what, header, rows, WIDTHS), XLSX_TYPE
     disposition = f'attachment; filename="{filename}"'
     return Response(
         body, media_type=media, headers={"content-disposition": disposition, **_NO_STORE}

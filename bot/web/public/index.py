@@ -10,8 +10,6 @@ branches'), from storage/activity.py. No person is named on this page.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from datetime import date, datetime
 from functools import cache
@@ -22,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.app import App
-from bot.exports import safe_row
+from bot.exports import csv_text
 from bot.web.pages import PUBLIC_MAX_AGE, page, texts_of
 from scheduler.campaign import Campaign, CampaignError, current_phase, load_campaign, upcoming
 from storage.activity import OrgActivity, local_week, rolled_up, week_starts
@@ -55,39 +53,31 @@ async def participation_csv(request: Request) -> Response:
     bot: App = request.app.state.bot
     today, monday = local_week(bot.clock.now(), bot.config.zone)
     mondays = week_starts(monday, WEEKS)
-    out = io.StringIO()
-    out.write("\ufeff")  # a byte-order mark, so that Excel reads the Chinese names as UTF-8
-    writer = csv.writer(out)
-    writer.writerow(
-        safe_row(
-            [
-                "code",
-                "name",
-                "kind",
-                "parent_code",
-                "members",
-                "reported_this_week",
-                "share",
-                *(f"week_{d.isoformat()}" for d in mondays),
-            ]
-        )
-    )
-    for entry, parent_code in await _organisations(bot, today, monday):
-        writer.writerow(
-            safe_row(
-                [
-                    entry.code,
-                    entry.name,
-                    entry.kind,
-                    parent_code or "",
-                    entry.members,
-                    entry.reported_this_week,
-                    f"{entry.share:.4f}",
-                    *entry.weekly,
-                ]
-            )
-        )
-    response = Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+    header = [
+        "code",
+        "name",
+        "kind",
+        "parent_code",
+        "members",
+        "reported_this_week",
+        "share",
+        *(f"week_{d.isoformat()}" for d in mondays),
+    ]
+    rows = [
+        [
+            entry.code,
+            entry.name,
+            entry.kind,
+            parent_code or "",
+            entry.members,
+            entry.reported_this_week,
+            f"{entry.share:.4f}",
+            *entry.weekly,
+        ]
+        for entry, parent_code in await _organisations(bot, today, monday)
+    ]
+    # A byte-order mark, so that Excel reads the Chinese names as UTF-8.
+    response = Response(csv_text(header, rows, bom=True), media_type="text/csv; charset=utf-8")
     response.headers["cache-control"] = f"public, max-age={PUBLIC_MAX_AGE}"
     response.headers["content-disposition"] = 'inline; filename="participation.csv"'
     response.headers["access-control-allow-origin"] = "*"
