@@ -195,3 +195,23 @@ async def test_the_404_page_fits_a_phone(site: Site, browser, shoot) -> None:  #
     assert await page.inner_text("h1") == "找不到这个页面"
     assert await horizontal_overflow(page) == 0
     await shoot(page, "not-found")
+
+
+async def test_pages_are_compressed_for_slow_phones(site: Site) -> None:
+    page = await site.get("/", headers={"accept-encoding": "gzip"})
+    assert page.status_code == 200
+    assert page.headers["content-encoding"] == "gzip"
+    assert int(page.headers["content-length"]) < len(page.content) / 3  # httpx inflated it
+    plain = await site.get("/", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+
+
+async def test_the_language_link_keeps_the_page_query_but_not_a_foreign_next(
+    site: Site,
+) -> None:
+    page = await site.get("/nowhere?page=2", headers={"accept": "text/html"})
+    assert 'href="/nowhere?page=2&amp;lang=en"' in page.text
+    signin = await site.get("/console/sign-in?next=/console/o/HX01")
+    assert "next=%2Fconsole%2Fo%2FHX01&amp;lang=en" in signin.text
+    foreign = await site.get("/console/sign-in?next=//evil.example/x")
+    assert "evil.example" not in foreign.text
