@@ -67,6 +67,8 @@ IMPORT_CHUNK = 5_000
 STATS_FLUSH_S = 11.0
 DISPATCH_SECONDS = 30.0  # at most; stops earlier when the poll's messages are all sent
 TAGS = ("#服务", "#学习", "", "3 ", "#正气")
+SIZE_MIN_ROWS = 100
+PROJECTED_PER_KIND = 1_000  # messages a phase read back from a table stands for
 INBOUND_KINDS = ("sms_report", "telegram_report", "poll_answer")
 
 
@@ -358,8 +360,9 @@ async def dispatch_all(app: App, fake: FakeSms) -> None:
 
 
 async def table_sizes(app: App, schema: str | None) -> list[tuple[str, int, float, float]]:
-    """(table, rows, average row bytes, bytes per row with indexes and TOAST); SQLite has
-    no per-table size without the dbstat extension: its file size is reported instead."""
+    """(table, rows, average row bytes, bytes per row with indexes and TOAST), on
+    PostgreSQL; SQLite has no per-table size without the dbstat extension (its file size is
+    reported instead, by the caller)."""
     db = app.repos.db
     if schema is None:
         return []
@@ -405,12 +408,16 @@ async def run_engine(
             silent: list[str] = []
 
             async def work(batch: list[Inbound] = batch, silent: list[str] = silent) -> None:
-                silent += await through_router(app, batch, args.concurrency)
+                silent.extend(await through_router(app, batch, args.concurrency))
 
             result.phases[kind] = await meter.measure(kind, len(batch), work)
             if silent:
                 result.errors.append(f"{kind}: {len(silent)} messages got no reply")
             print(f"[{name}] {kind}: {result.phases[kind].rate:,.0f}/s", file=sys.stderr)
+
+        deeds = await app.repos.db.fetchval("SELECT COUNT(*) FROM deeds")
+        if deeds != 2 * args.messages:
+            result.errors.append(f"{deeds} deeds stored for {2 * args.messages} reports")
 
         zh, en = texts_for("zh-CN"), texts_for("en")
         poll = await app.repos.polls.create(
@@ -530,8 +537,50 @@ def size_table(run: EngineRun) -> list[str]:
         "|---|---:|---:|---:|",
     ]
     for table, rows, avg, total in sorted(run.sizes, key=lambda s: -s[1] * s[3]):
+        if rows < SIZE_MIN_ROWS:
+            continue  # a table of a few rows is all page overhead
         lines.append(f"| {table} | {rows:,} | {avg:,.0f} | {total:,.0f} |")
     return lines
+
+
+def _number(cell: str) -> float | None:
+    cell = cell.strip().replace(",", "")
+    return None if cell in ("", "-") else float(cell)
+
+
+def read_tables(text: str, engine_name: str = "postgresql") -> EngineRun:
+    """The measured figures back from the two markdown tables above (printed by a run, or
+    pasted into docs/scaling.md), so the projection is computed from exactly what they say."""
+    run = EngineRun(engine_name)
+    in_sizes = False
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[:2] == ["table", "rows"]:
+            in_sizes = True
+            continue
+        if not line.startswith("|"):
+            in_sizes = False
+            continue
+        if len(cells) == 9 and cells[0] == engine_name:
+            rate, worker, db, st, tx, rows, wal = (_number(c) for c in cells[2:])
+            assert rate and worker is not None and st is not None and tx is not None
+            n = PROJECTED_PER_KIND
+            run.phases[cells[1]] = Phase(
+                cells[1],
+                n,
+                n / rate,
+                round(st * n),
+                round(tx * n),
+                round((rows or 0) * n),
+                None if wal is None else round(wal * n),
+                worker / 1000 * n,
+                None if db is None else db / 1000 * n,
+            )
+        elif in_sizes and len(cells) == 4 and cells[1][:1].isdigit():
+            rows_n, avg, total = (_number(c) for c in cells[1:])
+            assert rows_n is not None and avg is not None and total is not None
+            run.sizes.append((cells[0], int(rows_n), avg, total))
+    return run
 
 
 # --- Projection ------------------------------------------------------------------------------
@@ -658,7 +707,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--pg", default=os.environ.get("GRASSROOTS_TEST_PG_URL", PG_DEFAULT))
+    parser.add_argument(
+        "--project",
+        type=Path,
+        metavar="FILE",
+        help="measure nothing: print the projection from the measured tables in FILE"
+        " (docs/scaling.md)",
+    )
     args = parser.parse_args()
+    if args.project:
+        print("\n".join(projection(read_tables(args.project.read_text(encoding="utf-8")))))
+        return
     instrument()
 
     import uvloop  # serve's loop
@@ -682,12 +741,15 @@ def main() -> None:
         f" inbound kind, {args.concurrency} in flight; one process; {os.cpu_count()} CPUs"
         " (shared with other work: a loaded machine)"
     )
+    printed = measured_table(list(runs.values()))
     print("\n## Measured: one worker, per message\n")
-    print("\n".join(measured_table(list(runs.values()))))
+    print("\n".join(printed))
     for run in runs.values():
         if run.sizes:
+            sizes = size_table(run)
+            printed += ["", *sizes]
             print(f"\n## Measured: bytes per row ({run.engine}, after the run)\n")
-            print("\n".join(size_table(run)))
+            print("\n".join(sizes))
         print(f"\n{run.engine}: database {run.database_bytes / 1e6:,.1f} MB after the run")
         for phase in run.phases.values():
             top = sorted(phase.rows_by_table.items(), key=lambda kv: -kv[1])[:5]
@@ -696,7 +758,8 @@ def main() -> None:
                 print(f"  {phase.name}: rows/msg by table: {shown}")
     if "postgresql" in runs:
         print("\n## Projected from the PostgreSQL run (model: docs/scaling.md)\n")
-        print("\n".join(projection(runs["postgresql"])))
+        # From the printed (rounded) figures, as `--project docs/scaling.md` computes it.
+        print("\n".join(projection(read_tables("\n".join(printed)))))
 
     errors = [f"{run.engine}: {e}" for run in runs.values() for e in run.errors]
     for error in errors:
