@@ -606,7 +606,9 @@ DELIVERY_S = 3600.0  # a peak's messages all sent within an hour
 ANSWER_SHARE = 0.5  # of a poll's audience answer, soon after their question arrives
 REPLY_SHARE = 0.1  # of a broadcast's audience reply (收到, 好的, a question)
 UTILISATION = 0.6  # plan cores at 60% busy at the peak
-HTTP_CPU_MS = 0.5  # a webhook's HTTP, form parsing and signature check (not measured here)
+# A webhook's HTTP, form, signature check and TwiML reply: `serve`'s CPU per request in
+# bench/sms_webhook.py (0.90 ms, SQLite) less the in-process report (0.34 ms), docs/scaling.md.
+HTTP_CPU_MS = 0.55
 OUT_PER_PERSON_MONTH = 6  # outbox rows: polls, notices, reminders, digests, broadcasts
 IN_PER_PERSON_MONTH = 3  # message-log rows: answers, reports, replies
 DEEDS_PER_MEMBER_MONTH = 2
