@@ -2,6 +2,7 @@
 
     python bench/capacity.py [--members 2000] [--villagers 20000] [--messages 4000]
                              [--concurrency 64] [--engines sqlite,postgresql] [--pg URL]
+    python bench/capacity.py --project docs/scaling.md   # no run: the projection only
 
 The measured inputs of docs/scaling.md. For each engine (SQLite file; PostgreSQL in a fresh
 schema of --pg, dropped afterwards) one App, as `grassroots serve` wires it, gets a county of
@@ -23,8 +24,9 @@ and, on PostgreSQL, WAL bytes per message (cluster-wide LSN: an upper bound when
 to the same server). At the end, bytes per row of every table (PostgreSQL: average
 pg_column_size of a row, and pg_total_relation_size with indexes and TOAST over the rows).
 
-Prints the figures as the markdown table docs/scaling.md holds, then the projection of that
-document computed from them. Ends with `bench capacity: ratio X (target 0.8)`: messages per
+Prints the figures as the markdown tables docs/scaling.md holds, then the projection of that
+document computed from the printed (rounded) figures, as `--project` computes it from the
+document. Ends with `bench capacity: ratio X (target 0.8)`: messages per
 second of the inbound kinds together on PostgreSQL over SQLite (issue 15's target for one
 worker on PostgreSQL against one on SQLite).
 """
