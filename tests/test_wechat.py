@@ -5,6 +5,7 @@ and the sender's mapping of the platform's errors, over HTTP against the fake AP
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -325,3 +326,51 @@ def test_long_texts_are_cut_at_2048_bytes_on_a_line_break():
     assert all(len(p.encode()) <= 2048 for p in pieces)
     assert "\n".join(pieces) == text
     assert len(pieces) == 3
+
+
+# --- configuration -------------------------------------------------------------------------
+
+SECRETS = {
+    "WECHAT_TOKEN": TOKEN,
+    "WECHAT_ENCODING_AES_KEY": AES_KEY,
+    "WECHAT_APP_SECRET": APP_SECRET,
+}
+
+
+@pytest.mark.parametrize(
+    ("toml", "unset", "problem"),
+    [
+        (f'app_id = "{APP_ID}"', "WECHAT_TOKEN", "environment: WECHAT_TOKEN: required"),
+        (f'app_id = "{APP_ID}"', "WECHAT_APP_SECRET", "environment: WECHAT_APP_SECRET: required"),
+        (
+            f'app_id = "{APP_ID}"',
+            "WECHAT_ENCODING_AES_KEY",
+            "environment: WECHAT_ENCODING_AES_KEY: required when wechat.safe_mode is on",
+        ),
+        ('app_id = "wx123"', None, "wechat.app_id: must be empty or an AppID"),
+        (f'app_id = "{APP_ID}"\ntoken = "x"', None, "wechat.token: unknown key"),
+        (f'app_id = "{APP_ID}"\nreply_seconds = 5.0', None, "wechat.reply_seconds"),
+        (f'app_id = "{APP_ID}"\ntemplate_id = "T1"', None, 'need account = "service"'),
+    ],
+)
+def test_a_wrong_wechat_configuration_is_one_line(tmp_path, toml, unset, problem):
+    from bot.config import ConfigError, load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[wechat]\n{toml}\n")
+    env = {k: v for k, v in SECRETS.items() if k != unset}
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load_config(path, env=env)
+
+
+def test_wechat_is_on_when_app_id_is_set_and_secrets_come_from_the_environment(tmp_path):
+    from bot.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(f'[wechat]\napp_id = "{APP_ID}"\nsafe_mode = false\n')
+    env = {k: v for k, v in SECRETS.items() if k != "WECHAT_ENCODING_AES_KEY"}
+    config = load_config(path, env=env)
+    assert config.wechat.enabled and not config.sandbox_on
+    assert (config.wechat_token, config.wechat_app_secret) == (TOKEN, APP_SECRET)
+    assert TOKEN not in repr(config) and APP_SECRET not in repr(config)
+    assert not load_config(env={}).wechat.enabled
