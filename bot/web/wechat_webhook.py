@@ -53,16 +53,22 @@ class WechatWebhook:
         try:
             replies = await asyncio.wait_for(asyncio.shield(work), timeout=max(left, 0.0))
         except TimeoutError:
-            late = asyncio.ensure_future(self._queue(recorded.id, work))
-            self._late.add(late)
-            late.add_done_callback(self._late.discard)
+            self._finish_later(recorded.id, work)
             log.info("wechat message %s: handler past %.1f s, answer queued", recorded.id, left)
             return None
+        except asyncio.CancelledError:  # WeChat hung up: the answer still goes, later
+            self._finish_later(recorded.id, work)
+            raise
         text = "\n\n".join(plain_text(reply) for reply in replies)
         if len(text.encode()) <= wechat.MAX_TEXT_BYTES:
             return text
         await self._enqueue(recorded.id, replies)  # too long for one passive reply
         return None
+
+    def _finish_later(self, message_id: int, work: asyncio.Future[list[Outbound]]) -> None:
+        late = asyncio.ensure_future(self._queue(message_id, work))
+        self._late.add(late)
+        late.add_done_callback(self._late.discard)
 
     async def _queue(self, message_id: int, work: asyncio.Future[list[Outbound]]) -> None:
         try:
