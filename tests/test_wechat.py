@@ -320,6 +320,18 @@ async def test_an_unreachable_api_is_transient():
     assert raised.value.failure is Failure.TRANSIENT
 
 
+async def test_a_wrong_app_secret_keeps_messages_waiting(fake: FakeApi):
+    section = settings(fake.url)
+    sender = WechatSender(WechatApi(section, "not-the-secret"), section)
+    try:
+        with pytest.raises(SendError) as raised:
+            await sender.send(to("通知"))
+    finally:
+        await sender.close()
+    assert (raised.value.failure, raised.value.code) == (Failure.TRANSIENT, "40125")
+    assert fake.sent() == []
+
+
 def test_long_texts_are_cut_at_2048_bytes_on_a_line_break():
     text = "\n".join(["修路" * 100] * 8)  # 8 lines of 600 bytes
     pieces = split_bytes(text)

@@ -226,6 +226,11 @@ class ApiError(Exception):
         self.message = message
 
 
+class TokenUnavailable(ApiError):
+    """No access token: a wrong AppSecret, the server's IP not on the account's whitelist
+    (40164), or the API unreachable. The operator's to fix; messages wait meanwhile."""
+
+
 class WechatApi:
     """The API endpoints the bot calls, over one httpx client.
 
@@ -247,15 +252,19 @@ class WechatApi:
     async def token(self, *, refresh: bool = False) -> str:
         async with self._lock:
             if refresh or self._token is None or time.monotonic() >= self._expires:
-                result = await self._post(
-                    "/cgi-bin/stable_token",
-                    {
-                        "grant_type": "client_credential",
-                        "appid": self.app_id,
-                        "secret": self._secret,
-                        "force_refresh": False,
-                    },
-                )
+                try:
+                    result = await self._post(
+                        "/cgi-bin/stable_token",
+                        {
+                            "grant_type": "client_credential",
+                            "appid": self.app_id,
+                            "secret": self._secret,
+                            "force_refresh": False,
+                        },
+                    )
+                except ApiError as error:
+                    log.error("wechat: no access token: %s", error)
+                    raise TokenUnavailable(error.code, error.message) from None
                 self._token = str(result["access_token"])
                 # Fetched again five minutes before it expires, as WeChat advises.
                 self._expires = time.monotonic() + int(result.get("expires_in", 7200)) - 300
@@ -336,6 +345,8 @@ def split_bytes(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
 
 def classify(error: ApiError) -> SendError:
     code = str(error.code) if error.code is not None else None
+    if isinstance(error, TokenUnavailable):
+        return SendError(Failure.TRANSIENT, code, f"no access token: {error.message}")
     if error.code in PLATFORM_LIMIT_CODES:
         return SendError(Failure.PLATFORM_LIMIT, code, error.message)
     if error.code in OPTED_OUT_CODES:
