@@ -163,6 +163,7 @@ def event_xml(openid: str, event: str, at: datetime, key: str | None = None) -> 
 class Call:
     endpoint: str
     params: dict[str, Any]
+    errcode: int = 0  # what the fake answered: 0 is done
 
 
 def error(code: int, message: str) -> dict[str, Any]:
@@ -199,11 +200,15 @@ class FakeApi:
         self.sent_in_window[openid] = 0
 
     def sent(self, endpoint: str = "message/custom/send") -> list[Call]:
+        """Calls of `endpoint`, refused or not."""
         return [call for call in self.calls if call.endpoint == endpoint]
 
     def texts_to(self, openid: str) -> list[str]:
+        """The customer-service texts the follower received (refused ones are not)."""
         return [
-            c.params["text"]["content"] for c in self.sent() if c.params.get("touser") == openid
+            c.params["text"]["content"]
+            for c in self.sent()
+            if c.params.get("touser") == openid and c.errcode == 0
         ]
 
     async def wait_for(self, count: int, endpoint: str = "message/custom/send") -> list[Call]:
@@ -223,39 +228,41 @@ class FakeApi:
             return self._token(name, params)
         if params.get("access_token") != self.token:  # refused before anything is done
             return JSONResponse(error(40001, "invalid credential, access_token is invalid"))
-        self.calls.append(Call(name, params))
+        call = Call(name, params)
+        self.calls.append(call)
+        answer = await self._answer(name, params)
+        call.errcode = int(answer.get("errcode", 0))
         self._heard.set()
+        return JSONResponse(answer)
+
+    async def _answer(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         if self.scripted.get(name):
-            answer = self.scripted[name].pop(0)
-            if answer is not None:
-                return JSONResponse(answer)
+            scripted = self.scripted[name].pop(0)
+            if scripted is not None:
+                return scripted
         if self.delay:
             await asyncio.sleep(self.delay)
         if name == "message/custom/send":
-            return JSONResponse(self._custom(params))
+            return self._custom(params)
         if name in ("message/mass/send", "message/mass/sendall"):
-            return JSONResponse(
-                {**error(0, "send job submission success"), "msg_id": next(self._ids)}
-            )
+            return {**error(0, "send job submission success"), "msg_id": next(self._ids)}
         if name == "message/template/send":
-            return JSONResponse({**error(0, "ok"), "msgid": next(self._ids)})
+            return {**error(0, "ok"), "msgid": next(self._ids)}
         if name == "qrcode/create":
             scene = params.get("action_info", {}).get("scene", {})
             code = scene.get("scene_str", scene.get("scene_id"))
             ticket = "gQH" + secrets.token_urlsafe(12)
-            return JSONResponse(
-                {
-                    "ticket": ticket,
-                    "expire_seconds": params.get("expire_seconds"),
-                    "url": f"http://weixin.qq.com/q/{code}",
-                }
-            )
+            return {
+                "ticket": ticket,
+                "expire_seconds": params.get("expire_seconds"),
+                "url": f"http://weixin.qq.com/q/{code}",
+            }
         if name == "menu/create":
             buttons = params.get("button") or []
             if not 1 <= len(buttons) <= 3:
-                return JSONResponse(error(40016, "invalid button size"))
-            return JSONResponse(error(0, "ok"))
-        return JSONResponse(error(48001, "api unauthorized"))
+                return error(40016, "invalid button size")
+            return error(0, "ok")
+        return error(48001, "api unauthorized")
 
     def _token(self, name: str, params: dict[str, Any]) -> JSONResponse:
         self.calls.append(Call(name, {k: v for k, v in params.items() if k != "secret"}))

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,40 @@ async def test_cli_makes_a_branch_qr_code_and_sets_the_menu(fake, tmp_path, sqli
         {"type": "click", "name": "评议", "key": "POLL"},
         {"type": "click", "name": "我的", "key": "ME"},
     ]
+
+
+async def test_a_follower_silent_for_48_hours_is_past_the_platforms_limit(
+    fake, tmp_path, sqlite_url
+):
+    """The customer-service window closed: the send fails as the platform's limit, recorded
+    with WeChat's code (the outbox's fallback to SMS takes it from there)."""
+    clock = FixedClock(START)
+    fake.now = clock.now
+    async with serving(wechat_config(tmp_path, sqlite_url, fake.url), clock, fake) as site:
+        villager = Follower(site, VILLAGER_ID)
+        assert await villager.event("subscribe", "qrscene_HX0101") == WELCOME
+        fake.heard(VILLAGER_ID, clock.now())
+        clock.advance(timedelta(hours=49))
+
+        secretary = Phone(site.app, SECRETARY)
+        await secretary.says("评议 您对村里修路满意吗？")
+        await secretary.says("确认")
+        await fake.wait_for(1)  # the dispatcher tried; its outcome is stored right after
+        row = await settled(site.app)
+        assert row is not None and row["status"] == "failed"
+        assert row["error_code"] == "45015"
+        assert row["last_error"].startswith("response out of time limit")
+        assert fake.texts_to(VILLAGER_ID) == []  # refused, not delivered
+
+
+async def settled(app: App) -> dict[str, Any] | None:
+    """The WeChat outbox row once it is no longer being sent (bounded wait)."""
+    row = None
+    for _ in range(200):
+        row = await app.repos.db.fetchrow(
+            "SELECT status, error_code, last_error FROM outbox WHERE address_kind = 'wechat'"
+        )
+        if row is not None and row["status"] not in ("pending", "sending"):
+            break
+        await asyncio.sleep(0.05)
+    return row
