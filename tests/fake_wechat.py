@@ -129,9 +129,11 @@ def _field(xml: str, name: str) -> str:
     return match.group(1) if match.group(1) is not None else match.group(2)
 
 
-def reply_text(xml: str) -> str:
-    """The text of a passive text reply."""
+def reply_text(xml: str, to: str | None = None) -> str:
+    """The text of a passive text reply (to the follower `to`, from the account)."""
     assert _field(xml, "MsgType") == "text", xml
+    if to is not None:
+        assert (_field(xml, "ToUserName"), _field(xml, "FromUserName")) == (to, ACCOUNT), xml
     return _field(xml, "Content")
 
 
@@ -141,6 +143,16 @@ def text_xml(openid: str, content: str, msg_id: int, at: datetime) -> str:
         f"<FromUserName>{_cdata(openid)}</FromUserName>"
         f"<CreateTime>{int(at.timestamp())}</CreateTime><MsgType>{_cdata('text')}</MsgType>"
         f"<Content>{_cdata(content)}</Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
+def image_xml(openid: str, media_id: str, msg_id: int, at: datetime) -> str:
+    return (
+        f"<xml><ToUserName>{_cdata(ACCOUNT)}</ToUserName>"
+        f"<FromUserName>{_cdata(openid)}</FromUserName>"
+        f"<CreateTime>{int(at.timestamp())}</CreateTime><MsgType>{_cdata('image')}</MsgType>"
+        f"<PicUrl>{_cdata('http://mmbiz.qpic.cn/x')}</PicUrl>"
+        f"<MediaId>{_cdata(media_id)}</MediaId><MsgId>{msg_id}</MsgId></xml>"
     )
 
 

@@ -42,6 +42,7 @@ from tests.fake_wechat import (
     Platform,
     error,
     event_xml,
+    image_xml,
     reply_text,
     text_xml,
 )
@@ -205,6 +206,13 @@ def test_callbacks_become_what_a_person_would_type(xml, body, provider_id, follo
     # Events have no MsgId: the sender and CreateTime tell a retry from a new one.
     assert inbound.provider_id == (provider_id or f"event:{OPENID}:{int(START.timestamp())}")
     assert conversion.followed is followed
+
+
+def test_a_picture_is_an_attachment_by_its_media_id():
+    conversion = convert(parse(image_xml(OPENID, "MEDIA_42", 12, START)), START)
+    assert isinstance(conversion, Received)
+    assert conversion.inbound.body == ""
+    assert [a.url for a in conversion.inbound.attachments] == ["wechat:MEDIA_42"]
 
 
 def test_unsubscribe_is_an_opt_out_and_the_rest_is_ignored():

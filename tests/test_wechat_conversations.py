@@ -85,13 +85,13 @@ class Site:
         query, body = self.platform.post(xml, self.app.clock.now(), safe=self.safe)
         return await self.client.post(self.url + "/wechat", params=query, content=body)
 
-    async def answer(self, xml: str) -> str | None:
+    async def answer(self, xml: str, openid: str) -> str | None:
         """The passive reply's text, or None for "success" (nothing passive)."""
         response = await self.callback(xml)
         assert response.status_code == 200, response.text
         if response.text == "success":
             return None
-        return reply_text(self.platform.open_reply(response.text, safe=self.safe))
+        return reply_text(self.platform.open_reply(response.text, safe=self.safe), to=openid)
 
 
 @asynccontextmanager
@@ -113,11 +113,11 @@ class Follower:
     async def says(self, text: str, msg_id: int | None = None) -> str | None:
         msg_id = msg_id or self.site.platform.next_msg_id()
         xml = text_xml(self.openid, text, msg_id, self.site.app.clock.now())
-        return await self.site.answer(xml)
+        return await self.site.answer(xml, self.openid)
 
     async def event(self, event: str, key: str | None = None) -> str | None:
         xml = event_xml(self.openid, event, self.site.app.clock.now(), key)
-        return await self.site.answer(xml)
+        return await self.site.answer(xml, self.openid)
 
 
 async def roles_of(app: App, openid: str) -> list[tuple[str, str]]:
