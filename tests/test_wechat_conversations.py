@@ -329,3 +329,25 @@ async def settled(app: App) -> dict[str, Any] | None:
             break
         await asyncio.sleep(0.05)
     return row
+
+
+async def test_without_an_access_token_the_channel_is_degraded_not_down(
+    fake, tmp_path, sqlite_url
+):
+    """A wrong AppSecret (or an IP not on the account's whitelist) shows in /healthz at
+    start; callbacks are still answered passively, and the channel comes up once WeChat
+    gives a token."""
+    clock = FixedClock(START)
+    fake.secret = "the secret the account really has"
+    async with serving(wechat_config(tmp_path, sqlite_url, fake.url), clock, fake) as site:
+        health = (await site.client.get(site.url + "/healthz")).json()
+        assert health["status"] == "degraded"
+        assert health["degraded"]["wechat"]["error"].startswith("40125")
+        member = await linked_member(site)
+        assert await member.event("CLICK", "ME") is not None  # answered all the same
+
+        fake.secret = APP_SECRET  # the operator fixed it on the platform's side
+        async with asyncio.timeout(10):
+            while not site.app.health["wechat"].ok:  # noqa: ASYNC110 (a retry with backoff)
+                await asyncio.sleep(0.1)
+        assert (await site.client.get(site.url + "/healthz")).json()["status"] == "ok"

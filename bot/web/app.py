@@ -119,6 +119,7 @@ def create_web_app(
                 await telegram.start(polls)
             if bot.wechat is not None:
                 wechat = web.state.wechat = wechat_webhook.WechatWebhook(bot, dispatcher.poke)
+                await wechat.start()
             await bot.router.recover()
             sending = asyncio.create_task(dispatcher.run(stop))
             if with_scheduler:

@@ -10,16 +10,19 @@ follow through the outbox as customer-service messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from bot.app import App
+from bot.channel_health import retry_delay
 from bot.channels import sms, wechat
 from bot.channels.base import plain_text
-from bot.messages import Inbound, Outbound
+from bot.messages import AddressKind, Inbound, Outbound
 from bot.privacy import mask_phone
 from bot.web.webhooks import _read_limited
 from storage.models import Recorded
@@ -38,10 +41,57 @@ class WechatWebhook:
         self.callbacks = app.wechat
         self.poke = poke  # wakes the outbox dispatcher
         self.reply_seconds = app.config.wechat.reply_seconds
+        sender = app.senders[AddressKind.WECHAT]
+        assert isinstance(sender, wechat.WechatSender)
+        self.api = sender.api
+        self.health = app.health[sender.channel]
         self._late: set[asyncio.Task[None]] = set()
+        self._probing: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Fetch an access token, so that a wrong AppSecret or an IP missing from the
+        account's whitelist shows at start. If it fails, the channel starts degraded (its
+        messages wait in the outbox; callbacks are still answered) and a background task
+        retries with backoff."""
+        try:
+            await self.api.token()
+        except wechat.ApiError as error:
+            self._probing = asyncio.create_task(self._retry(self._failed(error)))
+
+    def _failed(self, error: wechat.ApiError) -> float:
+        delay = retry_delay(self.health.attempts + 1)
+        now = self.app.clock.now()
+        self.health.failed(str(error)[:300], now, now + timedelta(seconds=delay))
+        log.warning(
+            "wechat: no access token (%s); channel degraded (callbacks are answered, messages "
+            "wait in the outbox); attempt %d, next in %.1f s",
+            self.health.error,
+            self.health.attempts,
+            delay,
+        )
+        return delay
+
+    async def _retry(self, delay: float) -> None:
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.api.token(refresh=True)
+            except wechat.ApiError as error:
+                delay = self._failed(error)
+                continue
+            log.warning(
+                "wechat: access token after %d failed attempts; channel up", self.health.attempts
+            )
+            self.health.recovered()
+            self.poke()
+            return
 
     async def stop(self) -> None:
         """Let handlers past their deadline finish, so that their replies are queued."""
+        if self._probing is not None:
+            self._probing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probing
         if self._late:
             await asyncio.gather(*self._late, return_exceptions=True)
 
