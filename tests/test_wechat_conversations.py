@@ -200,7 +200,7 @@ async def test_a_member_reports_and_a_retried_msgid_is_handled_once(fake, tmp_pa
         assert (
             record == "本周1条，累计1条：学习0/0，佳绩0/0，服务1/1，守法0/0，正气0/0（本周/累计）"
         )
-        assert fake.calls == []  # everything was answered passively
+        assert fake.sent() == []  # everything was answered passively
 
 
 async def test_a_slow_answer_follows_through_customer_service_after_success(
