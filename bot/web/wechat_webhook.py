@@ -53,6 +53,14 @@ class WechatWebhook:
         account's whitelist shows at start. If it fails, the channel starts degraded (its
         messages wait in the outbox; callbacks are still answered) and a background task
         retries with backoff."""
+        settings = self.app.config.wechat
+        log.info(
+            "wechat: account %s, server URL %s%s (%s mode)",
+            settings.app_id,
+            settings.public_url or "<public_url>",
+            wechat.PATH,
+            "safe" if settings.safe_mode else "plain",
+        )
         try:
             await self.api.token()
         except wechat.ApiError as error:
