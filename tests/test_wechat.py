@@ -166,6 +166,29 @@ def test_callbacks_not_signed_by_wechat_are_refused(safe, tamper, reason):
     assert (refused.value.status, refused.value.reason) == (403, reason)
 
 
+BOMB = (
+    '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+    + "".join(
+        f'<!ENTITY {n} "{("&" + p + ";") * 10}">' for p, n in zip("abcdef", "bcdefg", strict=True)
+    )
+    + "]><xml><Encrypt>&g;</Encrypt></xml>"
+)
+
+
+@pytest.mark.parametrize("safe", [False, True])
+def test_xml_entities_are_never_expanded(safe: bool):
+    """A billion-laughs body is refused (safe mode: wechatpy parses the envelope before the
+    signature can be checked) or dropped (plain), never expanded."""
+    platform = Platform()
+    callbacks = Callbacks(settings(safe_mode=safe), TOKEN, AES_KEY if safe else None)
+    query, _ = platform.post(text_xml(OPENID, "1", 13, START), START, safe=safe)
+    if safe:
+        with pytest.raises(CallbackRejected, match="cannot decrypt"):
+            callbacks.open(query, BOMB.encode(), START)
+    else:
+        assert parse(callbacks.open(query, BOMB.encode(), START).xml) is None
+
+
 def test_a_replayed_callback_is_refused_once_stale():
     platform = Platform()
     callbacks = Callbacks(settings(safe_mode=True), TOKEN, AES_KEY)
