@@ -21,6 +21,7 @@ from bot.channels.wechat import (
     CallbackRejected,
     Callbacks,
     Ignored,
+    Malformed,
     Received,
     Unfollowed,
     WechatApi,
@@ -236,6 +237,24 @@ def test_a_picture_is_an_attachment_by_its_media_id():
     assert isinstance(conversion, Received)
     assert conversion.inbound.body == ""
     assert [a.url for a in conversion.inbound.attachments] == ["wechat:MEDIA_42"]
+
+
+def test_fields_of_the_wrong_kind_are_malformed():
+    nested = text_xml(OPENID, "x", 14, START).replace(
+        "<Content><![CDATA[x]]></Content>", "<Content><a>1</a></Content>"
+    )
+    with pytest.raises(Malformed):
+        convert(parse(nested), START)
+    no_time = text_xml(OPENID, "x", 15, START).replace(
+        f"<CreateTime>{int(START.timestamp())}</CreateTime>", "<CreateTime>soon</CreateTime>"
+    )
+    with pytest.raises(Malformed):
+        convert(parse(no_time), START)
+    # A text without a MsgId is told apart by sender and time, never lumped under "0".
+    no_id = text_xml(OPENID, "x", 0, START).replace("<MsgId>0</MsgId>", "")
+    conversion = convert(parse(no_id), START)
+    assert isinstance(conversion, Received)
+    assert conversion.inbound.provider_id == f"event:{OPENID}:{int(START.timestamp())}"
 
 
 def test_unsubscribe_is_an_opt_out_and_the_rest_is_ignored():

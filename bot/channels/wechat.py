@@ -182,34 +182,53 @@ def parse(xml: str) -> Any:
         return None
 
 
+class Malformed(ValueError):
+    """A callback whose fields are not of the kinds WeChat sends."""
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):  # xmltodict makes a dict of nested elements
+        raise Malformed("a field that is not text")
+    return value
+
+
 def convert(message: Any, received_at: datetime) -> Conversion:
-    openid = message.source
-    if not isinstance(openid, str) or not openid:
+    """What a callback means for the bot; Malformed if its fields are not what WeChat sends
+    (wechatpy does not check)."""
+    openid = _text(message.source)
+    if not openid:
         return Ignored("no sender")
     sender = Address(AddressKind.WECHAT, openid)
+    try:
+        created = int(message.time)
+    except (TypeError, ValueError):
+        raise Malformed("CreateTime is not a number") from None
     # Messages are deduplicated by MsgId, events (which have none) by sender and CreateTime.
-    event_id = f"event:{openid}:{message.time}"
+    event_id = f"event:{openid}:{created}"
+    msg_id = str(message.id) if message.id else event_id
 
     def inbound(provider_id: str, body: str, **extra: Any) -> Inbound:
         return Inbound(Channel.WECHAT, provider_id, sender, body, received_at, **extra)
 
     if isinstance(message, messages.TextMessage):
-        return Received(inbound(str(message.id), message.content or ""))
+        return Received(inbound(msg_id, _text(message.content)))
     if isinstance(message, messages.ImageMessage):
-        picture = Attachment(f"wechat:{message.media_id}", "image/jpeg")
-        return Received(inbound(str(message.id), "", attachments=(picture,)))
+        picture = Attachment(f"wechat:{_text(message.media_id)}", "image/jpeg")
+        return Received(inbound(msg_id, "", attachments=(picture,)))
     if isinstance(message, messages.VoiceMessage) and message.recognition:
-        return Received(inbound(str(message.id), message.recognition))
+        return Received(inbound(msg_id, _text(message.recognition)))
     if isinstance(message, events.UnsubscribeEvent):
         return Unfollowed(sender)
     if isinstance(message, events.SubscribeScanEvent | events.ScanEvent):
-        code = (message.scene_id or "").strip()
+        code = _text(message.scene_id).strip()
         body = f"{JOIN_KEYWORD} {code}" if code else WELCOME_KEYWORD
         return Received(inbound(event_id, body), followed=True)
     if isinstance(message, events.SubscribeEvent):
         return Received(inbound(event_id, WELCOME_KEYWORD), followed=True)
     if isinstance(message, events.ClickEvent):
-        keyword = MENU_KEYWORDS.get(message.key or "")
+        keyword = MENU_KEYWORDS.get(_text(message.key))
         if keyword is None:
             return Ignored(f"menu key {message.key!r} the bot did not set")
         return Received(inbound(event_id, keyword))

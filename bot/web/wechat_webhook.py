@@ -179,7 +179,11 @@ async def callback(request: Request) -> Response:
     message = wechat.parse(opened.xml)
     if message is None:
         return PlainTextResponse(wechat.SUCCESS)
-    conversion = wechat.convert(message, now)
+    try:
+        conversion = wechat.convert(message, now)
+    except Exception as error:  # fields of the wrong kind (or wechatpy failing on them)
+        log.warning("wechat callback dropped: %s", f"{type(error).__name__}: {error}"[:200])
+        return PlainTextResponse(wechat.SUCCESS)
     if isinstance(conversion, wechat.Ignored):
         log.debug("wechat callback ignored: %s", conversion.reason)
         return PlainTextResponse(wechat.SUCCESS)
