@@ -20,7 +20,7 @@ from bot.app import App
 from bot.cli import main
 from bot.clock import FixedClock
 from bot.config import Config, load_config
-from bot.messages import Address, AddressKind
+from bot.messages import Address, AddressKind, Outbound
 from bot.web.app import create_web_app
 from storage.models import Role
 from tests.conftest import KEY_ENV, MEMBER, SECRETARY, START, Phone, populate_roster
@@ -351,3 +351,23 @@ async def test_without_an_access_token_the_channel_is_degraded_not_down(
             while not site.app.health["wechat"].ok:  # noqa: ASYNC110 (a retry with backoff)
                 await asyncio.sleep(0.1)
         assert (await site.client.get(site.url + "/healthz")).json()["status"] == "ok"
+
+
+async def test_an_answer_too_long_for_a_passive_reply_goes_by_customer_service(
+    fake, tmp_path, sqlite_url
+):
+    clock = FixedClock(START)
+    async with serving(wechat_config(tmp_path, sqlite_url, fake.url), clock, fake) as site:
+        member = await linked_member(site)
+        router = site.app.router
+        respond = router.respond
+        long = "修" * 1000  # 3,000 bytes: past the 2,048 of one text message
+
+        async def verbose(recorded: Any, inbound: Any) -> Any:
+            await respond(recorded, inbound)
+            return [Outbound(inbound.sender, long)]
+
+        router.respond = verbose  # type: ignore[method-assign]
+        assert await member.says("查询") is None  # "success": nothing passive
+        await fake.wait_for(2)
+        assert "".join(fake.texts_to(MEMBER_ID)) == long
