@@ -331,9 +331,7 @@ async def settled(app: App) -> dict[str, Any] | None:
     return row
 
 
-async def test_without_an_access_token_the_channel_is_degraded_not_down(
-    fake, tmp_path, sqlite_url
-):
+async def test_without_an_access_token_the_channel_is_degraded_not_down(fake, tmp_path, sqlite_url):
     """A wrong AppSecret (or an IP not on the account's whitelist) shows in /healthz at
     start; callbacks are still answered passively, and the channel comes up once WeChat
     gives a token."""
