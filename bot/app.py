@@ -20,6 +20,7 @@ from storage.repositories import Repositories, open_repositories
 if TYPE_CHECKING:
     from bot.channels.sms import WebhookVerifier
     from bot.channels.telegram import TelegramSender
+    from bot.channels.wechat import Callbacks
     from bot.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class App:
     sms_verifier: WebhookVerifier | None = None  # when SMS is on
     sandbox: bool = False  # no SMS provider: messages to phone numbers wait in the outbox
     telegram: TelegramSender | None = None
+    wechat: Callbacks | None = None  # when WeChat is on: checks and opens its callbacks
     health: dict[str, ChannelHealth] = field(default_factory=dict)  # per provider channel
 
     @classmethod
@@ -58,6 +60,9 @@ class App:
             token.partition(":")[2] if token else None,
             config.telegram_secret,
             config.twilio_auth_token,
+            config.wechat_token,
+            config.wechat_aes_key,
+            config.wechat_app_secret,
         )
         repos = await open_repositories(config.storage.url)
         secret = config.ensure_secret_key().encode()
@@ -94,6 +99,8 @@ class App:
             app._open_sms()
         if config.telegram.enabled:
             app._open_telegram()
+        if config.wechat.enabled:
+            app._open_wechat()
         app.sandbox = not config.twilio.enabled
         if app.sandbox and print_sms:
             from bot.channels.console import ConsoleSender
@@ -150,6 +157,15 @@ class App:
 
         self.telegram = TelegramSender(bot, migrated)
         self.senders[AddressKind.TELEGRAM] = self.telegram
+
+    def _open_wechat(self) -> None:
+        from bot.channels import wechat
+
+        config = self.config
+        assert config.wechat_token and config.wechat_app_secret  # load_config refuses them missing
+        api = wechat.WechatApi(config.wechat, config.wechat_app_secret)
+        self.senders[AddressKind.WECHAT] = wechat.WechatSender(api, config.wechat)
+        self.wechat = wechat.Callbacks(config.wechat, config.wechat_token, config.wechat_aes_key)
 
     def channel_names(self) -> list[str]:
         return sorted({"console", *(sender.channel for sender in self.senders.values())})

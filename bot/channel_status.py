@@ -12,7 +12,11 @@ from bot.texts import texts_for
 from storage.outbox import Waiting
 
 # The configuration section that turns each channel on.
-SECTION = {AddressKind.SMS.value: "twilio", AddressKind.TELEGRAM.value: "telegram"}
+SECTION = {
+    AddressKind.SMS.value: "twilio",
+    AddressKind.TELEGRAM.value: "telegram",
+    AddressKind.WECHAT.value: "wechat",
+}
 
 
 def configured_kinds(config: Config) -> set[str]:
@@ -22,6 +26,8 @@ def configured_kinds(config: Config) -> set[str]:
         kinds.add(AddressKind.SMS.value)
     if config.telegram.enabled:
         kinds.add(AddressKind.TELEGRAM.value)
+    if config.wechat.enabled:
+        kinds.add(AddressKind.WECHAT.value)
     return kinds
 
 
@@ -31,6 +37,8 @@ def send_rate(kind: str, config: Config) -> float:
     rate = config.outbox.rate
     if kind == AddressKind.TELEGRAM.value:
         return rate.telegram
+    if kind == AddressKind.WECHAT.value:
+        return rate.wechat
     return rate.sms if config.twilio.enabled else rate.console
 
 

@@ -29,6 +29,9 @@ ENV_TWILIO_AUTH_TOKEN = "TWILIO_AUTH_TOKEN"
 ENV_TWILIO_ACCOUNT_SID = "TWILIO_ACCOUNT_SID"
 ENV_TELEGRAM_TOKEN = "TELEGRAM_BOT_TOKEN"
 ENV_TELEGRAM_SECRET = "TELEGRAM_WEBHOOK_SECRET"
+ENV_WECHAT_TOKEN = "WECHAT_TOKEN"
+ENV_WECHAT_AES_KEY = "WECHAT_ENCODING_AES_KEY"
+ENV_WECHAT_APP_SECRET = "WECHAT_APP_SECRET"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/grassroots.db"
 SUPPORTED_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
@@ -178,6 +181,7 @@ class RateSection(_Section):
     telegram: Annotated[float, Field(gt=0)] = 25.0
     telegram_per_chat: Annotated[float, Field(gt=0)] = 1.0
     console: Annotated[float, Field(gt=0)] = 100.0
+    wechat: Annotated[float, Field(gt=0)] = 20.0  # customer-service sends
 
 
 class OutboxSection(_Section):
@@ -290,6 +294,51 @@ class TelegramSection(_Section):
         return _base_url(value)
 
 
+_WECHAT_APP_ID = re.compile(r"^wx[0-9a-f]{16}$")
+
+
+class WechatSection(_Section):
+    """A WeChat Official Account (公众号); off while app_id is empty. The token, the
+    EncodingAESKey and the app secret come only from WECHAT_TOKEN, WECHAT_ENCODING_AES_KEY and
+    WECHAT_APP_SECRET (or *_FILE)."""
+
+    app_id: str = ""
+    public_url: str = ""  # where WeChat reaches us: the server URL is <public_url>/wechat
+    api_base_url: str = "https://api.weixin.qq.com"
+    safe_mode: bool = True  # 安全模式: callbacks and passive replies AES-encrypted
+    # What the platform lets the account push outside the 48-hour customer-service window:
+    # template messages need a verified service account and a template with one field.
+    account: str = "subscription"
+    template_id: str = ""
+    template_field: str = "content"
+    # A passive reply must reach WeChat within 5 s; past this, "success" and the answer
+    # follows through the customer-service API.
+    reply_seconds: Annotated[float, Field(gt=0, lt=5)] = 4.0
+
+    @field_validator("app_id")
+    @classmethod
+    def _app_id(cls, value: str) -> str:
+        if value and not _WECHAT_APP_ID.match(value):
+            raise ValueError("must be empty or an AppID like wx followed by 16 hex digits")
+        return value
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if value not in ("subscription", "service"):
+            raise ValueError("must be subscription or service")
+        return value
+
+    @field_validator("public_url", "api_base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _base_url(value)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_id)
+
+
 class WebSection(_Section):
     """The web pages `serve` offers beside the webhooks. `sandbox` unset means: on while no
     provider (Twilio, Telegram) is configured, off once one is."""
@@ -312,6 +361,7 @@ class Config(_Section):
     log: LogSection = LogSection()
     twilio: TwilioSection = TwilioSection()
     telegram: TelegramSection = TelegramSection()
+    wechat: WechatSection = WechatSection()
     outbox: OutboxSection = OutboxSection()
     scheduler: SchedulerSection = SchedulerSection()
     participation: ParticipationSection = ParticipationSection()
@@ -321,6 +371,9 @@ class Config(_Section):
     twilio_auth_token: str | None = Field(default=None, exclude=True, repr=False)
     telegram_token: str | None = Field(default=None, exclude=True, repr=False)
     telegram_secret: str | None = Field(default=None, exclude=True, repr=False)
+    wechat_token: str | None = Field(default=None, exclude=True, repr=False)
+    wechat_aes_key: str | None = Field(default=None, exclude=True, repr=False)
+    wechat_app_secret: str | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -332,7 +385,7 @@ class Config(_Section):
         configured (a real deployment does not grow a page that talks as anyone)."""
         if self.web.sandbox is not None:
             return self.web.sandbox
-        return not (self.twilio.enabled or self.telegram.enabled)
+        return not (self.twilio.enabled or self.telegram.enabled or self.wechat.enabled)
 
     def base_url(self) -> str:
         """[web] base_url, else the address `serve` listens on (a local demo)."""
@@ -441,6 +494,9 @@ def load_config(
     overrides["twilio_auth_token"] = _secret_from_env(env, ENV_TWILIO_AUTH_TOKEN)
     overrides["telegram_token"] = _secret_from_env(env, ENV_TELEGRAM_TOKEN)
     overrides["telegram_secret"] = _secret_from_env(env, ENV_TELEGRAM_SECRET)
+    overrides["wechat_token"] = _secret_from_env(env, ENV_WECHAT_TOKEN)
+    overrides["wechat_aes_key"] = _secret_from_env(env, ENV_WECHAT_AES_KEY)
+    overrides["wechat_app_secret"] = _secret_from_env(env, ENV_WECHAT_APP_SECRET)
     if env.get(ENV_TWILIO_ACCOUNT_SID):
         try:
             overrides["twilio"] = TwilioSection.model_validate(
@@ -452,7 +508,37 @@ def load_config(
     merged = config.model_copy(update=overrides)
     _check_twilio(merged)
     _check_telegram(merged)
+    _check_wechat(merged)
     return merged
+
+
+def _check_wechat(config: Config) -> None:
+    wechat = config.wechat
+    if not wechat.enabled:
+        return
+    if not config.wechat_token:
+        raise ConfigError(
+            f"environment: {ENV_WECHAT_TOKEN}: required when wechat.app_id is set "
+            "(the Token of the account's server configuration)"
+        )
+    if not config.wechat_app_secret:
+        raise ConfigError(
+            f"environment: {ENV_WECHAT_APP_SECRET}: required when wechat.app_id is set"
+        )
+    key = config.wechat_aes_key
+    if wechat.safe_mode and not key:
+        raise ConfigError(
+            f"environment: {ENV_WECHAT_AES_KEY}: required when wechat.safe_mode is on"
+        )
+    if key and not re.fullmatch(r"[A-Za-z0-9+/]{43}", key):
+        raise ConfigError(
+            f"environment: {ENV_WECHAT_AES_KEY}: must be the 43-character EncodingAESKey"
+        )
+    if wechat.template_id and wechat.account != "service":
+        raise ConfigError(
+            f"{config.source}: wechat.template_id: template messages need "
+            'account = "service" (a verified service account)'
+        )
 
 
 def _check_telegram(config: Config) -> None:

@@ -12,6 +12,7 @@ class AddressKind(StrEnum):
 
     SMS = "sms"
     TELEGRAM = "telegram"
+    WECHAT = "wechat"
 
 
 class Channel(StrEnum):
@@ -20,12 +21,13 @@ class Channel(StrEnum):
     SMS = "sms"
     TELEGRAM = "telegram"
     CONSOLE = "console"
+    WECHAT = "wechat"
 
 
 @dataclass(frozen=True, slots=True)
 class Address:
     kind: AddressKind
-    value: str  # E.164 for SMS, chat id for Telegram
+    value: str  # E.164 for SMS, chat id for Telegram, OpenID for WeChat
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"

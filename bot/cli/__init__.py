@@ -14,6 +14,7 @@ from bot.cli import (  # noqa: F401 (imported to register their commands)
     roster,
     serve,
     telegram,
+    wechat,
 )
 from bot.cli.base import main
 

@@ -26,7 +26,7 @@ from bot.channels.telegram import WEBHOOK_PATH
 from bot.clock import Clock
 from bot.config import Config
 from bot.telegram_service import TelegramService
-from bot.web import console, public, sandbox
+from bot.web import console, public, sandbox, wechat_webhook
 from bot.web.console.access import SignInRequired
 from bot.web.pages import not_found
 from bot.web.webhooks import healthz, sms_inbound, sms_status, telegram_webhook
@@ -107,6 +107,7 @@ def create_web_app(
         sending: asyncio.Task[None] | None = None
         scheduler: SchedulerService | None = None
         telegram: TelegramService | None = None
+        wechat: wechat_webhook.WechatWebhook | None = None
         # Everything after App.open is inside the try: a failed start must still close the
         # database, whose driver thread would otherwise keep a dead process alive.
         try:
@@ -116,6 +117,9 @@ def create_web_app(
                 telegram = TelegramService(bot, dispatcher.poke)
                 web.state.telegram = telegram
                 await telegram.start(polls)
+            if bot.wechat is not None:
+                wechat = web.state.wechat = wechat_webhook.WechatWebhook(bot, dispatcher.poke)
+                await wechat.start()
             await bot.router.recover()
             sending = asyncio.create_task(dispatcher.run(stop))
             if with_scheduler:
@@ -149,6 +153,8 @@ def create_web_app(
                     await scheduler.stop()
                 if telegram is not None:
                     await telegram.stop()
+                if wechat is not None:
+                    await wechat.stop()
             finally:
                 stop.set()
                 try:
@@ -166,6 +172,11 @@ def create_web_app(
         ]
     if config.telegram.enabled and not polls:  # a polling bot has no webhook to forge
         routes.append(Route(WEBHOOK_PATH, telegram_webhook, methods=["POST"]))
+    if config.wechat.enabled:
+        routes += [
+            Route(wechat_webhook.PATH, wechat_webhook.verify, methods=["GET"]),
+            Route(wechat_webhook.PATH, wechat_webhook.callback, methods=["POST"]),
+        ]
     # Pages compress ten to one (a branch page: 29 kB of HTML, 3 kB on the wire), which is
     # what a villager on a slow mobile connection waits for; webhook answers are smaller than
     # the threshold and go as they are.
