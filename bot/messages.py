@@ -12,6 +12,7 @@ class AddressKind(StrEnum):
 
     SMS = "sms"
     TELEGRAM = "telegram"
+    WECHAT = "wechat"
 
 
 class Channel(StrEnum):
@@ -20,6 +21,7 @@ class Channel(StrEnum):
     SMS = "sms"
     TELEGRAM = "telegram"
     CONSOLE = "console"
+    WECHAT = "wechat"
 
 
 @dataclass(frozen=True, slots=True)
