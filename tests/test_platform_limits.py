@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,13 +19,15 @@ from click.testing import CliRunner
 from bot.app import App
 from bot.channels.base import Failure, SendError, SendResult
 from bot.cli import main
+from bot.clock import FixedClock
 from bot.messages import Address, AddressKind, Channel, Inbound, Outbound
 from bot.wechat_limits import LimitedSender, Verdict, WeChatLimits, judge
 from storage import platform_limits
 from storage.models import Role
 from storage.wechat_window import Standing
-from tests.conftest import KEY_ENV, MEMBER, MEMBER_2
+from tests.conftest import KEY_ENV, MEMBER, MEMBER_2, SECRETARY, populate_roster
 from tests.test_dispatcher import FakeChannel, settings
+from tests.web.conftest import _site, web_config
 
 LIN = "oLinXiuying0000000000000001"  # 李秀英 (MEMBER) follows the account
 WANG = "oWangZhiqiang00000000000002"  # 王志强 (MEMBER_2) too
@@ -233,3 +236,25 @@ async def test_a_follower_the_roster_does_not_know_is_left_to_the_platform(count
     limited = LimitedSender(wechat, county.repos.db, county.clock, WeChatLimits(0))
     await limited.send(Outbound(stranger, "您好"))
     assert to(wechat.sent) == [stranger.value]
+
+
+async def test_the_console_says_why_a_wechat_recipient_was_not_reached(
+    db_url: str, tmp_path: Path, clock: FixedClock
+):
+    async for site in _site(web_config(db_url, tmp_path), clock):
+        app = site.app
+        await populate_roster(app)
+        await follow(app, LIN, MEMBER)
+        broadcast_id = await broadcast(app, "周五晚七点开党员大会")
+        await send_all(app, StubWeChat(), FakeChannel(), WeChatLimits(0))
+
+        client = await site.signed_in(SECRETARY)
+        page = await client.get(f"/console/o/HX0101/broadcasts/{broadcast_id}")
+        assert page.status_code == 200
+        assert "平台限制" in page.text
+        assert (
+            "微信：1人未送达，对方48小时内未发过消息，平台不许再发；其中1人已改发短信" in page.text
+        )
+        english = await client.get(f"/console/o/HX0101/broadcasts/{broadcast_id}?lang=en")
+        assert "WeChat: 1 not reached, no message from them in 48 hours" in english.text
+        await client.aclose()
