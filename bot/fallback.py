@@ -18,6 +18,7 @@ from typing import Any
 from bot.channels.base import SendError
 from bot.privacy import mask_phone
 from bot.texts import Texts
+from bot.wechat_limits import WINDOW_CODES
 from storage import platform_limits
 from storage.repositories import Repositories
 
@@ -29,7 +30,7 @@ LOCAL_REASONS = ("window", "count", "quota")  # codes bot/wechat_limits.py refus
 async def reroute(repos: Repositories, row: dict[str, Any], error: SendError, now: datetime) -> str:
     """Record the limit and queue the SMS copy; the outcome's detail."""
     local = error.code in LOCAL_REASONS
-    reason = str(error.code) if local else "platform"
+    reason = str(error.code) if local else WINDOW_CODES.get(str(error.code), "platform")
     done = await platform_limits.reroute(
         repos.db,
         row,

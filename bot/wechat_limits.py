@@ -29,9 +29,10 @@ from storage.wechat_window import WINDOW, Standing, WeChatWindowRepository
 CS_PER_WINDOW = 5
 MASS_PER_MONTH = 4
 PLATFORM_ZONE = ZoneInfo("Asia/Shanghai")  # the platform's months are Beijing's
-# The platform's answers that mean "not this follower, not now" (h6's sender maps them to
-# PLATFORM_LIMIT): out of the window, out of count, and their kin.
-WINDOW_CODES = frozenset({"45015", "45047"})
+# The platform's answers that mean "no more customer-service messages to this follower until
+# they write again": out of the 48-hour window (45015), over its count (45047). The sender
+# maps these (and account-wide limits such as 45009) to PLATFORM_LIMIT with the code.
+WINDOW_CODES = {"45015": "window", "45047": "count"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,8 @@ class LimitedSender:
         try:
             result = await self.inner.send(message)
         except SendError as error:
-            if error.failure is Failure.PLATFORM_LIMIT and standing.last_message is not None:
+            spent = error.failure is Failure.PLATFORM_LIMIT and error.code in WINDOW_CODES
+            if spent and standing.last_message is not None:
                 # The platform knows better: this window is spent for customer service.
                 await self.window.count_cs(openid, standing.last_message, used_up=True)
             raise

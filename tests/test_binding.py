@@ -14,8 +14,9 @@ from bot.app import App
 from bot.messages import Address, AddressKind, Channel, Inbound
 from bot.one_time_codes import CODE_TTL, MAX_TRIES
 from handlers.binding import ASK_PER_NUMBER
-from tests.conftest import MEMBER, STRANGER
+from tests.conftest import MEMBER, STRANGER, VILLAGER, Phone
 from tests.test_conversations import deeds_of
+from tests.test_polls import opened_by_secretary
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 OTHER_OPENID = "oUpF8uN95UJwbkOJ0mQzYzT2gwEk"
@@ -137,3 +138,23 @@ async def test_usage_and_wrong_doors(county: App, phone):
     assert (await follower.says_one("BIND 13800001101")).startswith("If +86138****1101 is on")
     # An SMS number is the sender's own already.
     assert await phone(MEMBER).says_one("绑定 13800001102") == "绑定手机号请在Telegram中进行。"
+
+
+async def test_answers_from_wechat_and_sms_then_binding_keeps_the_later(county: App):
+    """As a shared Telegram contact does (tests/security/test_link_double_vote.py): a villager
+    who answered a poll both from WeChat (before binding) and by SMS counts once."""
+    follower = Follower(county, OPENID)
+    assert "东坡村" in (await follower.says("加入 HX0101"))[0]
+    poll = await opened_by_secretary(county)
+    assert (await Phone(county, VILLAGER).says("1"))[0].startswith("已记录：")
+    county.clock.advance(timedelta(minutes=5))
+    assert (await follower.says(f"{poll.code} 2"))[0].startswith("已记录：")
+    tally = await county.repos.polls.tally(poll)
+    assert (tally.total, tally.participants) == (2, 2)  # two people, as far as anyone knew
+
+    await follower.says(f"绑定 {VILLAGER}")
+    assert (await follower.says_one(code_in((await texts_to(county, VILLAGER))[-1]))).startswith(
+        "赵大爷您好，已绑定"
+    )
+    tally = await county.repos.polls.tally(poll)
+    assert (tally.total, tally.participants, tally.counts) == (1, 1, (0, 1, 0))

@@ -183,7 +183,7 @@ async def test_the_platforms_own_refusal_falls_back_and_is_remembered(county: Ap
     await send_all(county, wechat, sms, WeChatLimits(0))
     assert bodies(sms.sent) == ["第一条"]
     assert await platform_limits.for_broadcast(county.repos.db, first) == [
-        platform_limits.LimitCount("wechat", "platform", 1, 1)
+        platform_limits.LimitCount("wechat", "count", 1, 1)  # what 45047 means
     ]
     row = await county.repos.db.fetchrow(
         "SELECT error_code, last_error FROM outbox WHERE broadcast_id = :b AND address = :a",
@@ -258,3 +258,19 @@ async def test_the_console_says_why_a_wechat_recipient_was_not_reached(
         english = await client.get(f"/console/o/HX0101/broadcasts/{broadcast_id}?lang=en")
         assert "WeChat: 1 not reached, no message from them in 48 hours" in english.text
         await client.aclose()
+
+
+async def test_an_account_wide_limit_falls_back_but_is_not_the_followers(county: App):
+    lin = await follow(county, LIN, MEMBER)
+    await writes(county, lin)
+    wechat, sms = StubWeChat(refuse={LIN: "45009"}), FakeChannel()  # the day's API quota
+    first = await broadcast(county, "第一条")
+    await send_all(county, wechat, sms, WeChatLimits(0))
+    assert bodies(sms.sent) == ["第一条"]
+    assert await platform_limits.for_broadcast(county.repos.db, first) == [
+        platform_limits.LimitCount("wechat", "platform", 1, 1)
+    ]
+    wechat.refuse.clear()  # the next day
+    await broadcast(county, "第二条")
+    await send_all(county, wechat, sms, WeChatLimits(0))
+    assert [m.body for m in wechat.sent] == ["第二条"]
