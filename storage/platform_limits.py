@@ -47,7 +47,7 @@ async def reroute(
             WHERE o.id = :id AND s.opted_out_at IS NULL AND s.invalid_at IS NULL
             ORDER BY s.id
             LIMIT 1
-            ON CONFLICT (idempotency_key) DO NOTHING
+            ON CONFLICT DO NOTHING
             RETURNING id
             """,
             {"key": f"{row['idempotency_key']}:sms", "now": now, "id": row["id"]},
