@@ -24,9 +24,8 @@ from bot.channels.base import ChannelSender, Failure, SendError, SendResult
 from bot.clock import Clock
 from bot.messages import AddressKind, Outbound
 from storage.engine import Database
-from storage.wechat_window import WINDOW, Standing, WeChatWindowRepository
+from storage.wechat_window import CS_PER_WINDOW, WINDOW, Standing, WeChatWindowRepository
 
-CS_PER_WINDOW = 5
 MASS_PER_MONTH = 4
 PLATFORM_ZONE = ZoneInfo("Asia/Shanghai")  # the platform's months are Beijing's
 # The platform's answers that mean "no more customer-service messages to this follower until
@@ -106,7 +105,8 @@ class LimitedSender:
             raise
         if verdict.mode == "cs":
             assert standing.last_message is not None
-            await self.window.count_cs(openid, standing.last_message)
+            # A long text goes as several customer-service messages (segments, if said).
+            await self.window.count_cs(openid, standing.last_message, sent=result.segments or 1)
         else:
             await self.window.count_push(openid, month)
         return result

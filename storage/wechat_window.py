@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from storage.engine import Database, as_datetime
 
 WINDOW = timedelta(hours=48)
+CS_PER_WINDOW = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +59,11 @@ class WeChatWindowRepository:
             pushes=int(row["pushes"] or 0) if row["push_month"] == month else 0,
         )
 
-    async def count_cs(self, openid: str, window_from: datetime, *, used_up: bool = False) -> None:
-        """One customer-service message sent in the window opened by `window_from` (or, with
-        `used_up`, the platform said the window's count is spent)."""
+    async def count_cs(
+        self, openid: str, window_from: datetime, *, sent: int = 1, used_up: bool = False
+    ) -> None:
+        """`sent` customer-service messages (a long text goes in pieces) sent in the window
+        opened by `window_from`; or, with `used_up`, the platform said its count is spent."""
         await self.db.write(
             """
             INSERT INTO wechat_quota (openid, window_from, cs_sent, pushes)
@@ -68,13 +71,13 @@ class WeChatWindowRepository:
             ON CONFLICT (openid) DO UPDATE SET
                 cs_sent = CASE WHEN :used_up THEN :sent
                                WHEN wechat_quota.window_from = :from
-                               THEN wechat_quota.cs_sent + 1 ELSE 1 END,
+                               THEN wechat_quota.cs_sent + :sent ELSE :sent END,
                 window_from = :from
             """,
             {
                 "openid": openid,
                 "from": window_from,
-                "sent": 5 if used_up else 1,
+                "sent": CS_PER_WINDOW if used_up else sent,
                 "used_up": used_up,
             },
         )

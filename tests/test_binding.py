@@ -137,7 +137,9 @@ async def test_usage_and_wrong_doors(county: App, phone):
     assert (await follower.says_one("绑定 12345")).startswith("手机号有误")
     assert (await follower.says_one("BIND 13800001101")).startswith("If +86138****1101 is on")
     # An SMS number is the sender's own already.
-    assert await phone(MEMBER).says_one("绑定 13800001102") == "绑定手机号请在微信或Telegram中进行。"
+    assert (
+        await phone(MEMBER).says_one("绑定 13800001102") == "绑定手机号请在微信或Telegram中进行。"
+    )
 
 
 async def test_answers_from_wechat_and_sms_then_binding_keeps_the_later(county: App):
