@@ -40,13 +40,14 @@ class StubWeChat:
     kind: AddressKind = AddressKind.WECHAT
     channel: str = "console"  # a rate [outbox.rate] has on this branch (h6 adds "wechat")
     refuse: dict[str, str] = field(default_factory=dict)
+    pieces: int | None = None  # a long text goes as this many customer-service messages
     sent: list[Outbound] = field(default_factory=list)
 
     async def send(self, message: Outbound) -> SendResult:
         if code := self.refuse.get(message.to.value):
             raise SendError(Failure.PLATFORM_LIMIT, code, "response out of time limit")
         self.sent.append(message)
-        return SendResult(f"WX{len(self.sent)}", "sent")
+        return SendResult(f"WX{len(self.sent)}", "sent", segments=self.pieces)
 
     async def close(self) -> None:
         return None
@@ -274,3 +275,15 @@ async def test_an_account_wide_limit_falls_back_but_is_not_the_followers(county:
     await broadcast(county, "第二条")
     await send_all(county, wechat, sms, WeChatLimits(0))
     assert [m.body for m in wechat.sent] == ["第二条"]
+
+
+async def test_a_long_text_in_pieces_counts_each_piece(county: App):
+    lin = await follow(county, LIN, MEMBER)
+    await writes(county, lin)
+    wechat, sms = StubWeChat(pieces=3), FakeChannel()
+    for i in range(3):
+        await broadcast(county, f"长通知{i}")
+        await send_all(county, wechat, sms, WeChatLimits(0))
+    # 3 + 3 pieces: the window's five are spent after the second.
+    assert [m.body for m in wechat.sent] == ["长通知0", "长通知1"]
+    assert bodies(sms.sent) == ["长通知2"]
