@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.channels.base import ChannelSender, Failure, SendError
+from bot.fallback import reroute
 from bot.messages import Address, AddressKind, Choice, Outbound
 from bot.privacy import mask_phone
 from storage.repositories import Repositories
@@ -103,6 +104,8 @@ async def _record_failure(
     now: datetime,
     max_attempts: int,
 ) -> Outcome:
+    if error.failure is Failure.PLATFORM_LIMIT:  # another channel may reach them
+        return Outcome("failed", await reroute(repos, row, error, now))
     if error.failure is Failure.OPTED_OUT:
         await repos.people.opt_out(address, now)  # the provider's record wins over ours
     elif error.failure is Failure.INVALID_ADDRESS:

@@ -22,6 +22,7 @@ def default_routes() -> tuple[Route, Route, Route]:
 
 def _modules() -> list[ModuleType]:
     from handlers import (
+        binding,
         branch_report,
         commentary,
         comments,
@@ -52,6 +53,7 @@ def _modules() -> list[ModuleType]:
         branch_report,
         notices,
         linking,
+        binding,
         polls,
         comments,
         commitments,

@@ -1,5 +1,6 @@
-"""Linking identities: a Telegram user shares their phone number, and becomes the person the
-roster knows by it, so reports by SMS and by Telegram count for one member."""
+"""Linking identities: a Telegram user shares their phone number (or a WeChat follower proves
+it with a code sent by SMS: handlers/binding.py), and becomes the person the roster knows by
+it, so reports by SMS and by the chat count for one member."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from handlers.base import Context, Message, Route
 
 
 async def ask_to_link(msg: Message, ctx: Context) -> None:
-    if ctx.sender.address.kind is not AddressKind.TELEGRAM:
+    kind = ctx.sender.address.kind
+    if kind is AddressKind.TELEGRAM:
+        ctx.reply("link.ask", ask_contact=True)
+    elif kind is AddressKind.SMS:
         ctx.reply("link.not_here")
-        return
-    ctx.reply("link.ask", ask_contact=True)
+    else:  # a chat that cannot share a contact: a code by SMS proves the number
+        ctx.reply("bind.how")
 
 
 async def link_contact(msg: Message, ctx: Context) -> None:
@@ -21,6 +25,12 @@ async def link_contact(msg: Message, ctx: Context) -> None:
     if not phone:
         ctx.reply("link.refused", ask_contact=True)
         return
+    await link_phone(ctx, phone)
+
+
+async def link_phone(ctx: Context, phone: str) -> None:
+    """Make the sender's chat an address of the person holding `phone`, which the sender
+    has shown to be theirs, and say so."""
     before = ctx.sender.person_id
     answered = await ctx.repos.polls.answered_open(before) if before is not None else []
     linked = await ctx.repos.people.link(

@@ -32,7 +32,7 @@ async def reach(
         SELECT chosen.kind, COUNT(*) AS n FROM (
             SELECT a.kind, ROW_NUMBER() OVER (
                        PARTITION BY a.person_id
-                       ORDER BY CASE a.kind WHEN 'telegram' THEN 0 ELSE 1 END, a.id
+                       ORDER BY CASE a.kind WHEN 'sms' THEN 1 ELSE 0 END, a.id
                    ) AS preference
             FROM addresses a
             WHERE a.opted_out_at IS NULL AND a.invalid_at IS NULL AND a.person_id <> :exclude

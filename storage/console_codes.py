@@ -53,13 +53,16 @@ class ConsoleCodeRepository:
         kinds: Sequence[str],
         now: datetime,
         ttl: timedelta,
+        value: str | None = None,
     ) -> Issued:
         """A new code for the number, the previous one superseded, and the message that
         carries it queued (urgent, worthless after the code expires) to the person's
         preferred usable address among `kinds` (Telegram before SMS, as broadcasts choose),
-        in their language (`bodies` by language)."""
+        in their language (`bodies` by language); to the address `value` only, if given
+        (binding a chat proves the holder of that very number agrees)."""
         expires = now + ttl
         kind_list, kind_params = in_list("kind", kinds)
+        only = " AND a.value = :value" if value is not None else ""
         async with self.db.transaction() as tx:
             await tx.execute(
                 "DELETE FROM console_codes WHERE expires_at < :old",
@@ -96,7 +99,7 @@ class ConsoleCodeRepository:
                        :now, :now, :now, :urgent, :expires
                 FROM addresses a JOIN people p ON p.id = a.person_id
                 WHERE a.person_id = :person AND a.kind IN ({kind_list})
-                  AND a.opted_out_at IS NULL AND a.invalid_at IS NULL
+                  AND a.opted_out_at IS NULL AND a.invalid_at IS NULL{only}
                 ORDER BY CASE a.kind WHEN 'telegram' THEN 0 ELSE 1 END, a.id
                 LIMIT 1
                 RETURNING id
@@ -111,6 +114,7 @@ class ConsoleCodeRepository:
                     "urgent": True,
                     "expires": expires,
                     "person": person_id if person_id is not None else -1,
+                    **({"value": value} if value is not None else {}),
                 },
             )
         return Issued(code_id, int(sent[0]["id"]) if sent else None)

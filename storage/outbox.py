@@ -220,10 +220,10 @@ class OutboxRepository:
         choices: dict[str, tuple[Choice, ...]] | None = None,
     ) -> int:
         """Queue one message per person holding one of `roles` in the subtree of
-        `root_org_id` (everywhere if None), to their preferred usable address (Telegram
-        before SMS; opted-out and invalid addresses skipped), in their language. Runs in
-        the database, in chunks of persons; memory does not grow with the audience.
-        Returns the number of messages the broadcast now has."""
+        `root_org_id` (everywhere if None), to their preferred usable address (a chat,
+        Telegram or WeChat, before SMS; opted-out and invalid addresses skipped), in their
+        language. Runs in the database, in chunks of persons; memory does not grow with the
+        audience. Returns the number of messages the broadcast now has."""
         role_params = {f"role{i}": role.value for i, role in enumerate(roles)}
         role_list = ", ".join(f":{name}" for name in role_params)
         if root_org_id is None:
@@ -288,7 +288,7 @@ class OutboxRepository:
                        COALESCE(p.language, :default_language) AS language,
                        ROW_NUMBER() OVER (
                            PARTITION BY a.person_id
-                           ORDER BY CASE a.kind WHEN 'telegram' THEN 0 ELSE 1 END, a.id
+                           ORDER BY CASE a.kind WHEN 'sms' THEN 1 ELSE 0 END, a.id
                        ) AS preference
                 FROM addresses a JOIN people p ON p.id = a.person_id
                 WHERE a.person_id > :after AND a.person_id <= :upto AND a.person_id <> :exclude

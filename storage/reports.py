@@ -10,14 +10,14 @@ from storage.engine import Database, Row, as_datetime
 from storage.models import Category, Role
 from storage.orgs import ONE_ORG, SUBTREE
 
-# Each person's preferred usable address: Telegram before SMS, never an opted-out or
-# invalid one. A person without one gets nothing (and is not counted as reachable).
+# Each person's preferred usable address: a chat (Telegram, WeChat) before SMS, never an
+# opted-out or invalid one. A person without one gets nothing (and is not counted as reachable).
 PREFERRED_ADDRESS = """
     SELECT person_id, kind, value FROM (
         SELECT a.person_id, a.kind, a.value,
                ROW_NUMBER() OVER (
                    PARTITION BY a.person_id
-                   ORDER BY CASE a.kind WHEN 'telegram' THEN 0 ELSE 1 END, a.id
+                   ORDER BY CASE a.kind WHEN 'sms' THEN 1 ELSE 0 END, a.id
                ) AS preference
         FROM addresses a
         WHERE a.person_id IS NOT NULL AND a.opted_out_at IS NULL AND a.invalid_at IS NULL

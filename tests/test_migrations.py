@@ -50,6 +50,8 @@ TABLES = {
     "console_sessions",  # issue 14: signed-in organisers
     "console_codes",  # issue 14: one-time sign-in codes
     "audit_log",  # issue 14: who did what in the console
+    "wechat_quota",  # issue 16: WeChat's per-follower limits, kept locally
+    "platform_limits",  # issue 16: messages a platform's limit kept back, and why
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
 

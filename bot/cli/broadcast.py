@@ -10,10 +10,13 @@ import click
 from bot.app import App
 from bot.channel_status import waiting_lines
 from bot.cli.base import config_of, main, run, texts_of, with_app
+from bot.fallback import limit_lines
 from bot.segments import SegmentCount, count_segments
 from bot.texts import Texts, texts_for
+from storage import platform_limits
 from storage.models import Role
 from storage.outbox import BroadcastStatus, Waiting
+from storage.platform_limits import LimitCount
 
 
 @main.group()
@@ -108,7 +111,7 @@ def broadcast_status(ctx: click.Context, broadcast_id: int, watch: bool) -> None
     config, texts = config_of(ctx), texts_of(ctx)
     rate = config.outbox.rate.sms if config.twilio.enabled else config.outbox.rate.console
 
-    async def work(app: App) -> tuple[BroadcastStatus, dict[str, Waiting]]:
+    async def work(app: App) -> tuple[BroadcastStatus, dict[str, Waiting], list[LimitCount]]:
         status = await app.repos.outbox.broadcast_status(broadcast_id)
         if status is None:
             raise click.BadParameter(
@@ -125,9 +128,12 @@ def broadcast_status(ctx: click.Context, broadcast_id: int, watch: bool) -> None
                     assert fresh is not None
                     bar.update(fresh.done - status.done)
                     status = fresh
-        return status, await app.repos.outbox.waiting_by_kind(broadcast_id=broadcast_id)
+        limits = await platform_limits.for_broadcast(app.repos.db, broadcast_id)
+        return status, await app.repos.outbox.waiting_by_kind(broadcast_id=broadcast_id), limits
 
-    status, waiting = run(with_app(config, work))
+    status, waiting, limits = run(with_app(config, work))
     click.echo(_status_line(texts, status, rate))
+    for line in limit_lines(texts, limits):  # why chat recipients were not reached
+        click.echo(line)
     for line in waiting_lines(waiting, config):
         click.echo(line)

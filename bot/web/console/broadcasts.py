@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import App
 from bot.config import Config
+from bot.fallback import limit_lines
 from bot.normalize import has_words
 from bot.privacy import mask_phone
 from bot.texts import Texts
@@ -35,7 +36,7 @@ from bot.web.pages import link, not_found, render, texts_of
 from handlers import notices
 from handlers.base import Context
 from handlers.permissions import Action
-from storage import audit, broadcast_console
+from storage import audit, broadcast_console, platform_limits
 from storage.models import Org, Role
 from storage.outbox import BroadcastStatus
 
@@ -254,11 +255,13 @@ async def show(request: Request) -> Response:
         }
         for f in await broadcast_console.failures(app.repos.db, status.id)
     ]
+    limits = await platform_limits.for_broadcast(app.repos.db, status.id)
     data = {
         "user": user,
         "csrf": csrf_input(user),
         "org": {"code": org.code, "name": org.name},
         "broadcast": {"id": status.id, "kind": status.kind, "body": status.body},
+        "limits": limit_lines(texts_of(request), limits),  # why chats were not reached
         "live": live,
         "live_seconds": LIVE_SECONDS,
         "failed": failed,

@@ -1,6 +1,7 @@
 """One-time sign-in codes: made, sent through the person's own channel, checked, limited.
 
-- A code is 6 digits, lives 10 minutes, signs in once, and burns after 5 wrong guesses.
+- A code is 6 digits, lives 10 minutes, signs in once, and burns after 5 wrong guesses
+  (bot/one_time_codes.py, which WeChat binding shares).
 - It is stored as an HMAC (deployment secret) of number and code; the number as an HMAC too.
 - It goes out through the outbox, urgent (quiet hours do not hold it), to the person's
   preferred usable address: their Telegram chat when Telegram is on here, else their number
@@ -14,17 +15,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
 from bot.app import App
 from bot.messages import Address, AddressKind
+from bot.one_time_codes import CODE_TTL, MAX_TRIES, mac, new_code, typed_code
 from bot.texts import LANGUAGES, texts_for
 from bot.web.console.access import CONSOLE_ROLES
 from storage import audit
@@ -32,9 +30,6 @@ from storage.console_codes import ConsoleCodeRepository
 
 log = logging.getLogger(__name__)
 
-CODE_TTL = timedelta(minutes=10)
-CODE_DIGITS = 6
-MAX_TRIES = 5  # wrong guesses that burn a code
 WINDOW = timedelta(hours=1)
 # (action in sender_limits, per number, per client address) in WINDOW.
 ASK_LIMITS = ("console-ask", 5, 20)
@@ -54,12 +49,8 @@ class SignedIn:
     person_id: int
 
 
-def _key(app: App, purpose: str) -> bytes:
-    return f"console-{purpose}:".encode() + app.router.settings.secret_key
-
-
 def _mac(app: App, purpose: str, message: str) -> str:
-    return hmac.new(_key(app, purpose), message.encode(), hashlib.sha256).hexdigest()
+    return mac(app.router.settings.secret_key, f"console-{purpose}", message)
 
 
 def phone_key(app: App, phone: str) -> str:
@@ -68,10 +59,6 @@ def phone_key(app: App, phone: str) -> str:
 
 def code_hash(app: App, phone: str, code: str) -> str:
     return _mac(app, "codes", f"code:{phone}:{code}")
-
-
-def new_code() -> str:
-    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
 async def _within(app: App, limits: tuple[str, int, int], phone: str, client: str) -> bool:
@@ -119,7 +106,7 @@ async def guess(app: App, phone: str, code: str, client: str) -> SignedIn | Refu
     expired, used or burned code and for a number with no code, alike)."""
     if not await _within(app, GUESS_LIMITS, phone, client):
         return Refusal.TOO_MANY
-    code = "".join(unicodedata.normalize("NFKC", code).split())  # ６ and spaces typed too
+    code = typed_code(code)  # ６ and spaces typed too
     now = app.clock.now()
     checked = await ConsoleCodeRepository(app.repos.db).check(
         phone_key=phone_key(app, phone),
