@@ -20,7 +20,7 @@ from storage.repositories import Repositories, open_repositories
 if TYPE_CHECKING:
     from bot.channels.sms import WebhookVerifier
     from bot.channels.telegram import TelegramSender
-    from bot.channels.wechat import Callbacks
+    from bot.channels.wechat import Callbacks, WechatApi
     from bot.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ class App:
     sandbox: bool = False  # no SMS provider: messages to phone numbers wait in the outbox
     telegram: TelegramSender | None = None
     wechat: Callbacks | None = None  # when WeChat is on: checks and opens its callbacks
+    wechat_api: WechatApi | None = None  # when WeChat is on: its access token and API calls
     health: dict[str, ChannelHealth] = field(default_factory=dict)  # per provider channel
 
     @classmethod
@@ -163,8 +164,15 @@ class App:
 
         config = self.config
         assert config.wechat_token and config.wechat_app_secret  # load_config refuses them missing
-        api = wechat.WechatApi(config.wechat, config.wechat_app_secret)
-        self.senders[AddressKind.WECHAT] = wechat.WechatSender(api, config.wechat)
+        from bot.wechat_limits import LimitedSender, WeChatLimits
+
+        self.wechat_api = wechat.WechatApi(config.wechat, config.wechat_app_secret)
+        # The platform's limits (48-hour window, five messages, monthly pushes) are kept
+        # here before a send is tried, so that a refused follower falls back to SMS at once.
+        limits = WeChatLimits.for_account(config.wechat.account, config.wechat.template_id)
+        self.senders[AddressKind.WECHAT] = LimitedSender(
+            wechat.WechatSender(self.wechat_api, config.wechat), self.repos.db, self.clock, limits
+        )
         self.wechat = wechat.Callbacks(config.wechat, config.wechat_token, config.wechat_aes_key)
 
     def channel_names(self) -> list[str]:

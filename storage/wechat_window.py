@@ -3,8 +3,8 @@
 The platform lets an account send customer-service messages to a follower within 48 hours
 of the follower's last message, 5 at most in that time; outside it, only pushes (template
 messages, or mass sends: at most 4 a month per follower for a service account). The last
-message is read from the inbound log (through the person's index: no new index on the hot
-path); what was sent since is counted in wechat_quota as sends succeed.
+message is read from the inbound log by its sender (ix_inbound_sender_time: a follower's
+first message, the subscribe that made them a person, has no person on its row yet); what was sent since is counted in wechat_quota as sends succeed.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ class WeChatWindowRepository:
             """
             SELECT a.person_id,
                    (SELECT MAX(m.received_at) FROM inbound_messages m
-                    WHERE m.person_id = a.person_id AND m.received_at > :since
-                      AND m.sender_kind = a.kind AND m.sender = a.value) AS last_message,
+                    WHERE m.sender_kind = a.kind AND m.sender = a.value
+                      AND m.received_at > :since) AS last_message,
                    q.window_from, q.cs_sent, q.push_month, q.pushes
             FROM addresses a LEFT JOIN wechat_quota q ON q.openid = a.value
             WHERE a.kind = 'wechat' AND a.value = :openid

@@ -5,6 +5,7 @@ customer-service API. Everything goes through the same router as SMS and Telegra
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,7 +24,15 @@ from bot.config import Config, load_config
 from bot.messages import Address, AddressKind, Outbound
 from bot.web.app import create_web_app
 from storage.models import Role
-from tests.conftest import KEY_ENV, MEMBER, SECRETARY, START, Phone, populate_roster
+from tests.conftest import (
+    KEY_ENV,
+    MEMBER,
+    SECRETARY,
+    START,
+    VILLAGER,
+    Phone,
+    populate_roster,
+)
 from tests.fake_wechat import (
     AES_KEY,
     APP_ID,
@@ -294,19 +303,49 @@ async def test_cli_makes_a_branch_qr_code_and_sets_the_menu(fake, tmp_path, sqli
     ]
 
 
-async def test_a_follower_silent_for_48_hours_is_past_the_platforms_limit(
+async def test_a_bound_villager_silent_for_48_hours_gets_the_poll_by_sms(
     fake, tmp_path, sqlite_url
 ):
-    """The customer-service window closed: the send fails as the platform's limit, recorded
-    with WeChat's code (the outbox's fallback to SMS takes it from there)."""
+    """Outside the customer-service window WeChat may not be asked at all: the outbox knows
+    it from the follower's last message and sends the poll to the roster phone instead."""
     clock = FixedClock(START)
     fake.now = clock.now
     async with serving(wechat_config(tmp_path, sqlite_url, fake.url), clock, fake) as site:
         villager = Follower(site, VILLAGER_ID)
         assert await villager.event("subscribe", "qrscene_HX0101") == WELCOME
         fake.heard(VILLAGER_ID, clock.now())
+        await villager.says(f"绑定 {VILLAGER[3:]}")
+        [text] = await sms_to(site.app, VILLAGER)
+        code = re.search(r"\d{6}", text)
+        assert code is not None, text
+        assert "已绑定" in (await villager.says(code.group(0)) or "")
         clock.advance(timedelta(hours=49))
 
+        secretary = Phone(site.app, SECRETARY)
+        await secretary.says("评议 您对村里修路满意吗？")
+        await secretary.says("确认")
+        row = await settled(site.app)
+        assert row is not None and row["status"] == "failed"
+        assert "SMS" in row["last_error"], row["last_error"]
+        for _ in range(100):
+            texts = await sms_to(site.app, VILLAGER)
+            if len(texts) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert "您对村里修路满意吗？" in texts[-1], texts
+        assert fake.texts_to(VILLAGER_ID) == []  # WeChat was never asked
+
+
+async def test_the_platforms_own_refusal_is_recorded_with_its_code(fake, tmp_path, sqlite_url):
+    """Where the local count thinks the window open and WeChat says otherwise (45015), the
+    send fails as the platform's limit with WeChat's code; a follower with no phone on the
+    roster has nowhere else to be reached."""
+    clock = FixedClock(START)
+    fake.now = clock.now
+    async with serving(wechat_config(tmp_path, sqlite_url, fake.url), clock, fake) as site:
+        villager = Follower(site, VILLAGER_ID)
+        assert await villager.event("subscribe", "qrscene_HX0101") == WELCOME
+        # The fake platform never heard this follower: its window is closed.
         secretary = Phone(site.app, SECRETARY)
         await secretary.says("评议 您对村里修路满意吗？")
         await secretary.says("确认")
@@ -314,8 +353,17 @@ async def test_a_follower_silent_for_48_hours_is_past_the_platforms_limit(
         row = await settled(site.app)
         assert row is not None and row["status"] == "failed"
         assert row["error_code"] == "45015"
-        assert row["last_error"].startswith("response out of time limit")
+        assert "response out of time limit" in row["last_error"]
+        assert "no usable phone" in row["last_error"]
         assert fake.texts_to(VILLAGER_ID) == []  # refused, not delivered
+
+
+async def sms_to(app: App, number: str) -> list[str]:
+    rows = await app.repos.db.fetch(
+        "SELECT body FROM outbox WHERE address_kind = 'sms' AND address = :a ORDER BY id",
+        {"a": number},
+    )
+    return [r["body"] for r in rows]
 
 
 async def settled(app: App) -> dict[str, Any] | None:

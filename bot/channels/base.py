@@ -14,7 +14,9 @@ class Failure(StrEnum):
     OPTED_OUT = "opted_out"  # the recipient unsubscribed or blocked us: never again
     INVALID_ADDRESS = "invalid_address"  # no such number or chat: never again
     REJECTED = "rejected"  # anything else: recorded with its code, not retried
-    PLATFORM_LIMIT = "platform_limit"  # the platform's sending limits for this recipient: try another channel
+    # The platform's sending limits for this recipient (WeChat's 48-hour window, its quotas):
+    # try another channel.
+    PLATFORM_LIMIT = "platform_limit"
 
 
 @dataclass(frozen=True, slots=True)

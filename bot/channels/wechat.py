@@ -407,7 +407,8 @@ class WechatSender:
                         failure.failure, failure.code, failure.detail, unsent="\n".join(pieces[i:])
                     )
                 raise failure from None
-        return SendResult(f"cs:{uuid.uuid4().hex}", "sent")
+        # Each piece is one customer-service message of the five the window allows.
+        return SendResult(f"cs:{uuid.uuid4().hex}", "sent", segments=len(pieces))
 
     async def _send_template(self, openid: str, text: str) -> SendResult:
         data = {self.template_field: {"value": text}}

@@ -42,8 +42,8 @@ class WechatWebhook:
         self.poke = poke  # wakes the outbox dispatcher
         self.reply_seconds = app.config.wechat.reply_seconds
         sender = app.senders[AddressKind.WECHAT]
-        assert isinstance(sender, wechat.WechatSender)
-        self.api = sender.api
+        assert app.wechat_api is not None
+        self.api = app.wechat_api
         self.health = app.health[sender.channel]
         self._late: set[asyncio.Task[None]] = set()
         self._probing: asyncio.Task[None] | None = None
