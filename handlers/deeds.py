@@ -16,6 +16,7 @@ from bot.messages import AddressKind
 from bot.normalize import has_words
 from handlers import everyday
 from handlers.base import Context, Message, Resumer, Route
+from handlers.linking import link_first
 from handlers.permissions import Action, home_grants
 from storage.commitments import code_of
 from storage.models import CATEGORIES, Category, Grant
@@ -80,8 +81,8 @@ async def report(msg: Message, ctx: Context) -> None:
     words twice on one day count once."""
     grants = home_grants(ctx, Action.REPORT)
     if not grants:
-        if not ctx.sender.grants and ctx.sender.address.kind is AddressKind.TELEGRAM:
-            ctx.reply("deed.link_first")  # an unlinked chat: how to link, then report
+        if not ctx.sender.grants and ctx.sender.address.kind is not AddressKind.SMS:
+            ctx.reply(link_first(ctx))  # an unlinked chat: how to link, then report
         else:
             ctx.reply("deed.not_member")  # names the role needed: Party member
         return

@@ -9,6 +9,13 @@ from bot.polls import voter_hash
 from handlers.base import Context, Message, Route
 
 
+def link_first(ctx: Context) -> str:
+    """The text telling a chat that is nobody on the roster yet how to become its member:
+    Telegram shares its contact, a chat that cannot (WeChat) binds by a code."""
+    telegram = ctx.sender.address.kind is AddressKind.TELEGRAM
+    return "deed.link_first" if telegram else "deed.bind_first"
+
+
 async def ask_to_link(msg: Message, ctx: Context) -> None:
     kind = ctx.sender.address.kind
     if kind is AddressKind.TELEGRAM:

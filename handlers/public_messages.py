@@ -17,6 +17,7 @@ from bot.privacy import mask_phone
 from bot.segments import count_segments
 from handlers import everyday
 from handlers.base import Context, Message, Route
+from handlers.linking import link_first
 from handlers.permissions import Action, allowed, require_home
 from storage.models import Grant, Role
 from storage.public_messages import PublicMessage
@@ -38,10 +39,10 @@ async def unclaimed(msg: Message, ctx: Context) -> bool:
     if await everyday.answer(msg, ctx):
         return True
     attachments = msg.inbound.attachments
-    if not ctx.sender.grants and ctx.sender.address.kind is AddressKind.TELEGRAM:
+    if not ctx.sender.grants and ctx.sender.address.kind is not AddressKind.SMS:
         if _has_letters(msg.text.folded) or attachments:
             ctx.handled_as = "link.first"
-            ctx.reply("deed.link_first")  # a member not linked yet, or a villager to join
+            ctx.reply(link_first(ctx))  # a member not linked yet, or a villager to join
             return True
         return False
     if _branch_of(ctx) is not None and (_has_letters(msg.text.folded) or attachments):

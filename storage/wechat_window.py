@@ -4,7 +4,8 @@ The platform lets an account send customer-service messages to a follower within
 of the follower's last message, 5 at most in that time; outside it, only pushes (template
 messages, or mass sends: at most 4 a month per follower for a service account). The last
 message is read from the inbound log by its sender (ix_inbound_sender_time: a follower's
-first message, the subscribe that made them a person, has no person on its row yet); what was sent since is counted in wechat_quota as sends succeed.
+first message, the subscribe that made them a person, has no person on its row yet); what
+was sent since is counted in wechat_quota as sends succeed.
 """
 
 from __future__ import annotations

@@ -417,3 +417,15 @@ async def test_an_answer_too_long_for_a_passive_reply_goes_by_customer_service(
         assert await member.says("查询") is None  # "success": nothing passive
         await fake.wait_for(2)
         assert "".join(fake.texts_to(MEMBER_ID)) == long
+
+
+async def test_an_unbound_follower_reporting_is_told_how_to_bind(fake, tmp_path, sqlite_url):
+    """A member whose WeChat is nobody on the roster yet cannot share a contact as on
+    Telegram: the answer says how to bind by a code instead."""
+    clock = FixedClock(START)
+    async with serving(wechat_config(tmp_path, sqlite_url, fake.url), clock, fake) as site:
+        stranger = Follower(site, MEMBER_ID)
+        reply = await stranger.says("汇报 今天帮五保户挑水")
+        assert reply is not None and "绑定 手机号" in reply, reply
+        assert "/link" not in reply
+        assert await site.app.repos.db.fetchval("SELECT COUNT(*) FROM deeds") == 0
