@@ -74,6 +74,19 @@ class BotSection(_Section):
 
 class StorageSection(_Section):
     url: str = DEFAULT_DATABASE_URL
+    # How long the texts of messages (received and sent) are kept; whole months past it are
+    # then removed, counted first (storage/retention.py). "" keeps everything.
+    keep_messages: str = "400d"
+
+    @field_validator("keep_messages")
+    @classmethod
+    def _keep(cls, value: str) -> str:
+        if value.strip() and parse_duration(value) < timedelta(days=1):
+            raise ValueError('keep at least a day (or "" to keep everything)')
+        return value.strip()
+
+    def retention(self) -> timedelta | None:
+        return parse_duration(self.keep_messages) if self.keep_messages else None
 
     @field_validator("url")
     @classmethod

@@ -84,7 +84,7 @@ _INSERT = """
                         not_before, created_at, updated_at, urgent, broadcast_id, expires_at)
     VALUES (:key, :kind, :address, :body, :choices, :ask_contact, :not_before, :now, :now,
             :urgent, :broadcast_id, :expires_at)
-    ON CONFLICT (idempotency_key) DO NOTHING
+    ON CONFLICT DO NOTHING
 """
 
 
@@ -296,7 +296,7 @@ class OutboxRepository:
                   AND {who}
             ) chosen
             WHERE chosen.preference = 1
-            ON CONFLICT (idempotency_key) DO NOTHING
+            ON CONFLICT DO NOTHING
         """
         last = await self.db.fetchval("SELECT MAX(id) AS m FROM people") or 0
         choices = choices or {}
