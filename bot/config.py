@@ -445,7 +445,10 @@ def load_config(
     overrides: dict[str, Any] = {}
     if env.get(ENV_DATABASE_URL):
         try:
-            storage = StorageSection(url=env[ENV_DATABASE_URL])
+            # Only the URL: the file's other [storage] keys (keep_messages) stand.
+            storage = StorageSection.model_validate(
+                {**config.storage.model_dump(), "url": env[ENV_DATABASE_URL]}
+            )
         except ValidationError as exc:
             problem = _describe(exc.errors()[0])[1]
             raise ConfigError(f"environment: {ENV_DATABASE_URL}: {problem}") from None
