@@ -22,7 +22,7 @@ into its month's partition when that is created. Rows from before partitioning s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from storage.engine import Executor
 
@@ -138,9 +138,13 @@ async def ensure_ahead(db: Executor, now: datetime, ahead: int = AHEAD) -> list[
     """Create this month's partitions and `ahead` more, where missing. Returns the new
     partitions' names. PostgreSQL only; `db` may be a database or a transaction."""
     created: list[str] = []
+    # Ids take their month from the database's clock: never make a month behind it (an
+    # application clock set in the past would ask for one inside the legacy range).
+    db_now = await db.fetchval("SELECT now() AS now")
+    start = max(month_of(now.astimezone(UTC)), month_of(db_now.astimezone(UTC)))
     for spec in TABLES:
         for step in range(ahead + 1):
-            month = add_months(month_of(now), step)
+            month = add_months(start, step)
             if await exists(db, partition_name(spec.table, month)):
                 continue  # the common case: one cheap read per month
             if hasattr(db, "transaction"):
