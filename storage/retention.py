@@ -9,7 +9,7 @@ Two steps, texts first:
   On PostgreSQL a month is a partition (storage/partitions.py) and goes by DROP, which
   leaves nothing behind in dead rows; on SQLite and in the legacy and default partitions
   it goes by DELETE.
-Only finished rows go: a message not yet handled, an outbox row still pending or sending.
+Only finished rows go: a message not yet handled, an outbox row still pending or sending,
 stays, with its text, until it is done. Deeds, commitments, ballots and results are
 campaign records in their own tables and are never touched; a deed's (or a public
 message's) link to the message that reported it is cleared when that message goes.
@@ -120,16 +120,23 @@ async def _drop_texts(db: Database, item: Log, cutoff: datetime) -> int:
 
 
 async def _count(
-    tx: Executor, item: Log, source: str, where: str, params: dict[str, object], month: date | None
+    tx: Executor,
+    item: Log,
+    source: str,
+    where: str,
+    params: dict[str, object],
+    month: date | None,
+    prefix: str = "",
 ) -> int:
-    """Add the rows about to go to message_counts, per month. Returns how many there are."""
+    """Add the rows about to go (or, after `prefix`'s DELETE, gone) to message_counts, per
+    month. Returns how many there are."""
     time = item.spec.time_column
     keys = [c for c in (item.channel, "status", item.handler, item.broadcast) if c is not None]
     if month is None:
         keys.append(_month_sql(tx, time))
     segments = f"SUM({item.segments})" if item.segments else "NULL"
     rows = await tx.fetch(
-        f"SELECT {', '.join(keys)}, MIN({time}) AS first, COUNT(*) AS messages, "
+        f"{prefix} SELECT {', '.join(keys)}, MIN({time}) AS first, COUNT(*) AS messages, "
         f"{segments} AS segments FROM {source} WHERE {where} GROUP BY {', '.join(keys)}",
         params,
     )
@@ -184,31 +191,31 @@ async def _remove_rows(db: Database, item: Log, source: str, floor: date) -> int
     where = f"{item.spec.time_column} < :floor AND {item.finished}"
     params: dict[str, object] = {"floor": datetime(floor.year, floor.month, 1, tzinfo=UTC)}
     async with db.transaction() as tx:
-        if tx.dialect == "postgresql":  # rows going must not change status meanwhile
-            await tx.execute(f"LOCK TABLE {source} IN SHARE ROW EXCLUSIVE MODE")
-        count = await _count(tx, item, source, where, params, None)
-        if count:
-            await _unlink(tx, item, source, where, params)
-            await tx.execute(f"DELETE FROM {source} WHERE {where}", params)
-    return count
+        if tx.dialect != "postgresql":  # one writer: counted and deleted as one
+            count = await _count(tx, item, source, where, params, None)
+            if count:
+                await _unlink(tx, item, source, where, params)
+                await tx.execute(f"DELETE FROM {source} WHERE {where}", params)
+            return count
+        # No lock on the table (the webhooks' updates would wait): what is counted is what
+        # the DELETE returned.
+        await _unlink(tx, item, source, where, params)
+        gone = f"WITH gone AS (DELETE FROM {source} WHERE {where} RETURNING *)"
+        return await _count(tx, item, "gone", "TRUE", params, None, prefix=gone)
 
 
 async def _remove_partition(db: Database, item: Log, name: str, month: date) -> tuple[int, bool]:
     """A month wholly past retention: counted, then dropped if every row in it is finished;
-    else only its finished rows go and it stays for the rest. Returns (rows, dropped)."""
+    else only its finished rows go and it stays for the rest. Returns (rows, dropped).
+    No insert reaches a past month (ids are made in the current one)."""
     async with db.transaction() as tx:
-        # Dropping a partition locks the whole table for a moment: never wait in line for
-        # it behind a long transaction (the hot path would queue behind us); try tomorrow.
-        await tx.execute("SET LOCAL lock_timeout = '5s'")
-        await tx.execute(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
         unfinished = await tx.fetchval(
             f"SELECT EXISTS (SELECT 1 FROM {name} WHERE NOT ({item.finished})) AS e"
         )
         if unfinished:
-            count = await _count(tx, item, name, item.finished, {}, month)
             await _unlink(tx, item, name, item.finished, {})
-            await tx.execute(f"DELETE FROM {name} WHERE {item.finished}")
-            return count, False
+            gone = f"WITH gone AS (DELETE FROM {name} WHERE {item.finished} RETURNING *)"
+            return await _count(tx, item, "gone", "TRUE", {}, month, prefix=gone), False
         count = await _count(tx, item, name, "TRUE", {}, month)
         bounds = {
             "low": partitions.first_id(month),
@@ -223,6 +230,9 @@ async def _remove_partition(db: Database, item: Log, name: str, month: date) -> 
         await tx.execute(
             f"DELETE FROM {item.spec.key_table} WHERE id >= :low AND id < :high", bounds
         )
+        # Dropping a partition locks the whole table for a moment: never wait in line for
+        # it behind a long transaction (the webhooks would queue behind us); try tomorrow.
+        await tx.execute("SET LOCAL lock_timeout = '5s'")
         await tx.execute(f"DROP TABLE {name}")
     log.info("retention: dropped partition %s (%d rows, counted)", name, count)
     return count, True
