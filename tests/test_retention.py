@@ -49,7 +49,8 @@ async def a_month_of_messages(county: App) -> dict[str, int]:
     recorded = await county.repos.inbound.record(stuck)
     to = Address(AddressKind.SMS, MEMBER)
     outbox = county.repos.outbox
-    await outbox.enqueue("retention:sent", Outbound(to, "已发送的通知"), T0)
+    broadcast = await outbox.create_broadcast(kind="broadcast", body="已发送的通知", now=T0)
+    await outbox.enqueue("retention:sent", Outbound(to, "已发送的通知"), T0, broadcast_id=broadcast)
     await outbox.enqueue("retention:waiting", Outbound(to, "还在等的通知"), T0)
     ids = {r["idempotency_key"]: int(r["id"]) for r in await rows(county, "SELECT * FROM outbox")}
     await outbox.mark_sent(
@@ -67,6 +68,7 @@ async def a_month_of_messages(county: App) -> dict[str, int]:
         "deed_message": int(str(deed[0]["inbound_id"])),
         "sent": ids["retention:sent"],
         "waiting": ids["retention:waiting"],
+        "broadcast": broadcast,
     }
 
 
@@ -112,6 +114,8 @@ async def test_texts_go_first_rows_go_by_month_counted(county: App) -> None:
         ("sms", "sent", 1, 1)
     ]
     assert {str(c["month"])[:7] for c in counts} == {MONTH.isoformat()[:7]}
+    status = await county.repos.outbox.broadcast_status(ids["broadcast"])
+    assert status is not None and status.counts == {"sent": 1}  # counted, not forgotten
     assert "deed" in {c["handler"] for c in counts}
 
     # Once the rest is done the month goes whole: on PostgreSQL its partitions are dropped.

@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("segments", sa.BigInteger, nullable=True),  # out: what the SMS cost
     )
     op.create_index("ix_message_counts_month", "message_counts", ["month"])
+    op.create_index("ix_message_counts_broadcast", "message_counts", ["broadcast_id"])
     if op.get_bind().dialect.name != "postgresql":
         return
     bind = op.get_bind()
@@ -128,6 +129,7 @@ def downgrade() -> None:
                 f"ALTER TABLE {table} ADD CONSTRAINT {table}_inbound_id_fkey "
                 "FOREIGN KEY (inbound_id) REFERENCES inbound_messages(id) NOT VALID"
             )
+    op.drop_index("ix_message_counts_broadcast", "message_counts")
     op.drop_index("ix_message_counts_month", "message_counts")
     op.drop_table("message_counts")
 
