@@ -22,7 +22,7 @@ async def sweep(ctx: JobContext, now: datetime) -> int:
     try:
         await _look_after(ctx, now)
     except Exception:
-        # Nothing here is urgent (two months are made ahead; a default partition catches a
+        # Nothing here is urgent (a month is made ahead; a default partition catches a
         # missing one): a failure, such as the lock timeout of a partition's drop, is logged
         # and tried again tomorrow rather than every minute.
         log.exception("storage upkeep failed; it runs again tomorrow")

@@ -28,7 +28,7 @@ from storage.engine import Executor
 
 SHIFT = 40  # bits of the sequence under the month
 BASE_YEAR = 2000
-AHEAD = 2  # months created beyond the current one
+AHEAD = 1  # months created beyond the current one (the scheduler looks daily)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ the counts that retention keeps of the rows it removes (both engines).
 
 On PostgreSQL each table becomes partitioned by id range, a month per partition (see
 storage/partitions.py for why the id and not a date): the existing table is attached whole
-as the `_legacy` partition (no copy), this month and the next two are created, and a
+as the `_legacy` partition (no copy), this month and the next are created, and a
 DEFAULT partition catches a month the scheduler did not create in time. The keys that were
 unique columns move to `inbound_keys` and `outbox_keys`, kept by a trigger. The foreign keys
 of deeds and public messages to the message log go: a deed is a campaign record and is kept
@@ -95,7 +95,7 @@ def _partition(spec: partitions.Partitioned, month) -> None:  # type: ignore[no-
     for fk in FOREIGN_KEYS[table]:
         column, _, target = fk.partition(" REFERENCES ")
         op.execute(f"ALTER TABLE {table} ADD FOREIGN KEY ({column}) REFERENCES {target}")
-    for step in range(partitions.AHEAD + 1):
+    for step in range(2):  # this month and the next; the scheduler keeps one ahead
         start = partitions.add_months(month, step)
         high = partitions.first_id(partitions.add_months(start, 1))
         op.execute(
