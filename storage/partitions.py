@@ -21,6 +21,7 @@ into its month's partition when that is created. Rows from before partitioning s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -143,10 +144,13 @@ async def ensure_ahead(db: Executor, now: datetime, ahead: int = AHEAD) -> list[
     db_now = await db.fetchval("SELECT now() AS now")
     start = max(month_of(now.astimezone(UTC)), month_of(db_now.astimezone(UTC)))
     for spec in TABLES:
+        legacy_end = await _legacy_end(db, spec.table)
         for step in range(ahead + 1):
             month = add_months(start, step)
             if await exists(db, partition_name(spec.table, month)):
                 continue  # the common case: one cheap read per month
+            if first_id(month) < legacy_end:
+                continue  # still inside the legacy partition's range (see the migration)
             if hasattr(db, "transaction"):
                 async with db.transaction() as tx:  # type: ignore[attr-defined]
                     made = await create_month(tx, spec.table, month)
@@ -155,6 +159,16 @@ async def ensure_ahead(db: Executor, now: datetime, ahead: int = AHEAD) -> list[
             if made:
                 created.append(partition_name(spec.table, month))
     return created
+
+
+async def _legacy_end(db: Executor, table: str) -> int:
+    """Where the legacy partition's id range ends (0: there is none)."""
+    bound = await db.fetchval(
+        "SELECT pg_get_expr(relpartbound, oid) AS b FROM pg_class WHERE oid = to_regclass(:n)",
+        {"n": f"{table}_legacy"},
+    )
+    found = re.search(r"TO \('?(\d+)'?\)", bound or "")
+    return int(found.group(1)) if found else 0
 
 
 async def months_before(db: Executor, table: str, month: date) -> list[date]:

@@ -86,6 +86,11 @@ def _partition(spec: partitions.Partitioned, month) -> None:  # type: ignore[no-
     op.execute(f"ALTER TABLE {table} ALTER COLUMN id SET DEFAULT month_id(nextval('{seq}'))")
     op.execute(f"ALTER SEQUENCE {seq} OWNED BY {table}.id")  # survives the legacy's drop
     op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id)")
+    # Ids made by month_id already (partitioned before, downgraded, upgraded again) stay in
+    # the legacy partition too: months begin after the last of them.
+    top = op.get_bind().execute(sa.text(f"SELECT COALESCE(MAX(id), 0) FROM {legacy}")).scalar()
+    if top >= partitions.first_id(month):
+        month = partitions.add_months(partitions.month_of_id(int(top)), 1)
     low = partitions.first_id(month)
     op.execute(
         f"ALTER TABLE {table} ATTACH PARTITION {legacy} FOR VALUES FROM (MINVALUE) TO ({low})"
@@ -138,7 +143,7 @@ def _unpartition(spec: partitions.Partitioned) -> None:
     """Back to one plain table (a copy: rows keep their ids)."""
     table, plain = spec.table, f"{spec.table}_plain"
     seq = f"{table}_id_seq"
-    op.execute(f"CREATE TABLE {plain} (LIKE {table} INCLUDING CONSTRAINTS)")
+    op.execute(f"CREATE TABLE {plain} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
     op.execute(f"INSERT INTO {plain} SELECT * FROM {table}")
     op.execute(f"ALTER SEQUENCE {seq} OWNED BY NONE")
     op.execute(f"DROP TABLE {table} CASCADE")
