@@ -88,9 +88,11 @@ def _partition(spec: partitions.Partitioned, month) -> None:  # type: ignore[no-
     op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id)")
     # Ids made by month_id already (partitioned before, downgraded, upgraded again) stay in
     # the legacy partition too: months begin after the last of them.
-    top = op.get_bind().execute(sa.text(f"SELECT COALESCE(MAX(id), 0) FROM {legacy}")).scalar()
+    top = int(
+        op.get_bind().execute(sa.text(f"SELECT COALESCE(MAX(id), 0) FROM {legacy}")).scalar_one()
+    )
     if top >= partitions.first_id(month):
-        month = partitions.add_months(partitions.month_of_id(int(top)), 1)
+        month = partitions.add_months(partitions.month_of_id(top), 1)
     low = partitions.first_id(month)
     op.execute(
         f"ALTER TABLE {table} ATTACH PARTITION {legacy} FOR VALUES FROM (MINVALUE) TO ({low})"
