@@ -80,7 +80,7 @@ async def test_a_month_made_late_collects_what_the_default_caught(repos: Reposit
 
     ctx = JobContext(repos, NOW.tzinfo, "zh-CN")  # type: ignore[arg-type]
     moment = datetime(late.year, late.month, 2, tzinfo=UTC)
-    await storage_jobs.sweep(ctx, moment)
+    assert await storage_jobs.upkeep(ctx, moment)
     for step in range(partitions.AHEAD + 1):
         month = partitions.add_months(late, step)
         assert await partitions.exists(db, partitions.partition_name("outbox", month))

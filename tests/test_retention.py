@@ -6,6 +6,7 @@ row's id carries the month the database inserted it in (storage/partitions.py)."
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -143,20 +144,26 @@ async def test_texts_go_first_rows_go_by_month_counted(county: App) -> None:
     assert total == inbound_before + 2
 
 
-async def test_the_daily_sweep_prunes_once_a_day(county: App) -> None:
+async def test_the_daily_upkeep_prunes_once_a_day(county: App) -> None:
     await a_month_of_messages(county)
     ctx = JobContext(county.repos, county.config.zone, "zh-CN", keep_messages=KEEP)
     later = T0 + timedelta(days=2)
-    await storage_jobs.sweep(ctx, later)
+    assert await storage_jobs.upkeep(ctx, later)
     texts = await rows(county, "SELECT body FROM outbox WHERE status = 'sent'")
     assert texts == [{"body": ""}]
     await county.repos.outbox.enqueue(
         "retention:old", Outbound(Address(AddressKind.SMS, MEMBER), "旧通知"), T0
     )
     await county.repos.db.write("UPDATE outbox SET status = 'failed' WHERE status = 'pending'")
-    await storage_jobs.sweep(ctx, later + timedelta(hours=1))  # the same day: not again
+    assert not await storage_jobs.upkeep(ctx, later + timedelta(hours=1))  # same day: no
     assert len(await rows(county, "SELECT id FROM outbox WHERE body <> ''")) == 2
-    await storage_jobs.sweep(ctx, later + timedelta(days=1))
+
+    # The sweep starts the day's upkeep in the background and returns at once.
+    assert await storage_jobs.sweep(ctx, later + timedelta(days=1)) == 0
+    assert await storage_jobs.sweep(ctx, later + timedelta(days=1)) == 0  # one at a time
+    tasks = [t for t in asyncio.all_tasks() if t.get_name() == "storage upkeep"]
+    assert len(tasks) == 1
+    assert await tasks[0]
     assert await rows(county, "SELECT id FROM outbox WHERE body <> ''") == []
 
 
@@ -164,7 +171,7 @@ async def test_no_retention_keeps_everything(county: App) -> None:
     await a_month_of_messages(county)
     before = await rows(county, "SELECT id, body FROM inbound_messages ORDER BY id")
     ctx = JobContext(county.repos, county.config.zone, "zh-CN")  # keep_messages = ""
-    await storage_jobs.sweep(ctx, LATER + timedelta(days=900))
+    assert await storage_jobs.upkeep(ctx, LATER + timedelta(days=900))
     assert await rows(county, "SELECT id, body FROM inbound_messages ORDER BY id") == before
 
 
