@@ -77,6 +77,19 @@ class BotSection(_Section):
 
 class StorageSection(_Section):
     url: str = DEFAULT_DATABASE_URL
+    # How long the texts of messages (received and sent) are kept; whole months past it are
+    # then removed, counted first (storage/retention.py). "" keeps everything.
+    keep_messages: str = "400d"
+
+    @field_validator("keep_messages")
+    @classmethod
+    def _keep(cls, value: str) -> str:
+        if value.strip() and parse_duration(value) < timedelta(days=1):
+            raise ValueError('keep at least a day (or "" to keep everything)')
+        return value.strip()
+
+    def retention(self) -> timedelta | None:
+        return parse_duration(self.keep_messages) if self.keep_messages else None
 
     @field_validator("url")
     @classmethod
@@ -485,7 +498,10 @@ def load_config(
     overrides: dict[str, Any] = {}
     if env.get(ENV_DATABASE_URL):
         try:
-            storage = StorageSection(url=env[ENV_DATABASE_URL])
+            # Only the URL: the file's other [storage] keys (keep_messages) stand.
+            storage = StorageSection.model_validate(
+                {**config.storage.model_dump(), "url": env[ENV_DATABASE_URL]}
+            )
         except ValidationError as exc:
             problem = _describe(exc.errors()[0])[1]
             raise ConfigError(f"environment: {ENV_DATABASE_URL}: {problem}") from None

@@ -32,6 +32,7 @@ class JobContext:
     zone: ZoneInfo
     default_language: str
     poke: Callable[[], None] = lambda: None  # wakes the dispatcher
+    keep_messages: timedelta | None = None  # [storage] keep_messages; None keeps all
 
 
 def week_of(day: date) -> str:

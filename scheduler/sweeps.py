@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.clock import Clock
-from scheduler import commitment_jobs, notice_jobs, poll_jobs
+from scheduler import commitment_jobs, notice_jobs, poll_jobs, storage_jobs
 from scheduler.jobs import JobContext
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ SWEEPS: list[tuple[str, Sweep]] = [
     ("polls", poll_jobs.sweep),
     ("commitments", commitment_jobs.sweep),
     ("public_notices", notice_jobs.sweep),
+    ("storage", storage_jobs.sweep),  # partitions ahead and retention, once a day
 ]
 
 

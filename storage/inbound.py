@@ -49,7 +49,7 @@ class InboundRepository:
                  contact, language)
             VALUES (:channel, :provider_id, :sender_kind, :sender, :body, :attachments,
                     :received_at, :contact, :language)
-            ON CONFLICT (channel, provider_id) DO NOTHING
+            ON CONFLICT DO NOTHING
             RETURNING id
             """,
             params,

@@ -84,7 +84,7 @@ _INSERT = """
                         not_before, created_at, updated_at, urgent, broadcast_id, expires_at)
     VALUES (:key, :kind, :address, :body, :choices, :ask_contact, :not_before, :now, :now,
             :urgent, :broadcast_id, :expires_at)
-    ON CONFLICT (idempotency_key) DO NOTHING
+    ON CONFLICT DO NOTHING
 """
 
 
@@ -296,7 +296,7 @@ class OutboxRepository:
                   AND {who}
             ) chosen
             WHERE chosen.preference = 1
-            ON CONFLICT (idempotency_key) DO NOTHING
+            ON CONFLICT DO NOTHING
         """
         last = await self.db.fetchval("SELECT MAX(id) AS m FROM people") or 0
         choices = choices or {}
@@ -527,17 +527,23 @@ class OutboxRepository:
         )
         if head is None:
             return None
+        # Months past retention are no longer rows but counts (storage/retention.py).
         rows = await self.db.fetch(
             "SELECT status, COUNT(*) AS n, SUM(reclaims) AS r FROM outbox "
+            "WHERE broadcast_id = :b GROUP BY status "
+            "UNION ALL SELECT status, SUM(messages) AS n, 0 AS r FROM message_counts "
             "WHERE broadcast_id = :b GROUP BY status",
             {"b": broadcast_id},
         )
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + int(r["n"])
         return BroadcastStatus(
             id=head["id"],
             kind=head["kind"],
             body=head["body"],
             total=head["total"],
-            counts={r["status"]: int(r["n"]) for r in rows},
+            counts=counts,
             reclaims=sum(int(r["r"] or 0) for r in rows),
         )
 

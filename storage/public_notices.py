@@ -324,7 +324,7 @@ class PublicNoticeRepository:
             JOIN people p ON p.id = a.person_id
             WHERE n.broadcast_id = :notice_broadcast
               AND a.opted_out_at IS NULL AND a.invalid_at IS NULL
-            ON CONFLICT (idempotency_key) DO NOTHING
+            ON CONFLICT DO NOTHING
             """,
             {
                 "prefix": f"notice_outcome:{notice.id}",

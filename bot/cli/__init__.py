@@ -11,6 +11,7 @@ from bot.cli import (  # noqa: F401 (imported to register their commands)
     migrate,
     poll_results,
     polls,
+    prune,
     roster,
     serve,
     telegram,

@@ -73,7 +73,9 @@ async def start_scheduler(
         return None
     campaign = campaign or load_configured_campaign(bot.config)
     assert campaign is not None
-    ctx = JobContext(bot.repos, bot.config.zone, bot.config.bot.language, poke)
+    ctx = JobContext(
+        bot.repos, bot.config.zone, bot.config.bot.language, poke, bot.config.storage.retention()
+    )
     service = SchedulerService(
         ctx,
         campaign,
