@@ -1,9 +1,12 @@
 """The outbox dispatcher: the only way broadcasts leave.
 
-It claims due messages for a lease, sends them through the channel adapters at each
-channel's configured rate (and per chat for Telegram), keeps SMS out of quiet hours unless
-urgent, and records every outcome. A claim whose process died is taken back once its lease
-runs out. Stopping finishes the sends under way and gives the rest back.
+It claims due messages for a short lease that a heartbeat renews while the process lives,
+sends them through the channel adapters at each channel's configured rate (and per chat for
+Telegram), keeps SMS out of quiet hours unless urgent, and records every outcome. The rate
+holds for the whole deployment: every dispatcher of every worker reserves its sending time
+from one schedule in the database (storage/rate_slots.py). A claim whose process died is
+taken back once its lease runs out, 20 s by default. Stopping finishes the sends under way
+and gives the rest back.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ import logging
 import os
 import socket
 import time as monotonic
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
-
-from aiolimiter import AsyncLimiter
 
 from bot.channels.base import ChannelSender
 from bot.clock import Clock
@@ -28,13 +31,71 @@ from bot.messages import AddressKind
 from bot.outbox import send_row
 from bot.quiet import quiet_until
 from storage.engine import as_datetime
+from storage.rate_slots import RateSlots
 from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
 # Stop sending a claimed message once less than this share of its lease is left; the send
 # itself (a provider call, 10 s at most for Twilio) must finish before the lease runs out.
-LEASE_MARGIN = 0.25
+# A live dispatcher renews its lease every quarter of it, so it never gets this close.
+LEASE_MARGIN = 0.5
+HEARTBEATS_PER_LEASE = 4
+# A dispatcher claims about this many seconds of sending at the slowest channel's rate: a
+# small batch keeps what a killed process held (possible duplicates) small, and a survivor
+# looks for a dead one's claims again after each batch.
+BATCH_SECONDS = 2.0
+# Sending time is reserved from the deployment's schedule this many seconds at a time:
+# one database round trip per block, and a block left unused is lost (it undershoots).
+BLOCK_SECONDS = 0.2
+# A reserved slot this late (the dispatcher was between batches) is dropped, not used late:
+# sends crowded together would exceed the rate for a moment.
+LATE_SECONDS = 0.05
+
+
+@dataclass
+class _Lane:
+    """The sending times one channel has reserved and not used yet, in time.monotonic()."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    times: deque[float] = field(default_factory=deque)
+
+
+class DeploymentRate:
+    """Each channel's [outbox.rate] for the whole deployment: a send waits for a slot of
+    the channel's schedule in the database, reserved a short block at a time."""
+
+    def __init__(
+        self, slots: RateSlots, rates: dict[str, float], block_seconds: float = BLOCK_SECONDS
+    ) -> None:
+        self.slots = slots
+        self.rates = rates
+        self.block_seconds = block_seconds
+        self._lanes = {channel: _Lane() for channel in rates}
+
+    async def acquire(self, channel: str) -> None:
+        rate, lane = self.rates[channel], self._lanes[channel]
+        async with lane.lock:  # FIFO: sends go in the order they asked
+            late = monotonic.monotonic() - LATE_SECONDS
+            while lane.times and lane.times[0] < late:
+                lane.times.popleft()
+            if not lane.times:
+                count = max(1, round(rate * self.block_seconds))
+                wait = await self.slots.reserve(channel, count, rate)
+                # Counted from after the round trip: a slot may start a little late, never
+                # early, so it cannot overlap the reservation made before it.
+                start = monotonic.monotonic() + wait
+                lane.times.extend(start + i / rate for i in range(count))
+            at = lane.times.popleft()
+        delay = at - monotonic.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class RateGate(Protocol):
+    async def acquire(self, channel: str) -> None:
+        """Return when one more message may be sent on `channel`."""
+        ...
 
 
 class Dispatcher:
@@ -49,6 +110,7 @@ class Dispatcher:
         batch: int | None = None,
         idle_seconds: float = 0.5,
         ready: Callable[[AddressKind], bool] | None = None,
+        rate: RateGate | None = None,
     ) -> None:
         self.repos = repos
         self.senders = senders
@@ -56,21 +118,22 @@ class Dispatcher:
         self.clock = clock
         self.settings = settings
         self.zone = zone
-        # Claim a few rounds of concurrent sends at a time: a small batch keeps the number of
-        # messages a killed process held (possible duplicates on restart) small.
         slowest = min(settings.rate.sms, settings.rate.telegram, settings.rate.console)
-        within_lease = max(1, int(slowest * settings.lease.total_seconds() / 2))
-        self.batch = batch or min(settings.concurrency * 4, within_lease)
+        self.batch = batch or min(settings.concurrency * 4, max(1, int(slowest * BATCH_SECONDS)))
         self.lease = settings.lease
         self.idle_seconds = idle_seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        # A leaky bucket per channel, filled a tenth of a second at a time so the rate is
-        # smooth rather than one burst per second.
-        self._limiters = {
-            name: AsyncLimiter(max(rate / 10, 1), 0.1 if rate >= 10 else 1 / rate)
-            for name, rate in settings.rate.model_dump().items()
-            if name != "telegram_per_chat"
-        }
+        self.rate = rate or DeploymentRate(
+            RateSlots(repos.db),
+            {
+                name: value
+                for name, value in settings.rate.model_dump().items()
+                if name != "telegram_per_chat"
+            },
+        )
+        # Every message this dispatcher holds is claimed at least until then (the latest
+        # claim or heartbeat that reached the database).
+        self.held_until: datetime | None = None
         self._per_chat = 1 / settings.rate.telegram_per_chat
         self._last_to_chat: dict[str, float] = {}
         self._slots = asyncio.Semaphore(settings.concurrency)
@@ -89,6 +152,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("outbox dispatcher %s started", self.holder)
         failures = 0
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not stop.is_set():
                 try:
@@ -102,9 +166,36 @@ class Dispatcher:
                     pause = self.idle_seconds * min(2**failures, 120)
                     await self._idle(stop, pause)
         finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
             with contextlib.suppress(Exception):
                 await self.repos.outbox.release(self.holder, self.clock.now())
             log.info("outbox dispatcher %s stopped after %d sends", self.holder, self.sent)
+
+    async def _heartbeat(self) -> None:
+        """Renew this dispatcher's claims while it lives: when it dies (SIGKILL, a lost
+        host) they run out within one lease and another dispatcher takes them."""
+        every = self.lease.total_seconds() / HEARTBEATS_PER_LEASE
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.renew()
+            except Exception:  # the claims stand until their lease; sends stop before it
+                log.warning("outbox dispatcher %s: heartbeat failed", self.holder, exc_info=True)
+
+    async def renew(self) -> int:
+        """One heartbeat: extend every claim this dispatcher holds by a lease."""
+        until = self.clock.now() + self.lease
+        held = await self.repos.outbox.renew(self.holder, until)
+        self._hold(until)
+        return held
+
+    def _hold(self, until: datetime) -> None:
+        # Claims are only ever extended (storage keeps the later time), so the latest time
+        # written is one every message held has.
+        if self.held_until is None or until > self.held_until:
+            self.held_until = until
 
     async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
         self._wake.clear()
@@ -123,17 +214,19 @@ class Dispatcher:
         rows = await self.repos.outbox.claim(
             holder=self.holder, now=now, lease_until=lease_until, limit=self.batch, kinds=kinds
         )
+        if rows:
+            self._hold(lease_until)
         tasks = []
         for row in rows:
             if stop is not None and stop.is_set():
                 break  # the rest stay claimed by us and are released on the way out
             await self._slots.acquire()
-            tasks.append(asyncio.create_task(self._send(row, lease_until)))
+            tasks.append(asyncio.create_task(self._send(row)))
         if tasks:
             await asyncio.gather(*tasks)
         return len(rows)
 
-    async def _send(self, row: dict[str, Any], lease_until: datetime) -> None:
+    async def _send(self, row: dict[str, Any]) -> None:
         try:
             kind = AddressKind(row["address_kind"])
             now = self.clock.now()
@@ -151,10 +244,11 @@ class Dispatcher:
                     return
             sender = self.senders.get(kind)
             if sender is not None:
-                await self._limiters[sender.channel].acquire()
+                await self.rate.acquire(sender.channel)
                 if kind is AddressKind.TELEGRAM:
                     await self._space_chat(row["address"])
-            if self.clock.now() >= lease_until - self.lease * LEASE_MARGIN:
+            held = self.held_until
+            if held is None or self.clock.now() >= held - self.lease * LEASE_MARGIN:
                 # Our claim is about to run out (a slow provider, a long queue at the rate
                 # limit): another dispatcher may take the message back, so we must not send.
                 await self.repos.outbox.defer(row["id"], self.clock.now(), self.clock.now())

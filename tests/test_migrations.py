@@ -50,6 +50,7 @@ TABLES = {
     "console_sessions",  # issue 14: signed-in organisers
     "console_codes",  # issue 14: one-time sign-in codes
     "audit_log",  # issue 14: who did what in the console
+    "rate_slots",  # issue 15: one send rate per channel for the deployment
 }
 ORG = {"code": "HX", "name": "和兴县委", "kind": "county"}
 

@@ -1,3 +1,3 @@
 """Alembic migrations. HEAD names the newest revision; a test keeps it equal to Alembic's."""
 
-HEAD = "0019"
+HEAD = "0021"
