@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import socket
-import time as monotonic
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,16 +49,17 @@ BATCH_SECONDS = 2.0
 # one database round trip per block, and a block left unused is lost (it undershoots).
 BLOCK_SECONDS = 0.2
 # A reserved slot this late (the dispatcher was between batches) is dropped, not used late:
-# sends crowded together would exceed the rate for a moment.
+# sends crowded together would exceed the rate for a moment. Half a slot at most.
 LATE_SECONDS = 0.05
 
 
 @dataclass
 class _Lane:
-    """The sending times one channel has reserved and not used yet, in time.monotonic()."""
+    """The sending times (time.time()) one channel has reserved and not used yet."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     times: deque[float] = field(default_factory=deque)
+    waiting: int = 0  # sends asking for a slot now
 
 
 class DeploymentRate:
@@ -75,19 +76,22 @@ class DeploymentRate:
 
     async def acquire(self, channel: str) -> None:
         rate, lane = self.rates[channel], self._lanes[channel]
-        async with lane.lock:  # FIFO: sends go in the order they asked
-            late = monotonic.monotonic() - LATE_SECONDS
-            while lane.times and lane.times[0] < late:
-                lane.times.popleft()
-            if not lane.times:
-                count = max(1, round(rate * self.block_seconds))
-                wait = await self.slots.reserve(channel, count, rate)
-                # Counted from after the round trip: a slot may start a little late, never
-                # early, so it cannot overlap the reservation made before it.
-                start = monotonic.monotonic() + wait
-                lane.times.extend(start + i / rate for i in range(count))
-            at = lane.times.popleft()
-        delay = at - monotonic.monotonic()
+        lane.waiting += 1
+        try:
+            async with lane.lock:  # FIFO: sends go in the order they asked
+                late = time.time() - min(LATE_SECONDS, 0.5 / rate)
+                while lane.times and lane.times[0] < late:
+                    lane.times.popleft()
+                if not lane.times:
+                    # No more than the sends waiting: at the end of a batch, slots reserved
+                    # for nobody would be lost to the whole deployment.
+                    count = max(1, min(round(rate * self.block_seconds), lane.waiting))
+                    start = await self.slots.reserve(channel, count, rate, time.time())
+                    lane.times.extend(start + i / rate for i in range(count))
+                at = lane.times.popleft()
+        finally:
+            lane.waiting -= 1
+        delay = at - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
 
@@ -111,6 +115,7 @@ class Dispatcher:
         idle_seconds: float = 0.5,
         ready: Callable[[AddressKind], bool] | None = None,
         rate: RateGate | None = None,
+        heartbeat_seconds: float | None = None,
     ) -> None:
         self.repos = repos
         self.senders = senders
@@ -121,6 +126,9 @@ class Dispatcher:
         slowest = min(settings.rate.sms, settings.rate.telegram, settings.rate.console)
         self.batch = batch or min(settings.concurrency * 4, max(1, int(slowest * BATCH_SECONDS)))
         self.lease = settings.lease
+        self.heartbeat_seconds = heartbeat_seconds or (
+            self.lease.total_seconds() / HEARTBEATS_PER_LEASE
+        )
         self.idle_seconds = idle_seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.rate = rate or DeploymentRate(
@@ -176,9 +184,8 @@ class Dispatcher:
     async def _heartbeat(self) -> None:
         """Renew this dispatcher's claims while it lives: when it dies (SIGKILL, a lost
         host) they run out within one lease and another dispatcher takes them."""
-        every = self.lease.total_seconds() / HEARTBEATS_PER_LEASE
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(self.heartbeat_seconds)
             try:
                 await self.renew()
             except Exception:  # the claims stand until their lease; sends stop before it
@@ -244,7 +251,12 @@ class Dispatcher:
                     return
             sender = self.senders.get(kind)
             if sender is not None:
-                await self.rate.acquire(sender.channel)
+                try:
+                    await self.rate.acquire(sender.channel)
+                except Exception:  # no slot (the database is away): not sent, given back
+                    log.warning("outbox %s: no sending slot", row["id"], exc_info=True)
+                    await self.repos.outbox.unclaim(row["id"], self.clock.now())
+                    return
                 if kind is AddressKind.TELEGRAM:
                     await self._space_chat(row["address"])
             held = self.held_until
@@ -266,10 +278,10 @@ class Dispatcher:
     async def _space_chat(self, chat: str) -> None:
         """Telegram allows about one message per second to one chat."""
         last = self._last_to_chat.get(chat)
-        now = monotonic.monotonic()
+        now = time.monotonic()
         if last is not None and now - last < self._per_chat:
             await asyncio.sleep(self._per_chat - (now - last))
-        self._last_to_chat[chat] = monotonic.monotonic()
+        self._last_to_chat[chat] = time.monotonic()
         if len(self._last_to_chat) > 10_000:  # forget chats whose spacing has passed
-            horizon = monotonic.monotonic() - self._per_chat
+            horizon = time.monotonic() - self._per_chat
             self._last_to_chat = {c: t for c, t in self._last_to_chat.items() if t > horizon}
