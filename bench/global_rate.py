@@ -18,8 +18,9 @@ database of each engine:
 
 Steady phase (--seconds): messages per second over the run after a 1 s warm-up, and the
 busiest 1 s window, both against the configured rate. Kill phase (--kill-seconds, bucket
-and leader): one worker is SIGKILLed a quarter into the run; the longest pause between two
-sends after the kill and the rate over the phase. Ends with
+and leader): a worker that is sending (for leader, the lease holder) is SIGKILLed a quarter
+into the run; the longest pause between two sends after the kill and the rate over the
+phase. Ends with
 `bench global_rate: ratio X (target 1.0)`, X the shipped (bucket) rate over the configured
 one in the steady phase, the worst engine's (ratios 0.95 to 1.05 hold the rate).
 """
@@ -47,6 +48,7 @@ from bot.clock import SystemClock
 from bot.config import OutboxSection, RateSection
 from bot.dispatcher import Dispatcher
 from bot.messages import Address, AddressKind, Outbound
+from storage.engine import open_database
 from storage.outbox import Queued
 from storage.repositories import Repositories, open_repositories
 from storage.runs import RunRepository
@@ -179,6 +181,20 @@ async def seed(repos: Repositories, count: int) -> None:
     await repos.outbox.enqueue_many(items, now)
 
 
+async def sending_worker(url: str, strategy: str, workers: list[Any]) -> Any:
+    """The worker to kill: for `leader`, the one holding the channel's lease (killing one
+    that stands by shows nothing); otherwise the first."""
+    if strategy != "leader":
+        return workers[0]
+    db = await open_database(url)
+    try:
+        holder = await db.fetchval("SELECT holder FROM locks WHERE name = 'outbox:sms'")
+    finally:
+        await db.close()
+    pid = int(holder.split(":")[1])
+    return next(w for w in workers if w.pid == pid)
+
+
 def busiest_second(times: list[float]) -> int:
     best, j = 0, 0
     for i, start in enumerate(times):
@@ -218,7 +234,8 @@ async def phase(
         killed: float | None = None
         if kill_at is not None:
             await asyncio.sleep(seconds * kill_at)
-            workers[0].send_signal(signal.SIGKILL)
+            victim = await sending_worker(url, strategy, workers)
+            victim.send_signal(signal.SIGKILL)
             killed = time.time()
             await asyncio.sleep(seconds * (1 - kill_at))
         else:

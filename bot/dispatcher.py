@@ -48,9 +48,11 @@ BATCH_SECONDS = 2.0
 # Sending time is reserved from the deployment's schedule this many seconds at a time:
 # one database round trip per block, and a block left unused is lost (it undershoots).
 BLOCK_SECONDS = 0.2
-# A reserved slot this late (the dispatcher was between batches) is dropped, not used late:
-# sends crowded together would exceed the rate for a moment. Half a slot at most.
-LATE_SECONDS = 0.05
+# A slot is used at most this late (the dispatcher was between batches, or its host busy):
+# sends crowded together would exceed the rate for a moment. After a few late slots in a
+# row a send goes anyway, rather than starve on a host that is always late.
+LATE_SECONDS = 0.02
+LATE_RETRIES = 3
 
 
 @dataclass
@@ -75,11 +77,22 @@ class DeploymentRate:
         self._lanes = {channel: _Lane() for channel in rates}
 
     async def acquire(self, channel: str) -> None:
+        for _ in range(LATE_RETRIES):
+            at = await self._slot(channel)
+            delay = at - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.time() - at <= LATE_SECONDS:
+                return
+            # Woken late (a busy host): the sends of other workers went on time, so this
+            # slot is gone; sending now would crowd theirs. Take the next free one.
+
+    async def _slot(self, channel: str) -> float:
         rate, lane = self.rates[channel], self._lanes[channel]
         lane.waiting += 1
         try:
             async with lane.lock:  # FIFO: sends go in the order they asked
-                late = time.time() - min(LATE_SECONDS, 0.5 / rate)
+                late = time.time() - LATE_SECONDS
                 while lane.times and lane.times[0] < late:
                     lane.times.popleft()
                 if not lane.times:
@@ -88,12 +101,9 @@ class DeploymentRate:
                     count = max(1, min(round(rate * self.block_seconds), lane.waiting))
                     start = await self.slots.reserve(channel, count, rate, time.time())
                     lane.times.extend(start + i / rate for i in range(count))
-                at = lane.times.popleft()
+                return lane.times.popleft()
         finally:
             lane.waiting -= 1
-        delay = at - time.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
 
 
 class RateGate(Protocol):
