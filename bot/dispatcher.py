@@ -3,10 +3,9 @@
 It claims due messages for a short lease that a heartbeat renews while the process lives,
 sends them through the channel adapters at each channel's configured rate (and per chat for
 Telegram), keeps SMS out of quiet hours unless urgent, and records every outcome. The rate
-holds for the whole deployment: every dispatcher of every worker reserves its sending time
-from one schedule in the database (storage/rate_slots.py). A claim whose process died is
-taken back once its lease runs out, 20 s by default. Stopping finishes the sends under way
-and gives the rest back.
+holds for the whole deployment, however many workers send (bot/send_rate.py). A claim whose
+process died is taken back once its lease runs out, 20 s by default. Stopping finishes the
+sends under way and gives the rest back.
 """
 
 from __future__ import annotations
@@ -17,11 +16,9 @@ import logging
 import os
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.channels.base import ChannelSender
@@ -30,6 +27,7 @@ from bot.config import OutboxSection
 from bot.messages import AddressKind
 from bot.outbox import send_row
 from bot.quiet import quiet_until
+from bot.send_rate import DeploymentRate, RateGate
 from storage.engine import as_datetime
 from storage.rate_slots import RateSlots
 from storage.repositories import Repositories
@@ -45,71 +43,6 @@ HEARTBEATS_PER_LEASE = 4
 # small batch keeps what a killed process held (possible duplicates) small, and a survivor
 # looks for a dead one's claims again after each batch.
 BATCH_SECONDS = 2.0
-# Sending time is reserved from the deployment's schedule this many seconds at a time:
-# one database round trip per block, and a block left unused is lost (it undershoots).
-BLOCK_SECONDS = 0.2
-# A slot is used at most this late (the dispatcher was between batches, or its host busy):
-# sends crowded together would exceed the rate for a moment. After a few late slots in a
-# row a send goes anyway, rather than starve on a host that is always late.
-LATE_SECONDS = 0.02
-LATE_RETRIES = 3
-
-
-@dataclass
-class _Lane:
-    """The sending times (time.time()) one channel has reserved and not used yet."""
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    times: deque[float] = field(default_factory=deque)
-    waiting: int = 0  # sends asking for a slot now
-
-
-class DeploymentRate:
-    """Each channel's [outbox.rate] for the whole deployment: a send waits for a slot of
-    the channel's schedule in the database, reserved a short block at a time."""
-
-    def __init__(
-        self, slots: RateSlots, rates: dict[str, float], block_seconds: float = BLOCK_SECONDS
-    ) -> None:
-        self.slots = slots
-        self.rates = rates
-        self.block_seconds = block_seconds
-        self._lanes = {channel: _Lane() for channel in rates}
-
-    async def acquire(self, channel: str) -> None:
-        for _ in range(LATE_RETRIES):
-            at = await self._slot(channel)
-            delay = at - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if time.time() - at <= LATE_SECONDS:
-                return
-            # Woken late (a busy host): the sends of other workers went on time, so this
-            # slot is gone; sending now would crowd theirs. Take the next free one.
-
-    async def _slot(self, channel: str) -> float:
-        rate, lane = self.rates[channel], self._lanes[channel]
-        lane.waiting += 1
-        try:
-            async with lane.lock:  # FIFO: sends go in the order they asked
-                late = time.time() - LATE_SECONDS
-                while lane.times and lane.times[0] < late:
-                    lane.times.popleft()
-                if not lane.times:
-                    # No more than the sends waiting: at the end of a batch, slots reserved
-                    # for nobody would be lost to the whole deployment.
-                    count = max(1, min(round(rate * self.block_seconds), lane.waiting))
-                    start = await self.slots.reserve(channel, count, rate, time.time())
-                    lane.times.extend(start + i / rate for i in range(count))
-                return lane.times.popleft()
-        finally:
-            lane.waiting -= 1
-
-
-class RateGate(Protocol):
-    async def acquire(self, channel: str) -> None:
-        """Return when one more message may be sent on `channel`."""
-        ...
 
 
 class Dispatcher:
@@ -149,9 +82,9 @@ class Dispatcher:
                 if name != "telegram_per_chat"
             },
         )
-        # Every message this dispatcher holds is claimed at least until then (the latest
-        # claim or heartbeat that reached the database).
-        self.held_until: datetime | None = None
+        # The time the latest heartbeat extended every claim of this dispatcher to.
+        self.renewed_until: datetime | None = None
+        self._sending: set[asyncio.Task[None]] = set()
         self._per_chat = 1 / settings.rate.telegram_per_chat
         self._last_to_chat: dict[str, float] = {}
         self._slots = asyncio.Semaphore(settings.concurrency)
@@ -174,7 +107,9 @@ class Dispatcher:
         try:
             while not stop.is_set():
                 try:
-                    claimed = await self.drain_once(stop)
+                    # The next batch is claimed while the last sends of this one are under
+                    # way, so the channel does not pause between batches.
+                    claimed = await self._start_batch(stop)
                     failures = 0
                 except Exception:  # a database outage must not end sending for good
                     failures += 1
@@ -184,6 +119,8 @@ class Dispatcher:
                     pause = self.idle_seconds * min(2**failures, 120)
                     await self._idle(stop, pause)
         finally:
+            with contextlib.suppress(Exception):
+                await self._finish_sends()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -205,14 +142,8 @@ class Dispatcher:
         """One heartbeat: extend every claim this dispatcher holds by a lease."""
         until = self.clock.now() + self.lease
         held = await self.repos.outbox.renew(self.holder, until)
-        self._hold(until)
+        self.renewed_until = until
         return held
-
-    def _hold(self, until: datetime) -> None:
-        # Claims are only ever extended (storage keeps the later time), so the latest time
-        # written is one every message held has.
-        if self.held_until is None or until > self.held_until:
-            self.held_until = until
 
     async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
         self._wake.clear()
@@ -223,6 +154,13 @@ class Dispatcher:
 
     async def drain_once(self, stop: asyncio.Event | None = None) -> int:
         """Claim one batch of due messages and send it; the number claimed."""
+        claimed = await self._start_batch(stop)
+        await self._finish_sends()
+        return claimed
+
+    async def _start_batch(self, stop: asyncio.Event | None) -> int:
+        """Claim one batch and start its sends, as many at once as `concurrency` allows:
+        returns once every send of the batch has started; the number claimed."""
         now = self.clock.now()
         lease_until = now + self.lease
         kinds = self.ready_kinds()
@@ -231,19 +169,20 @@ class Dispatcher:
         rows = await self.repos.outbox.claim(
             holder=self.holder, now=now, lease_until=lease_until, limit=self.batch, kinds=kinds
         )
-        if rows:
-            self._hold(lease_until)
-        tasks = []
         for row in rows:
             if stop is not None and stop.is_set():
                 break  # the rest stay claimed by us and are released on the way out
             await self._slots.acquire()
-            tasks.append(asyncio.create_task(self._send(row)))
-        if tasks:
-            await asyncio.gather(*tasks)
+            task = asyncio.create_task(self._send(row, lease_until))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         return len(rows)
 
-    async def _send(self, row: dict[str, Any]) -> None:
+    async def _finish_sends(self) -> None:
+        if self._sending:
+            await asyncio.gather(*self._sending)
+
+    async def _send(self, row: dict[str, Any], claimed_until: datetime) -> None:
         try:
             kind = AddressKind(row["address_kind"])
             now = self.clock.now()
@@ -269,8 +208,8 @@ class Dispatcher:
                     return
                 if kind is AddressKind.TELEGRAM:
                     await self._space_chat(row["address"])
-            held = self.held_until
-            if held is None or self.clock.now() >= held - self.lease * LEASE_MARGIN:
+            held = max(claimed_until, self.renewed_until or claimed_until)
+            if self.clock.now() >= held - self.lease * LEASE_MARGIN:
                 # Our claim is about to run out (a slow provider, a long queue at the rate
                 # limit): another dispatcher may take the message back, so we must not send.
                 await self.repos.outbox.defer(row["id"], self.clock.now(), self.clock.now())

@@ -19,6 +19,7 @@ from bot.clock import FixedClock, SystemClock
 from bot.config import OutboxSection, RateSection
 from bot.dispatcher import Dispatcher
 from bot.messages import Address, AddressKind, Outbound
+from storage.engine import as_datetime
 from storage.repositories import Repositories, open_repositories
 from tests.conftest import START
 
@@ -95,7 +96,8 @@ async def test_a_live_dispatcher_keeps_its_claims_past_the_lease(repos: Reposito
         other = Dispatcher(repos, {AddressKind.SMS: Recorder()}, clock, settings(), ZONE)
         assert await other.drain_once() == 0  # nothing to take: the holder is alive
     until = await repos.db.fetch("SELECT DISTINCT claimed_until FROM outbox")
-    assert len(until) == 1 and live.held_until == clock.now() + live.lease
+    assert [as_datetime(r["claimed_until"]) for r in until] == [clock.now() + live.lease]
+    assert live.renewed_until == clock.now() + live.lease
     busy.hold.set()  # type: ignore[union-attr]
     async with asyncio.timeout(10):
         await busy.until(3)
