@@ -84,12 +84,12 @@ class ProcessRate:
 class LeaderDispatcher(Dispatcher):
     """Sends only while it holds the channel's lease in `locks`; renews it every round."""
 
-    async def drain_once(self, stop: asyncio.Event | None = None) -> int:
+    async def _start_batch(self, stop: asyncio.Event | None) -> int:
         now = self.clock.now()
         runs = RunRepository(self.repos.db)
         if not await runs.acquire("outbox:sms", self.holder, now, now + self.lease):
             return 0
-        return await super().drain_once(stop)
+        return await super()._start_batch(stop)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
