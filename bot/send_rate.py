@@ -20,10 +20,11 @@ from storage.rate_slots import RateSlots
 # Sending time is reserved from the deployment's schedule this many seconds at a time:
 # one database round trip per block, and a block left unused is lost (it undershoots).
 BLOCK_SECONDS = 0.2
-# A slot is used at most this late (the dispatcher was between batches, or its host busy):
-# sends crowded together would exceed the rate for a moment. After a few late slots in a
-# row a send goes anyway, rather than starve on a host that is always late.
-LATE_SECONDS = 0.02
+# A slot is used at most this late (the dispatcher was between batches, or its host busy),
+# and a channel idle for a moment may reserve from this far back: the sends of any one
+# second then stay within 1 + LATE_SECONDS times the rate. After a few late slots in a row
+# a send goes anyway, rather than starve on a host that is always late.
+LATE_SECONDS = 0.05
 LATE_RETRIES = 3
 
 
@@ -71,7 +72,11 @@ class DeploymentRate:
                     # No more than the sends waiting: at the end of a batch, slots reserved
                     # for nobody would be lost to the whole deployment.
                     count = max(1, min(round(rate * self.block_seconds), lane.waiting))
-                    start = await self.slots.reserve(channel, count, rate, time.time())
+                    # From half the allowed lateness back: a send whose turn came a few
+                    # milliseconds after the last slot (its provider call, a commit) does
+                    # not lose that time to the whole deployment.
+                    earliest = time.time() - LATE_SECONDS / 2
+                    start = await self.slots.reserve(channel, count, rate, earliest)
                     lane.times.extend(start + i / rate for i in range(count))
                 return lane.times.popleft()
         finally:
