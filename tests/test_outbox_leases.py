@@ -179,7 +179,7 @@ async def test_a_killed_workers_claims_are_sent_by_another_within_30_seconds(db_
             await worker.wait()
         killed = time.monotonic()
         held = await repos.db.fetchval("SELECT COUNT(*) AS n FROM outbox WHERE status = 'sending'")
-        assert held == 5  # its batch, claimed and never sent
+        assert held >= 5  # its batches (the next one claimed while sends are under way)
         channel = Recorder()
         survivor = Dispatcher(
             repos, {AddressKind.SMS: channel}, SystemClock(), settings(), ZONE, idle_seconds=0.2
