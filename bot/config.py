@@ -201,15 +201,19 @@ class OutboxSection(_Section):
     quiet_hours: str = "21:00-08:00"
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
     concurrency: Annotated[int, Field(ge=1, le=1000)] = 16
-    # How long a dispatcher may hold a message it is sending before another may take it
-    # back (the holder died). Longer than any provider call.
-    claim_lease: str = "2m"
+    # How long a claim on a message lasts unless its dispatcher renews it (a heartbeat every
+    # quarter of it): a worker that died gives its messages up after at most this long. At
+    # least twice the longest provider call (Twilio's: 10 s); 20 s returns a dead worker's
+    # claims well within the 30 s the deployment promises.
+    claim_lease: str = "20s"
+    # Messages per second of each channel, for the whole deployment however many workers.
     rate: RateSection = RateSection()
 
     @field_validator("claim_lease")
     @classmethod
     def _lease(cls, value: str) -> str:
-        parse_duration(value)
+        if parse_duration(value) < timedelta(seconds=2):
+            raise ValueError("claim_lease must be at least 2s: a send must fit in half of it")
         return value
 
     @property

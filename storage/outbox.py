@@ -1,7 +1,8 @@
 """The outbox: the durable queue every broadcast leaves through, once per idempotency key.
 
-Dispatchers claim due messages for a lease; a claim whose lease ran out (its process died)
-is claimed again and counted in `reclaims`, so possible duplicates are visible.
+Dispatchers claim due messages for a short lease and renew it while they live (a
+heartbeat); a claim whose lease ran out (its process died) is claimed again and counted in
+`reclaims`, so possible duplicates are visible.
 """
 
 from __future__ import annotations
@@ -406,6 +407,17 @@ class OutboxRepository:
             "updated_at = :now WHERE id = :id AND status = 'sending'",
             {"id": outbox_id, "now": now},
         )
+
+    async def renew(self, holder: str, until: datetime) -> int:
+        """Extend every claim `holder` still has to at least `until` (its heartbeat): the
+        number of messages it holds. A claim already taken back by another is not ours."""
+        later = "MAX" if self.db.dialect == "sqlite" else "GREATEST"
+        rows = await self.db.write(
+            f"UPDATE outbox SET claimed_until = {later}(claimed_until, :until) "
+            "WHERE status = 'sending' AND claimed_by = :holder RETURNING id",
+            {"holder": holder, "until": until},
+        )
+        return len(rows)
 
     async def release(self, holder: str, now: datetime) -> None:
         """Give back every claim of a stopping dispatcher that was not sent."""

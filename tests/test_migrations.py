@@ -53,6 +53,7 @@ TABLES = {
     "wechat_quota",  # issue 16: WeChat's per-follower limits, kept locally
     "platform_limits",  # issue 16: messages a platform's limit kept back, and why
     "message_counts",  # issue 15: what retention removed, counted
+    "rate_slots",  # issue 15: one send rate per channel for the deployment
 }
 # PostgreSQL only (issue 15): the keys partitioned tables cannot hold unique themselves.
 PG_TABLES = {"inbound_keys", "outbox_keys"}
