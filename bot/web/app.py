@@ -67,19 +67,22 @@ def load_configured_campaign(config: Config) -> Campaign | None:
 
 async def start_scheduler(
     bot: App, poke: Callable[[], None], campaign: Campaign | None = None
-) -> SchedulerService | None:
+) -> SchedulerService:
+    """The scheduler of this process: active if it holds the database lease, else standing
+    by. With [scheduler] off it runs no campaign, only the recovery of messages a dead
+    process left unhandled, which must happen once per deployment too."""
     settings = bot.config.scheduler
-    if not settings.enabled:
-        return None
-    campaign = campaign or load_configured_campaign(bot.config)
-    assert campaign is not None
+    if settings.enabled:
+        campaign = campaign or load_configured_campaign(bot.config)
+        assert campaign is not None
     ctx = JobContext(bot.repos, bot.config.zone, bot.config.bot.language, poke)
     service = SchedulerService(
         ctx,
-        campaign,
+        campaign if settings.enabled else None,
         settings,
         bot.clock,
         sweep_every=timedelta(seconds=bot.config.participation.sweep_seconds),
+        recover=lambda before: bot.router.recover(before=before),
     )
     await service.start()
     return service
@@ -116,7 +119,9 @@ def create_web_app(
                 telegram = TelegramService(bot, dispatcher.poke)
                 web.state.telegram = telegram
                 await telegram.start(polls)
-            await bot.router.recover()
+            # Recovery of messages left unhandled is the lease holder's (scheduler), not
+            # every worker's: at start a worker cannot tell a dead run's message from one a
+            # live worker is handling.
             sending = asyncio.create_task(dispatcher.run(stop))
             if with_scheduler:
                 scheduler = await start_scheduler(bot, dispatcher.poke, campaign)
