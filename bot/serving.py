@@ -5,18 +5,24 @@ used to surface after the dispatcher had already sent messages. Here the campaig
 read and the socket bound first; a failure is one line on stderr and nothing has started.
 
 Several workers (`--workers N`, `[server] workers`) are uvicorn's own supervisor
-(uvicorn.supervisors.Multiprocess) over that one bound socket: the kernel spreads the
-connections among N processes, each a whole service (webhooks, pages, an outbox dispatcher,
-a scheduler standing by under the database lease). The supervisor starts a worker again
-when it dies, replaces them one by one on SIGHUP and stops them all on SIGTERM. It is the
-server `serve` already runs, so one worker and several behave alike, with no second server
-and no second configuration (gunicorn's would be both)."""
+(uvicorn.supervisors.Multiprocess): N processes, each a whole service (webhooks, pages, an
+outbox dispatcher, a scheduler standing by under the database lease). The supervisor starts
+a worker again when it dies, replaces them one by one on SIGHUP and stops them all on
+SIGTERM. It is the server `serve` already runs, so one worker and several behave alike, with
+no second server and no second configuration (gunicorn's would be both).
+
+Each worker listens on a socket of its own on the port (SO_REUSEPORT), and the kernel deals
+the connections out among them evenly. With the one shared socket uvicorn passes by
+default, the first worker to wake accepts every connection waiting: a proxy's or a load
+generator's pool of keep-alive connections, opened together, all went to one worker (a
+test here measured 97% of the CPU in one of two)."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -27,8 +33,6 @@ from bot.config import Config
 from bot.texts import texts_for
 
 if TYPE_CHECKING:
-    from socket import socket
-
     from starlette.applications import Starlette
 
 # Exit codes: 1 the port cannot be had, 2 a configuration problem, 3 start-up failed.
@@ -80,6 +84,12 @@ def run(
     port = port if port is not None else config.server.port
     try:
         sock = listen(host, port)
+        if workers > 1:
+            # Bound alone first: a port anyone holds, another `serve` included, is busy.
+            # Then held with SO_REUSEPORT, which the workers' own sockets join.
+            bound = sock.getsockname()[1]
+            sock.close()
+            sock = listen(host, bound, kind=_PortOfEachWorker, reuse_port=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         print(
@@ -142,7 +152,11 @@ def worker_app(config: Config, telegram_polling: bool | None, print_sms: bool) -
 
 
 def _supervise(
-    config: Config, sock: socket, workers: int, telegram_polling: bool | None, print_sms: bool
+    config: Config,
+    sock: socket.socket,
+    workers: int,
+    telegram_polling: bool | None,
+    print_sms: bool,
 ) -> int:
     """Run `workers` processes on `sock` until SIGTERM or SIGINT; the exit code. A worker
     that fails its start-up stops them all (exit 3): the next would fail the same way."""
@@ -168,3 +182,19 @@ def _supervise(
             signal.signal(stop, handler)
     failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
     return STARTUP_FAILED if failed else 0
+
+
+class _PortOfEachWorker(socket.socket):
+    """The supervisor's socket, bound (never listening: it takes no connection) to hold the
+    port. Pickled into a worker, it becomes that worker's own socket on the same address."""
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+        return _worker_socket, (self.family, self.getsockname())
+
+
+def _worker_socket(family: socket.AddressFamily, address: tuple[object, ...]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock

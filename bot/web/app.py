@@ -37,17 +37,22 @@ from scheduler.service import SchedulerService
 log = logging.getLogger(__name__)
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(
+    host: str, port: int, kind: type[socket.socket] = socket.socket, reuse_port: bool = False
+) -> socket.socket:
     """A socket bound to host:port, for uvicorn to serve on. Bound before the start-up, so
-    a busy port stops `serve` before the dispatcher or the scheduler has done anything."""
-    family, kind, proto, _, address = socket.getaddrinfo(
+    a busy port stops `serve` before the dispatcher or the scheduler has done anything.
+    `reuse_port`: several workers' sockets share the port (see bot/serving.py)."""
+    family, sock_type, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
-    sock = socket.socket(family, kind, proto)
+    sock = kind(family, sock_type, proto)
     try:
         # Lets a restart take the port while old connections linger in TIME_WAIT; on Linux
         # it does not let two servers listen on one port.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError:
         sock.close()
