@@ -89,7 +89,7 @@ def run(
             # Then held with SO_REUSEPORT, which the workers' own sockets join.
             bound = sock.getsockname()[1]
             sock.close()
-            sock = listen(host, bound, kind=_PortOfEachWorker, reuse_port=True)
+            sock = listen(host, bound, kind=PortOfEachWorker, reuse_port=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         print(
@@ -184,7 +184,7 @@ def _supervise(
     return STARTUP_FAILED if failed else 0
 
 
-class _PortOfEachWorker(socket.socket):
+class PortOfEachWorker(socket.socket):
     """The supervisor's socket, bound (never listening: it takes no connection) to hold the
     port. Pickled into a worker, it becomes that worker's own socket on the same address."""
 

@@ -26,16 +26,21 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from scheduler.service import LOCK, RENEW
+from bot.app import App
+from bot.config import SchedulerSection
+from bot.messages import Address, AddressKind, Channel, Inbound
+from scheduler.jobs import JobContext
+from scheduler.service import LOCK, RENEW, STALE, SchedulerService
 from storage.engine import Database
 from storage.repositories import open_repositories
-from tests.conftest import KEY
+from tests.conftest import KEY, MEMBER
 from tests.servers import free_port, serve_asgi
 from tests.test_sms_outbound import FakeTwilio
 from tests.test_sms_webhook import ACCOUNT, PUBLIC_URL, SIGNED_URL, TOKEN
@@ -375,3 +380,45 @@ def test_several_workers_on_sqlite_are_refused_in_one_line(tmp_path: Path, how: 
         "worker, or set GRASSROOTS_DATABASE_URL to PostgreSQL)"
     ]
     assert not db.exists()  # refused before the database was touched
+
+
+async def test_only_the_lease_holder_recovers_and_only_what_no_live_worker_can_hold(
+    county: App,
+):
+    """A message recorded and never handled is handled by the scheduler's lease holder
+    alone, once it is older than STALE: a younger one may be in a live worker's hands."""
+    now = county.clock.now()
+    sender = Address(AddressKind.SMS, MEMBER)
+    ids = {}
+    for name, age in (("old", STALE + timedelta(seconds=1)), ("young", timedelta(seconds=5))):
+        inbound = Inbound(Channel.SMS, name, sender, f"汇报 修水渠 {name}", now - age)
+        ids[name] = (await county.router.accept(inbound)).id  # recorded; the worker died
+
+    def worker() -> SchedulerService:
+        ctx = JobContext(county.repos, county.config.zone, "zh-CN")
+        return SchedulerService(
+            ctx,
+            None,  # [scheduler] off: the lease and the recovery alone
+            SchedulerSection(enabled=False),
+            county.clock,
+            recover=lambda before: county.router.recover(before=before),
+        )
+
+    async def status(name: str) -> str:
+        return await county.repos.db.fetchval(
+            "SELECT status FROM inbound_messages WHERE id = :id", {"id": ids[name]}
+        )
+
+    leader, standby = worker(), worker()
+    assert await leader.is_leader()
+    await standby._sweep()  # not the holder: does nothing
+    assert (await status("old"), await status("young")) == ("received", "received")
+    await leader._sweep()
+    assert (await status("old"), await status("young")) == ("handled", "received")
+    reply = await county.repos.db.fetchval(
+        "SELECT body FROM outbox WHERE idempotency_key = :k", {"k": f"reply:{ids['old']}:0"}
+    )
+    assert reply.startswith("已记录")  # the sender hears back through the outbox
+    county.clock.advance(STALE)
+    await leader._sweep()
+    assert await status("young") == "handled"
