@@ -172,6 +172,9 @@ def _supervise(
         workers=workers,
         log_level=config.log.level.lower(),
         log_config=None,
+        # The supervisor kills a worker that does not answer its ping in time as hung, and
+        # whatever it was handling with it: a worker slowed by a loaded machine is not hung.
+        timeout_worker_healthcheck=30,
     )
     previous = {stop: signal.getsignal(stop) for stop in (signal.SIGTERM, signal.SIGINT)}
     supervisor = Multiprocess(settings, sockets=[sock])  # takes the signals from here on
