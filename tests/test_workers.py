@@ -34,8 +34,9 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from bot.app import App
-from bot.config import SchedulerSection
+from bot.config import SchedulerSection, load_config
 from bot.messages import Address, AddressKind, Channel, Inbound
+from bot.serving import workers_problem
 from scheduler.jobs import JobContext
 from scheduler.service import LOCK, RENEW, STALE, SchedulerService
 from storage.engine import Database
@@ -422,3 +423,34 @@ async def test_only_the_lease_holder_recovers_and_only_what_no_live_worker_can_h
     county.clock.advance(STALE)
     await leader._sweep()
     assert await status("young") == "handled"
+
+
+@pytest.mark.parametrize(
+    ("mode", "flag", "refused"),
+    [("polling", None, True), ("webhook", True, True), ("webhook", None, False)],
+)
+def test_several_workers_with_telegram_polling_are_refused(
+    tmp_path: Path, mode: str, flag: bool | None, refused: bool
+):
+    """Telegram gives updates to one poller: several workers need its webhook."""
+    (tmp_path / "config.toml").write_text(
+        f'[bot]\nlanguage = "en"\n[telegram]\nenabled = true\nmode = "{mode}"\n'
+        'public_url = "https://bot.example.org"\n'
+    )
+    config = load_config(
+        tmp_path / "config.toml",
+        env={
+            "GRASSROOTS_DATABASE_URL": "postgresql+asyncpg://bot@db.example.org/bot",
+            "TELEGRAM_BOT_TOKEN": "123456:" + "A" * 35,
+            "TELEGRAM_WEBHOOK_SECRET": "s" * 32,
+            "GRASSROOTS_SECRET_KEY": KEY,
+        },
+    )
+    problem = workers_problem(config, 2, telegram_polling=flag)
+    assert problem == (
+        "--telegram-polling fetches updates in one process only: with 2 workers use the "
+        "Telegram webhook"
+        if refused
+        else None
+    )
+    assert workers_problem(config, 1, telegram_polling=flag) is None
