@@ -21,6 +21,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -454,3 +455,28 @@ def test_several_workers_with_telegram_polling_are_refused(
         else None
     )
     assert workers_problem(config, 1, telegram_polling=flag) is None
+
+
+def test_each_worker_gets_a_socket_of_its_own_on_the_held_port():
+    """The supervisor's socket holds the port without listening; what a worker unpickles is
+    a new socket on the same address that joins it (SO_REUSEPORT). Anything else that binds
+    the port finds it busy."""
+    from multiprocessing.reduction import ForkingPickler
+
+    from bot.serving import PortOfEachWorker
+    from bot.web.app import listen
+
+    held = listen("127.0.0.1", 0, kind=PortOfEachWorker, reuse_port=True)
+    try:
+        mine = ForkingPickler.loads(ForkingPickler.dumps(held))
+        try:
+            assert mine.fileno() != held.fileno()
+            assert mine.getsockname() == held.getsockname()
+            assert mine.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+            mine.listen()
+            with pytest.raises(OSError):  # another program, or a `serve` without workers
+                listen("127.0.0.1", held.getsockname()[1])
+        finally:
+            mine.close()
+    finally:
+        held.close()
