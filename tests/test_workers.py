@@ -286,7 +286,10 @@ async def _webhooks_and_scheduler(
         assert waited < RENEW.total_seconds() + 10
         await until(lambda: len(dep.workers()) == 2 and leader not in dep.workers(), "a new worker")
         assert await scheduler_holder(repos.db) in dep.workers()
-        assert len(dep.lines("; active")) + len(dep.lines("took over the lease")) == 2
+        await until(  # the log says so too, once its start-up or takeover is through
+            lambda: len(dep.lines("; active")) + len(dep.lines("took over the lease")) == 2,
+            "the log to name the new holder",
+        )
     finally:
         await repos.db.close()
 
