@@ -102,6 +102,9 @@ class StorageSection(_Section):
 class ServerSection(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # Processes answering on that one port (uvicorn's supervisor); more than one needs
+    # PostgreSQL.
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
 
 
 class LogSection(_Section):

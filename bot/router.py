@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.clock import Clock
 from bot.everyday import is_opt_out, is_question, is_usage_question
@@ -215,22 +216,28 @@ class Router:
                 return name
         return None
 
-    async def recover(self) -> int:
+    async def recover(self, before: datetime | None = None) -> int:
         """Handle messages recorded by a run that stopped before handling them. Their
         senders are no longer waiting on a webhook, so the replies go out through the
-        outbox. (With several workers, run this in one of them.)"""
+        outbox. With several workers the scheduler's lease holder runs this, with `before`
+        (only messages received earlier: a live worker may hold younger ones)."""
         count = 0
-        while batch := await self.repos.inbound.unfinished():
+        while batch := await self.repos.inbound.unfinished(before=before):
             for message_id in batch:
-                inbound = await self.repos.inbound.load(message_id)
-                replies = await self._process(message_id, inbound)
-                now = self.clock.now()
-                for i, reply in enumerate(replies):
-                    await self.repos.outbox.enqueue(f"reply:{message_id}:{i}", reply, now)
+                await self.handle_recorded(message_id)
                 count += 1
         if count:
             log.warning("handled %d messages left unhandled by an earlier run", count)
         return count
+
+    async def handle_recorded(self, message_id: int) -> None:
+        """Handle one recorded message whose sender no longer waits on a webhook (recovery,
+        `inbound retry`): the replies go out through the outbox."""
+        inbound = await self.repos.inbound.load(message_id)
+        replies = await self._process(message_id, inbound)
+        now = self.clock.now()
+        for i, reply in enumerate(replies):
+            await self.repos.outbox.enqueue(f"reply:{message_id}:{i}", reply, now)
 
 
 def _without_trailing_punctuation(text: str) -> str:

@@ -3,9 +3,13 @@
 Jobs are derived at start from the campaign file and the configuration, never pickled: a
 timer for each milestone still ahead, and weekly and daily triggers. What was missed while
 the service was down is caught up at start if it is at most `grace` late, and every job
-notes its run per period, so nothing is sent twice. Among several processes one scheduler
-is active: whoever holds the lease in the database; the others stand by and take over when
-it stops renewing.
+notes its run per period, so nothing is sent twice. Among several processes (workers, hosts)
+one scheduler is active: whoever holds the lease in the database; the others stand by and
+take over when it stops renewing (within LEASE + RENEW of its death; at once after a clean
+stop, which gives the lease back). What must happen once per deployment rather than once per
+worker happens only in the lease's holder: the jobs, the sweeps, and the recovery of messages
+a dead worker recorded and never handled. With the scheduler off ([scheduler] enabled =
+false), the service still holds the lease for the recovery alone.
 """
 
 from __future__ import annotations
@@ -30,10 +34,15 @@ from scheduler.sweeps import run_sweeps
 log = logging.getLogger(__name__)
 
 LOCK = "scheduler"
-LEASE = timedelta(seconds=90)
-RENEW = timedelta(seconds=30)
+LEASE = timedelta(seconds=30)
+RENEW = timedelta(seconds=10)  # three renewals per lease: one late or failed one is no takeover
+# A message recorded this long ago and still unhandled was left by a worker that died: a live
+# one answers its webhook within seconds (Twilio gives up after 15).
+STALE = timedelta(seconds=60)
 
 Job = Callable[[jobs.JobContext, datetime], Awaitable[int]]
+# Handles the messages recorded before the instant given and never handled; returns how many.
+Recover = Callable[[datetime], Awaitable[int]]
 
 
 def last_fire(now_local: datetime, weekday: int | None, at: time) -> datetime:
@@ -50,12 +59,15 @@ class SchedulerService:
     def __init__(
         self,
         ctx: jobs.JobContext,
-        campaign: Campaign,
+        campaign: Campaign | None,
         settings: SchedulerSection,
         clock: Clock,
         sweep_every: timedelta = timedelta(seconds=60),
+        recover: Recover | None = None,
     ) -> None:
+        """`campaign` None: the scheduler is off, and only `recover` runs (under the lease)."""
         self.sweep_every = sweep_every
+        self.recover = recover
         self.ctx = ctx
         self.campaign = campaign
         self.settings = settings
@@ -69,7 +81,7 @@ class SchedulerService:
             ("weekly_digest", jobs.weekly_digest, settings.weekly_digest),
         ):
             parsed = parse_weekly(spec)
-            if parsed is not None:
+            if parsed is not None and campaign is not None:
                 self.periodic.append((name, job, *parsed))
         self._scheduler: AsyncIOScheduler | None = None
         self.leader = False
@@ -82,7 +94,7 @@ class SchedulerService:
     async def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=self.ctx.zone)
         now = self.clock.now()
-        for milestone in self.campaign.milestones:
+        for milestone in self.campaign.milestones if self.campaign is not None else ():
             if milestone.at > now:
                 scheduler.add_job(
                     self._milestone,
@@ -106,7 +118,14 @@ class SchedulerService:
                 misfire_grace_time=int(self.grace.total_seconds()),
                 coalesce=True,
             )
-        scheduler.add_job(self._renew, IntervalTrigger(seconds=RENEW.total_seconds()), id="lease")
+        scheduler.add_job(
+            self._renew,
+            IntervalTrigger(seconds=RENEW.total_seconds()),
+            id="lease",
+            # Late (a busy event loop) is still worth renewing: skipped, the lease would lapse.
+            misfire_grace_time=None,
+            coalesce=True,
+        )
         scheduler.add_job(
             self._sweep,
             IntervalTrigger(seconds=self.sweep_every.total_seconds()),
@@ -119,9 +138,10 @@ class SchedulerService:
         if await self.is_leader():
             await self.catch_up()
         log.info(
-            "scheduler %s: %d jobs; %s",
+            "scheduler %s: %d jobs%s; %s",
             self.holder,
             len(scheduler.get_jobs()),
+            "" if self.campaign is not None else " (off: recovery only)",
             "active" if self.leader else "standing by (another process holds the lease)",
         )
 
@@ -137,6 +157,9 @@ class SchedulerService:
         """Run what should have run within the grace period and did not. Returns jobs run."""
         now = self.clock.now()
         ran = 0
+        if self.campaign is None:
+            await self._recover(now)
+            return ran
         for milestone in self.campaign.milestones:
             late = now - milestone.at
             if timedelta(0) <= late <= self.grace:
@@ -151,7 +174,19 @@ class SchedulerService:
                 ran += bool(await job(self.ctx, due))
                 log.info("caught up %s due at %s", name, due)
         await run_sweeps(self.ctx, now)  # polls due to open or close while we were down
+        await self._recover(now)
         return ran
+
+    async def _recover(self, now: datetime) -> None:
+        """Handle what dead workers left recorded and unhandled (their replies go through
+        the outbox). Only messages older than STALE: younger ones may be in the hands of a
+        live worker right now, and are taken at a later sweep if they are not."""
+        if self.recover is None:
+            return
+        try:
+            await self.recover(now - STALE)
+        except Exception:
+            log.exception("recovering unhandled messages failed; tried again at the next sweep")
 
     async def _renew(self) -> None:
         was = self.leader
@@ -160,12 +195,16 @@ class SchedulerService:
             await self.catch_up()
 
     async def _milestone(self, milestone: Milestone) -> None:
+        assert self.campaign is not None  # a timer only exists for a campaign's milestone
         if await self.is_leader():
             await jobs.push_milestone(self.ctx, self.campaign, milestone, self.clock.now())
 
     async def _sweep(self) -> None:
         if await self.is_leader():
-            await run_sweeps(self.ctx, self.clock.now())
+            now = self.clock.now()
+            if self.campaign is not None:
+                await run_sweeps(self.ctx, now)
+            await self._recover(now)
 
     async def _periodic(self, name: str, job: Job) -> None:
         if await self.is_leader():

@@ -94,11 +94,14 @@ class InboundRepository:
             },
         )
 
-    async def unfinished(self, limit: int = 1000) -> list[int]:
-        """Messages recorded but never handled (the process stopped between the two)."""
+    async def unfinished(self, limit: int = 1000, before: datetime | None = None) -> list[int]:
+        """Messages recorded but never handled (the process stopped between the two); only
+        those received before `before` if given (younger ones a live worker may hold)."""
+        older = "" if before is None else " AND received_at < :before"
         rows = await self.db.fetch(
-            "SELECT id FROM inbound_messages WHERE status = 'received' ORDER BY id LIMIT :limit",
-            {"limit": limit},
+            f"SELECT id FROM inbound_messages WHERE status = 'received'{older} "
+            "ORDER BY id LIMIT :limit",
+            {"limit": limit, **({} if before is None else {"before": before})},
         )
         return [r["id"] for r in rows]
 

@@ -209,9 +209,9 @@ async def test_only_one_scheduler_holds_the_lease(county: App):
     assert await first.is_leader()
     assert not await second.is_leader()
     assert await first.is_leader()  # renewing
-    county.clock.advance(timedelta(seconds=60))
-    assert not await second.is_leader()  # the lease (90 s) still runs
-    county.clock.advance(timedelta(seconds=31))
+    county.clock.advance(timedelta(seconds=20))
+    assert not await second.is_leader()  # the lease (30 s) still runs
+    county.clock.advance(timedelta(seconds=11))
     assert await second.is_leader()  # the first stopped renewing: taken over
     assert not await first.is_leader()
     await second.stop()

@@ -21,8 +21,9 @@ from storage.engine import DatabaseUnavailable
 T = TypeVar("T")
 
 # Loggers that narrate every request at INFO: twilio logs each REST call's method, URL and
-# headers. Our own dispatcher logs what matters about a send.
-QUIET_LOGGERS = ("twilio",)
+# headers. Our own dispatcher logs what matters about a send. APScheduler's executor logs
+# each run of each job, and every worker renews the scheduler's lease every 10 s.
+QUIET_LOGGERS = ("twilio", "apscheduler.executors")
 
 
 def config_of(ctx: click.Context) -> Config:

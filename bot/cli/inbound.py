@@ -45,7 +45,8 @@ def inbound_retry(ctx: click.Context, message_id: int) -> None:
     async def work(app: App) -> bool:
         if not await app.repos.inbound.reopen(message_id):
             return False
-        await app.router.recover()
+        # This message alone: others still unhandled may be in a running worker's hands.
+        await app.router.handle_recorded(message_id)
         return True
 
     texts = texts_of(ctx)

@@ -17,6 +17,12 @@ from bot.cli.base import config_of, main, opened, run, texts_of, with_app
     help="Fetch Telegram updates by polling (no public URL needed) instead of the webhook.",
 )
 @click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Processes answering on the port (default from config; more than 1 needs PostgreSQL).",
+)
+@click.option(
     "--print-sms",
     is_flag=True,
     help="Without [twilio]: print SMS here and count them sent (demos; nobody receives them).",
@@ -27,6 +33,7 @@ def serve(
     host: str | None,
     port: int | None,
     telegram_polling: bool | None,
+    workers: int | None,
     print_sms: bool,
 ) -> None:
     """Run the long-running service (ASGI: /healthz and the configured channels' webhooks)."""
@@ -37,9 +44,20 @@ def serve(
         raise click.UsageError("--telegram-polling needs [telegram] enabled = true")
     if print_sms and config.twilio.enabled:
         raise click.UsageError(texts_of(ctx).get("channels.print_sms_with_twilio"))
-    run(with_app(config, opened))  # key and database problems: one line, before serving
+    workers = workers or config.server.workers
+    if problem := serving.workers_problem(config, workers, telegram_polling):
+        click.echo(problem, err=True)  # before the database is touched
+        ctx.exit(serving.BAD_CONFIG)
+    # Key and database problems: one line, before serving. The schema is upgraded here,
+    # once, before any worker starts.
+    run(with_app(config, opened))
     ctx.exit(
         serving.run(
-            config, host=host, port=port, telegram_polling=telegram_polling, print_sms=print_sms
+            config,
+            host=host,
+            port=port,
+            telegram_polling=telegram_polling,
+            print_sms=print_sms,
+            workers=workers,
         )
     )

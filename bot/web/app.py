@@ -37,17 +37,22 @@ from scheduler.service import SchedulerService
 log = logging.getLogger(__name__)
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(
+    host: str, port: int, kind: type[socket.socket] = socket.socket, reuse_port: bool = False
+) -> socket.socket:
     """A socket bound to host:port, for uvicorn to serve on. Bound before the start-up, so
-    a busy port stops `serve` before the dispatcher or the scheduler has done anything."""
-    family, kind, proto, _, address = socket.getaddrinfo(
+    a busy port stops `serve` before the dispatcher or the scheduler has done anything.
+    `reuse_port`: several workers' sockets share the port (see bot/serving.py)."""
+    family, sock_type, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
-    sock = socket.socket(family, kind, proto)
+    sock = kind(family, sock_type, proto)
     try:
         # Lets a restart take the port while old connections linger in TIME_WAIT; on Linux
         # it does not let two servers listen on one port.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError:
         sock.close()
@@ -67,21 +72,24 @@ def load_configured_campaign(config: Config) -> Campaign | None:
 
 async def start_scheduler(
     bot: App, poke: Callable[[], None], campaign: Campaign | None = None
-) -> SchedulerService | None:
+) -> SchedulerService:
+    """The scheduler of this process: active if it holds the database lease, else standing
+    by. With [scheduler] off it runs no campaign, only the recovery of messages a dead
+    process left unhandled, which must happen once per deployment too."""
     settings = bot.config.scheduler
-    if not settings.enabled:
-        return None
-    campaign = campaign or load_configured_campaign(bot.config)
-    assert campaign is not None
+    if settings.enabled:
+        campaign = campaign or load_configured_campaign(bot.config)
+        assert campaign is not None
     ctx = JobContext(
         bot.repos, bot.config.zone, bot.config.bot.language, poke, bot.config.storage.retention()
     )
     service = SchedulerService(
         ctx,
-        campaign,
+        campaign if settings.enabled else None,
         settings,
         bot.clock,
         sweep_every=timedelta(seconds=bot.config.participation.sweep_seconds),
+        recover=lambda before: bot.router.recover(before=before),
     )
     await service.start()
     return service
@@ -122,7 +130,9 @@ def create_web_app(
             if bot.wechat is not None:
                 wechat = web.state.wechat = wechat_webhook.WechatWebhook(bot, dispatcher.poke)
                 await wechat.start()
-            await bot.router.recover()
+            # Recovery of messages left unhandled is the lease holder's (scheduler), not
+            # every worker's: at start a worker cannot tell a dead run's message from one a
+            # live worker is handling.
             sending = asyncio.create_task(dispatcher.run(stop))
             if with_scheduler:
                 scheduler = await start_scheduler(bot, dispatcher.poke, campaign)
