@@ -134,29 +134,31 @@ class PeopleRepository:
             return await _grant(tx, person_id, org_id, role, now)
 
     async def import_roster(
-        self, entries: Iterable[RosterEntry], now: datetime, rename: bool = False
+        self, entries: Sequence[RosterEntry], now: datetime, rename: bool = False
     ) -> list[int]:
         """Idempotent roster import in one transaction: people found by address. Returns
         the person of each entry, in order. An entry naming an address's person otherwise
         raises NameClash and nothing is written, unless `rename` says the new name is meant."""
-        people = []
+        from storage.roster_import import write_batch  # it builds on this module's types
+
         async with self.db.transaction() as tx:
-            for entry in entries:
-                done = await _import_entry(tx, entry, now, rename)
-                if done.person_id is None:
+            done = await write_batch(tx, entries, now, rename)
+            for entry, outcome in zip(entries, done, strict=True):
+                if outcome.person_id is None:
                     raise NameClash(
-                        f"{entry.address.value} belongs to {done.holder}, not {entry.name}"
+                        f"{entry.address.value} belongs to {outcome.holder}, not {entry.name}"
                     )
-                people.append(done.person_id)
-        return people
+        return [outcome.person_id for outcome in done if outcome.person_id is not None]
 
     async def import_entries(
         self, entries: Sequence[RosterEntry], now: datetime, rename: bool = False
     ) -> list[Imported]:
         """Like import_roster, but an entry that would rename someone (without `rename`) is
-        refused alone, and every entry says what it did. One transaction."""
-        async with self.db.transaction() as tx:
-            return [await _import_entry(tx, entry, now, rename) for entry in entries]
+        refused alone, and every entry says what it did. One transaction, a few statements
+        whatever the number of entries (storage/roster_import.py)."""
+        from storage.roster_import import import_batch
+
+        return await import_batch(self.db, entries, now, rename)
 
     async def holders(self, addresses: Sequence[Address]) -> dict[Address, Holder]:
         """Whoever is behind each of these addresses already (absent: nobody)."""
@@ -294,42 +296,11 @@ class PeopleRepository:
         return [(r["id"], r["name"]) for r in rows]
 
 
-async def _import_entry(tx: Executor, entry: RosterEntry, now: datetime, rename: bool) -> Imported:
-    """One roster line: the person at the address (created if new) gets the role. A stored
-    name is the roster's own earlier word, so a different one is refused unless `rename`:
-    a typo in a phone column must not turn one person into another. A person without a
-    name (a villager who joined by SMS) simply gets the roster's."""
-    row = await tx.fetchrow(
-        "SELECT p.id, p.name FROM addresses a JOIN people p ON p.id = a.person_id "
-        "WHERE a.kind = :kind AND a.value = :value",
-        {"kind": entry.address.kind.value, "value": entry.address.value},
-    )
-    if row is None:
-        person_id = await _person_for(tx, entry.address, entry.name, None, now)
-        outcome = Imported(person_id)
-    else:
-        stored = row["name"]
-        if stored and not same_name(stored, entry.name):
-            if not rename:
-                return Imported(None, holder=stored)
-            outcome = Imported(row["id"], holder=stored, renamed=True)
-        else:
-            outcome = Imported(row["id"])
-        if not stored or outcome.renamed:
-            await tx.execute(
-                "UPDATE people SET name = :name WHERE id = :id",
-                {"name": entry.name, "id": row["id"]},
-            )
-    assert outcome.person_id is not None
-    await _grant(tx, outcome.person_id, entry.org_id, entry.role, now)
-    return outcome
-
-
 async def _person_for(
     tx: Executor, address: Address, name: str | None, language: str | None, now: datetime
 ) -> int:
     """The person at `address`, created (and the address attached) when there is none;
-    `name` names a new person only (renaming is _import_entry's decision)."""
+    `name` names a new person only (renaming is decided by storage/roster_import.py)."""
     row = await tx.fetchrow(
         "SELECT id, person_id FROM addresses WHERE kind = :kind AND value = :value",
         {"kind": address.kind.value, "value": address.value},

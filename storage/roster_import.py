@@ -1,0 +1,220 @@
+"""Roster entries written in batches: a province's roster (millions of rows) in minutes.
+
+One transaction per batch, a fixed number of statements whatever its size: one read of the
+addresses the batch names, then one bulk write per table (executemany on SQLite, COPY on
+PostgreSQL) for new people, their addresses and every role, and the few updates (names,
+addresses that had nobody) together. The decisions are made in Python between the read and
+the writes, row by row, exactly as one row at a time would make them: a stored name is
+the roster's own earlier word, and a different one is refused unless `rename`.
+
+Ids of new people are taken before they are written (the sequence on PostgreSQL; on SQLite
+the next rowids, under the write lock the batch holds), so addresses and roles can point at
+them without reading anything back. On PostgreSQL, a person created meanwhile at one of the
+batch's addresses (a villager texting in during the import) makes the batch fail on the
+address's unique key; it is rolled back and run again, and then sees that person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.messages import Address, AddressKind
+from storage.engine import Database, Executor, in_list
+from storage.people import Imported, RosterEntry, same_name
+
+LOOKUP_SLICE = 1000  # addresses per read on SQLite (bound parameters stay well under its limit)
+ATTEMPTS = 3  # a batch that raced another writer for an address is run again
+
+
+@dataclass(slots=True)
+class _Stored:
+    """An address as the batch found it, then as the batch leaves it."""
+
+    address_id: int | None  # None: the address is new
+    person_id: int | None  # None: nobody yet (a stranger who opted out) or new
+    name: str | None
+
+
+async def import_batch(
+    db: Database, entries: Sequence[RosterEntry], now: datetime, rename: bool
+) -> list[Imported]:
+    """Import the entries in one transaction; what each did, in order (see _plan)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with db.transaction() as tx:
+                return await write_batch(tx, entries, now, rename)
+        except Exception as exc:
+            if attempt == ATTEMPTS or getattr(exc, "sqlstate", None) != "23505":
+                raise
+    raise AssertionError("unreachable")
+
+
+async def write_batch(
+    tx: Executor, entries: Sequence[RosterEntry], now: datetime, rename: bool
+) -> list[Imported]:
+    """The batch inside an open transaction (import_roster raises in it to undo it all)."""
+    if not entries:
+        return []
+    stored = await _lookup(tx, list(dict.fromkeys(e.address for e in entries)))
+    outcomes, names = _plan(entries, stored, rename)
+    new = [a for a, s in stored.items() if s.person_id is None]
+    ids = await _new_ids(tx, len(new))
+    for address, person_id in zip(new, ids, strict=True):
+        stored[address].person_id = person_id
+    people = [(stored[a].person_id, stored[a].name, now) for a in new]
+    await _copy(tx, "people", ("id", "name", "created_at"), people)
+    fresh = [
+        (stored[a].person_id, a.kind.value, a.value, now) for a in new if not stored[a].address_id
+    ]
+    await _copy(tx, "addresses", ("person_id", "kind", "value", "created_at"), fresh)
+    for address in new:
+        if stored[address].address_id:  # known, without a person: theirs now
+            claimed = await tx.fetch(
+                "UPDATE addresses SET person_id = :person WHERE id = :id AND person_id IS NULL "
+                "RETURNING id",
+                {"person": stored[address].person_id, "id": stored[address].address_id},
+            )
+            if not claimed:
+                raise _Raced("address claimed meanwhile")
+    if names:
+        await tx.executemany(
+            "UPDATE people SET name = :name WHERE id = :id",
+            [{"name": name, "id": person} for person, name in names.items()],
+        )
+    roles: dict[tuple[int, int, str], None] = {}
+    final: list[Imported] = []
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        if outcome is None:  # written: its person is known now
+            outcome = Imported(stored[entry.address].person_id)
+        final.append(outcome)
+        if outcome.person_id is not None:
+            roles[(outcome.person_id, entry.org_id, entry.role.value)] = None
+    await _grant(tx, [(*key, now) for key in roles])
+    return final
+
+
+class _Raced(Exception):
+    sqlstate = "23505"  # run again, as for a unique violation
+
+
+def _plan(
+    entries: Sequence[RosterEntry], stored: dict[Address, _Stored], rename: bool
+) -> tuple[list[Imported | None], dict[int, str]]:
+    """Each entry's outcome (None: taken by a person created by this batch, id to come) and
+    the names to store on existing people. `stored` is updated as the rows go, so a later
+    row of the batch sees what an earlier one did."""
+    outcomes: list[Imported | None] = []
+    names: dict[int, str] = {}
+    for entry in entries:
+        at = stored[entry.address]
+        if at.person_id is None:
+            if at.name is None:  # the first row names the new person
+                at.name = entry.name
+            outcomes.append(None)
+            continue
+        if at.name and not same_name(at.name, entry.name):
+            if not rename:
+                outcomes.append(Imported(None, holder=at.name))
+                continue
+            outcomes.append(Imported(at.person_id, holder=at.name, renamed=True))
+            at.name = names[at.person_id] = entry.name
+            continue
+        if not at.name:  # a villager who joined by SMS gets the roster's name
+            at.name = names[at.person_id] = entry.name
+        outcomes.append(Imported(at.person_id))
+    return outcomes, names
+
+
+async def _lookup(tx: Executor, addresses: list[Address]) -> dict[Address, _Stored]:
+    """Every address of the batch, as stored (absent ones as new)."""
+    found = {a: _Stored(None, None, None) for a in addresses}
+    by_kind: dict[str, list[str]] = {}
+    for address in addresses:
+        by_kind.setdefault(address.kind.value, []).append(address.value)
+    select = (
+        "SELECT a.id, a.value, a.person_id, p.name FROM addresses a "
+        "LEFT JOIN people p ON p.id = a.person_id WHERE a.kind = :kind AND "
+    )
+    for kind, values in by_kind.items():
+        if tx.dialect == "postgresql":
+            rows = await tx.fetch(
+                select + "a.value = ANY(:values)", {"kind": kind, "values": values}
+            )
+        else:
+            rows = []
+            for start in range(0, len(values), LOOKUP_SLICE):
+                listed, params = in_list("v", values[start : start + LOOKUP_SLICE])
+                params["kind"] = kind
+                rows += await tx.fetch(select + f"a.value IN ({listed})", params)
+        for row in rows:
+            found[Address(AddressKind(kind), row["value"])] = _Stored(
+                row["id"], row["person_id"], row["name"]
+            )
+    return found
+
+
+async def _new_ids(tx: Executor, count: int) -> list[int]:
+    """Ids for `count` new people, taken before writing them."""
+    if not count:
+        return []
+    if tx.dialect == "postgresql":
+        rows = await tx.fetch(
+            "SELECT nextval(pg_get_serial_sequence('people', 'id')) AS id "
+            "FROM generate_series(1, :count)",
+            {"count": count},
+        )
+        return [row["id"] for row in rows]
+    # The batch holds SQLite's write lock from its first statement: nobody else inserts.
+    # These are the rowids SQLite would give itself (INTEGER PRIMARY KEY: max + 1).
+    top = await tx.fetchval("SELECT coalesce(max(id), 0) AS top FROM people")
+    return list(range(top + 1, top + 1 + count))
+
+
+async def _copy(
+    tx: Executor, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Append rows to a table: COPY on PostgreSQL, one executemany on SQLite."""
+    if not rows:
+        return
+    if tx.dialect == "postgresql":
+        await _pg_connection(tx).copy_records_to_table(table, records=rows, columns=list(columns))
+        return
+    names = [f"c{i}" for i in range(len(columns))]
+    await tx.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + n for n in names)})",
+        [dict(zip(names, row, strict=True)) for row in rows],
+    )
+
+
+async def _grant(tx: Executor, roles: list[tuple[int, int, str, datetime]]) -> None:
+    """Give the roles; one already held stays as it was (an import only adds)."""
+    if not roles:
+        return
+    insert = "INSERT INTO roles (person_id, org_id, role, created_at) "
+    keep = " ON CONFLICT (person_id, org_id, role) DO NOTHING"
+    if tx.dialect == "postgresql":
+        # COPY cannot skip conflicts: into a scratch table, then one INSERT ... SELECT.
+        await tx.execute(
+            "CREATE TEMP TABLE roster_roles (person_id bigint, org_id bigint, role text, "
+            "created_at timestamptz) ON COMMIT DROP"
+        )
+        await _copy(tx, "roster_roles", ("person_id", "org_id", "role", "created_at"), roles)
+        await tx.execute(
+            insert
+            + "SELECT person_id, org_id, role, created_at FROM roster_roles ORDER BY ctid"
+            + keep
+        )
+        return
+    await tx.executemany(
+        insert + "VALUES (:p, :o, :r, :at)" + keep,
+        [{"p": p, "o": o, "r": r, "at": at} for p, o, r, at in roles],
+    )
+
+
+def _pg_connection(tx: Executor) -> Any:
+    """The asyncpg connection under a PostgreSQL transaction, for COPY (storage/engine.py
+    offers no COPY of its own)."""
+    return getattr(tx, "_target")  # noqa: B009 - a private attribute, read on purpose
