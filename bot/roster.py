@@ -24,8 +24,10 @@ from bot.texts import Texts, texts_for
 from storage.models import Org, OrgKind, Role
 from storage.people import Holder, RosterEntry, same_name
 from storage.repositories import Repositories
+from storage.roster_import import import_batch
 
 CHUNK = 500  # rows per transaction: large files commit as they go
+Line = tuple[int, RosterEntry]  # a people row that passed the checks, with its line number
 Progress = Callable[[int], None]
 
 ORG_COLUMNS = {
@@ -462,31 +464,38 @@ async def import_people(
     code_of = {o.id: o.code for o in orgs.values()}
     for start in range(0, len(entries), CHUNK):
         chunk = entries[start : start + CHUNK]
-        held = await repos.people.holders([e.address for _, e in chunk])
-        ready: list[tuple[int, RosterEntry]] = []
-        for line, entry in chunk:
-            holder = held.get(entry.address)
+
+        def vet(
+            i: int, entry: RosterEntry, holder: Holder | None, chunk: list[Line] = chunk
+        ) -> bool:
+            """The checks that need who holds the phone already (read in the batch)."""
+            line = chunk[i][0]
             renaming = holder and holder.name and not same_name(holder.name, entry.name)
             if renaming and not rename:
                 assert holder is not None
                 reject(_taken(line, entry, holder))
-                continue
+                return False
             if renaming and scope is not None:
                 assert holder is not None
                 codes = {code for code, _, _ in holder.grants}
                 if any(orgs[c].id not in scope.orgs for c in codes if c in orgs):
                     taken = {"phone": entry.address.value, "name": holder.name}
                     reject(RowError(line, "rename_out_of_scope", taken))
-                    continue
-            ready.append((line, entry))
+                    return False
             if holder:
                 also = _held_elsewhere(entry, holder, kind_of, in_file[entry.address], code_of)
                 if also:
                     also_params = {"name": entry.name, "role": entry.role, "orgs": also}
                     report.notes.append(RowError(line, "also", also_params))
-        done = await repos.people.import_entries([e for _, e in ready], now, rename=rename)
-        for (line, entry), outcome in zip(ready, done, strict=True):
-            if outcome.person_id is None:  # named otherwise since the check above
+            return True
+
+        done = await import_batch(repos.db, [e for _, e in chunk], now, rename, vet)
+        ready = 0
+        for (line, entry), outcome in zip(chunk, done, strict=True):
+            if outcome is None:  # refused by vet, and reported there
+                continue
+            ready += 1
+            if outcome.person_id is None:  # named otherwise, and not caught by vet
                 taken = {"phone": entry.address.value, "name": outcome.holder}
                 report.errors.append(RowError(line, "phone_taken_no_org", taken))
                 continue
@@ -495,8 +504,8 @@ async def import_people(
             if outcome.renamed:
                 renamed = {"old": outcome.holder, "new": entry.name, "phone": entry.address.value}
                 report.notes.append(RowError(line, "renamed", renamed))
-        if progress:
-            progress(len(ready))
+        if progress and ready:
+            progress(ready)
     if replace and not report.errors:  # a file with bad rows is no complete roster
         for (org_id, role), keep in listed.items():
             holders = {person for person, _ in await repos.people.members_of(org_id, role)}

@@ -144,11 +144,11 @@ class PeopleRepository:
         async with self.db.transaction() as tx:
             done = await write_batch(tx, entries, now, rename)
             for entry, outcome in zip(entries, done, strict=True):
-                if outcome.person_id is None:
+                if outcome is None or outcome.person_id is None:
                     raise NameClash(
                         f"{entry.address.value} belongs to {outcome.holder}, not {entry.name}"
                     )
-        return [outcome.person_id for outcome in done if outcome.person_id is not None]
+        return [o.person_id for o in done if o is not None and o.person_id is not None]
 
     async def import_entries(
         self, entries: Sequence[RosterEntry], now: datetime, rename: bool = False
@@ -158,7 +158,8 @@ class PeopleRepository:
         whatever the number of entries (storage/roster_import.py)."""
         from storage.roster_import import import_batch
 
-        return await import_batch(self.db, entries, now, rename)
+        done = await import_batch(self.db, entries, now, rename)
+        return [outcome for outcome in done if outcome is not None]  # no vet: none is None
 
     async def holders(self, addresses: Sequence[Address]) -> dict[Address, Holder]:
         """Whoever is behind each of these addresses already (absent: nobody)."""

@@ -16,17 +16,24 @@ address's unique key; it is rolled back and run again, and then sees that person
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.messages import Address, AddressKind
 from storage.engine import Database, Executor, in_list
-from storage.people import Imported, RosterEntry, same_name
+from storage.models import Role
+from storage.people import Holder, Imported, RosterEntry, same_name
 
 LOOKUP_SLICE = 1000  # addresses per read on SQLite (bound parameters stay well under its limit)
 ATTEMPTS = 3  # a batch that raced another writer for an address is run again
+
+
+# Whether an entry may go ahead, given its position in the batch and who holds its address
+# as the batch found it (None: nobody). The caller's own checks (scope, notes), made inside
+# the batch's transaction on what the batch read.
+Vet = Callable[[int, RosterEntry, Holder | None], bool]
 
 
 @dataclass(slots=True)
@@ -36,16 +43,28 @@ class _Stored:
     address_id: int | None  # None: the address is new
     person_id: int | None  # None: nobody yet (a stranger who opted out) or new
     name: str | None
+    grants: tuple[tuple[str, str, Role], ...] = ()  # (organisation code, its kind, role)
+
+    def holder(self) -> Holder | None:
+        if self.person_id is None:
+            return None
+        return Holder(self.person_id, self.name, self.grants)
 
 
 async def import_batch(
-    db: Database, entries: Sequence[RosterEntry], now: datetime, rename: bool
-) -> list[Imported]:
-    """Import the entries in one transaction; what each did, in order (see _plan)."""
+    db: Database,
+    entries: Sequence[RosterEntry],
+    now: datetime,
+    rename: bool,
+    vet: Vet | None = None,
+) -> list[Imported | None]:
+    """Import the entries in one transaction; what each did, in order (None: `vet` said
+    no). A row naming an address's person otherwise is refused (person_id None) unless
+    `rename`."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with db.transaction() as tx:
-                return await write_batch(tx, entries, now, rename)
+                return await write_batch(tx, entries, now, rename, vet)
         except Exception as exc:
             if attempt == ATTEMPTS or getattr(exc, "sqlstate", None) != "23505":
                 raise
@@ -53,13 +72,21 @@ async def import_batch(
 
 
 async def write_batch(
-    tx: Executor, entries: Sequence[RosterEntry], now: datetime, rename: bool
-) -> list[Imported]:
+    tx: Executor,
+    entries: Sequence[RosterEntry],
+    now: datetime,
+    rename: bool,
+    vet: Vet | None = None,
+) -> list[Imported | None]:
     """The batch inside an open transaction (import_roster raises in it to undo it all)."""
     if not entries:
         return []
     stored = await _lookup(tx, list(dict.fromkeys(e.address for e in entries)))
-    outcomes, names = _plan(entries, stored, rename)
+    vetoed = set()
+    if vet is not None:
+        found = {address: at.holder() for address, at in stored.items()}
+        vetoed = {i for i, entry in enumerate(entries) if not vet(i, entry, found[entry.address])}
+    outcomes, names = _plan(entries, stored, rename, vetoed)
     new = [a for a, s in stored.items() if s.person_id is None]
     ids = await _new_ids(tx, len(new))
     for address, person_id in zip(new, ids, strict=True):
@@ -85,8 +112,11 @@ async def write_batch(
             [{"name": name, "id": person} for person, name in names.items()],
         )
     roles: dict[tuple[int, int, str], None] = {}
-    final: list[Imported] = []
-    for entry, outcome in zip(entries, outcomes, strict=True):
+    final: list[Imported | None] = []
+    for i, (entry, outcome) in enumerate(zip(entries, outcomes, strict=True)):
+        if i in vetoed:
+            final.append(None)
+            continue
         if outcome is None:  # written: its person is known now
             outcome = Imported(stored[entry.address].person_id)
         final.append(outcome)
@@ -101,14 +131,20 @@ class _Raced(Exception):
 
 
 def _plan(
-    entries: Sequence[RosterEntry], stored: dict[Address, _Stored], rename: bool
+    entries: Sequence[RosterEntry],
+    stored: dict[Address, _Stored],
+    rename: bool,
+    vetoed: set[int],
 ) -> tuple[list[Imported | None], dict[int, str]]:
-    """Each entry's outcome (None: taken by a person created by this batch, id to come) and
-    the names to store on existing people. `stored` is updated as the rows go, so a later
-    row of the batch sees what an earlier one did."""
+    """Each entry's outcome (None: taken by a person created by this batch, id to come, or
+    vetoed) and the names to store on existing people. `stored` is updated as the rows go,
+    so a later row of the batch sees what an earlier one did."""
     outcomes: list[Imported | None] = []
     names: dict[int, str] = {}
-    for entry in entries:
+    for i, entry in enumerate(entries):
+        if i in vetoed:
+            outcomes.append(None)
+            continue
         at = stored[entry.address]
         if at.person_id is None:
             if at.name is None:  # the first row names the new person
@@ -135,24 +171,29 @@ async def _lookup(tx: Executor, addresses: list[Address]) -> dict[Address, _Stor
     for address in addresses:
         by_kind.setdefault(address.kind.value, []).append(address.value)
     select = (
-        "SELECT a.id, a.value, a.person_id, p.name FROM addresses a "
-        "LEFT JOIN people p ON p.id = a.person_id WHERE a.kind = :kind AND "
+        "SELECT a.id, a.value, a.person_id, p.name, o.code, o.kind AS org_kind, r.role "
+        "FROM addresses a LEFT JOIN people p ON p.id = a.person_id "
+        "LEFT JOIN roles r ON r.person_id = a.person_id "
+        "LEFT JOIN organisations o ON o.id = r.org_id WHERE a.kind = :kind AND "
     )
+    order = " ORDER BY a.id, r.id"
     for kind, values in by_kind.items():
         if tx.dialect == "postgresql":
             rows = await tx.fetch(
-                select + "a.value = ANY(:values)", {"kind": kind, "values": values}
+                select + "a.value = ANY(:values)" + order, {"kind": kind, "values": values}
             )
         else:
             rows = []
             for start in range(0, len(values), LOOKUP_SLICE):
                 listed, params = in_list("v", values[start : start + LOOKUP_SLICE])
                 params["kind"] = kind
-                rows += await tx.fetch(select + f"a.value IN ({listed})", params)
+                rows += await tx.fetch(select + f"a.value IN ({listed})" + order, params)
         for row in rows:
-            found[Address(AddressKind(kind), row["value"])] = _Stored(
-                row["id"], row["person_id"], row["name"]
-            )
+            at = found[Address(AddressKind(kind), row["value"])]
+            if at.address_id is None:
+                at.address_id, at.person_id, at.name = row["id"], row["person_id"], row["name"]
+            if row["role"] is not None:
+                at.grants += ((row["code"], row["org_kind"], Role(row["role"])),)
     return found
 
 
