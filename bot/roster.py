@@ -26,7 +26,7 @@ from storage.people import Holder, RosterEntry, same_name
 from storage.repositories import Repositories
 from storage.roster_import import import_batch
 
-CHUNK = 500  # rows per transaction: large files commit as they go
+CHUNK = 2_000  # rows per transaction: large files commit as they go, the write lock held briefly
 Line = tuple[int, RosterEntry]  # a people row that passed the checks, with its line number
 Progress = Callable[[int], None]
 

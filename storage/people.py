@@ -141,14 +141,17 @@ class PeopleRepository:
         raises NameClash and nothing is written, unless `rename` says the new name is meant."""
         from storage.roster_import import write_batch  # it builds on this module's types
 
+        people = []
         async with self.db.transaction() as tx:
             done = await write_batch(tx, entries, now, rename)
             for entry, outcome in zip(entries, done, strict=True):
-                if outcome is None or outcome.person_id is None:
+                assert outcome is not None  # nothing vetoes here
+                if outcome.person_id is None:
                     raise NameClash(
                         f"{entry.address.value} belongs to {outcome.holder}, not {entry.name}"
                     )
-        return [o.person_id for o in done if o is not None and o.person_id is not None]
+                people.append(outcome.person_id)
+        return people
 
     async def import_entries(
         self, entries: Sequence[RosterEntry], now: datetime, rename: bool = False

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.messages import Address, AddressKind
-from storage.engine import Database, Executor, in_list
+from storage.engine import Database, Executor, _sqlite_param, in_list
 from storage.models import Role
 from storage.people import Holder, Imported, RosterEntry, same_name
 
@@ -81,6 +81,8 @@ async def write_batch(
     """The batch inside an open transaction (import_roster raises in it to undo it all)."""
     if not entries:
         return []
+    # One timestamp for every row, in the form the engine would give each (SQLite: text).
+    stamp = now if tx.dialect == "postgresql" else _sqlite_param(now)
     stored = await _lookup(tx, list(dict.fromkeys(e.address for e in entries)))
     vetoed = set()
     if vet is not None:
@@ -91,10 +93,10 @@ async def write_batch(
     ids = await _new_ids(tx, len(new))
     for address, person_id in zip(new, ids, strict=True):
         stored[address].person_id = person_id
-    people = [(stored[a].person_id, stored[a].name, now) for a in new]
+    people = [(stored[a].person_id, stored[a].name, stamp) for a in new]
     await _copy(tx, "people", ("id", "name", "created_at"), people)
     fresh = [
-        (stored[a].person_id, a.kind.value, a.value, now) for a in new if not stored[a].address_id
+        (stored[a].person_id, a.kind.value, a.value, stamp) for a in new if not stored[a].address_id
     ]
     await _copy(tx, "addresses", ("person_id", "kind", "value", "created_at"), fresh)
     for address in new:
@@ -122,7 +124,7 @@ async def write_batch(
         final.append(outcome)
         if outcome.person_id is not None:
             roles[(outcome.person_id, entry.org_id, entry.role.value)] = None
-    await _grant(tx, [(*key, now) for key in roles])
+    await _grant(tx, [(*key, stamp) for key in roles])
     return final
 
 
@@ -230,7 +232,7 @@ async def _copy(
     )
 
 
-async def _grant(tx: Executor, roles: list[tuple[int, int, str, datetime]]) -> None:
+async def _grant(tx: Executor, roles: list[tuple[int, int, str, Any]]) -> None:
     """Give the roles; one already held stays as it was (an import only adds)."""
     if not roles:
         return
