@@ -464,37 +464,48 @@ async def import_people(
     code_of = {o.id: o.code for o in orgs.values()}
     for start in range(0, len(entries), CHUNK):
         chunk = entries[start : start + CHUNK]
+        # What the checks below said of each row, by position: a refusal, or a note. Kept
+        # from the batch's last attempt only (a batch that lost a race runs again).
+        said: dict[int, RowError] = {}
 
         def vet(
-            i: int, entry: RosterEntry, holder: Holder | None, chunk: list[Line] = chunk
+            i: int,
+            entry: RosterEntry,
+            holder: Holder | None,
+            chunk: list[Line] = chunk,
+            said: dict[int, RowError] = said,
         ) -> bool:
             """The checks that need who holds the phone already (read in the batch)."""
             line = chunk[i][0]
+            said.pop(i, None)
             renaming = holder and holder.name and not same_name(holder.name, entry.name)
             if renaming and not rename:
                 assert holder is not None
-                reject(_taken(line, entry, holder))
+                said[i] = _taken(line, entry, holder)
                 return False
             if renaming and scope is not None:
                 assert holder is not None
                 codes = {code for code, _, _ in holder.grants}
                 if any(orgs[c].id not in scope.orgs for c in codes if c in orgs):
                     taken = {"phone": entry.address.value, "name": holder.name}
-                    reject(RowError(line, "rename_out_of_scope", taken))
+                    said[i] = RowError(line, "rename_out_of_scope", taken)
                     return False
             if holder:
                 also = _held_elsewhere(entry, holder, kind_of, in_file[entry.address], code_of)
                 if also:
                     also_params = {"name": entry.name, "role": entry.role, "orgs": also}
-                    report.notes.append(RowError(line, "also", also_params))
+                    said[i] = RowError(line, "also", also_params)
             return True
 
         done = await import_batch(repos.db, [e for _, e in chunk], now, rename, vet)
         ready = 0
-        for (line, entry), outcome in zip(chunk, done, strict=True):
-            if outcome is None:  # refused by vet, and reported there
+        for i, ((line, entry), outcome) in enumerate(zip(chunk, done, strict=True)):
+            if outcome is None:  # refused by vet
+                reject(said[i])
                 continue
             ready += 1
+            if i in said:
+                report.notes.append(said[i])
             if outcome.person_id is None:  # named otherwise, and not caught by vet
                 taken = {"phone": entry.address.value, "name": outcome.holder}
                 report.errors.append(RowError(line, "phone_taken_no_org", taken))
