@@ -24,7 +24,7 @@ from bot.texts import Texts, texts_for
 from storage.models import Org, OrgKind, Role
 from storage.people import Holder, RosterEntry, same_name
 from storage.repositories import Repositories
-from storage.roster_import import import_batch
+from storage.roster_import import import_batch, revoke_unlisted
 
 CHUNK = 2_000  # rows per transaction: large files commit as they go, the write lock held briefly
 Line = tuple[int, RosterEntry]  # a people row that passed the checks, with its line number
@@ -518,9 +518,7 @@ async def import_people(
         if progress and ready:
             progress(ready)
     if replace and not report.errors:  # a file with bad rows is no complete roster
-        for (org_id, role), keep in listed.items():
-            holders = {person for person, _ in await repos.people.members_of(org_id, role)}
-            report.revoked += await repos.people.revoke(org_id, role, holders - keep)
+        report.revoked += await revoke_unlisted(repos.db, listed)
     report.errors.sort(key=lambda e: e.line)
     report.notes.sort(key=lambda e: e.line)
     return report

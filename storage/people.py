@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.messages import Address, AddressKind
+from bot.messages import Address
 from storage.engine import Database, Executor, as_datetime
 from storage.models import Grant, Role, SenderRecord
 
@@ -164,37 +164,6 @@ class PeopleRepository:
         done = await import_batch(self.db, entries, now, rename)
         return [outcome for outcome in done if outcome is not None]  # no vet: none is None
 
-    async def holders(self, addresses: Sequence[Address]) -> dict[Address, Holder]:
-        """Whoever is behind each of these addresses already (absent: nobody)."""
-        if not addresses:
-            return {}
-        params: dict[str, object] = {}
-        pairs = []
-        for i, address in enumerate(addresses):
-            params[f"k{i}"], params[f"v{i}"] = address.kind.value, address.value
-            pairs.append(f"(a.kind = :k{i} AND a.value = :v{i})")
-        rows = await self.db.fetch(
-            f"""
-            SELECT a.kind, a.value, p.id AS person_id, p.name, o.code, o.kind AS org_kind, r.role
-            FROM addresses a
-            JOIN people p ON p.id = a.person_id
-            LEFT JOIN roles r ON r.person_id = p.id
-            LEFT JOIN organisations o ON o.id = r.org_id
-            WHERE {" OR ".join(pairs)}
-            ORDER BY a.id, r.id
-            """,
-            params,
-        )
-        found: dict[Address, Holder] = {}
-        for row in rows:
-            address = Address(AddressKind(row["kind"]), row["value"])
-            held = found.get(address)
-            grants = held.grants if held else ()
-            if row["role"] is not None:
-                grants = (*grants, (row["code"], row["org_kind"], Role(row["role"])))
-            found[address] = Holder(row["person_id"], row["name"], grants)
-        return found
-
     async def link(self, new: Address, known: Address, now: datetime) -> bool:
         """Make `new` (a Telegram chat) an address of the person behind `known` (the phone
         the roster has), creating that person if nobody has the phone yet. A person who
@@ -254,19 +223,6 @@ class PeopleRepository:
             "UPDATE addresses SET value = :new WHERE kind = :kind AND value = :old",
             {"kind": kind, "old": old, "new": new},
         )
-
-    async def revoke(self, org_id: int, role: Role, person_ids: Iterable[int]) -> int:
-        """Take a role in an organisation away from these people."""
-        revoked = 0
-        async with self.db.transaction() as tx:
-            for person_id in person_ids:
-                rows = await tx.fetch(
-                    "DELETE FROM roles WHERE org_id = :org AND role = :role AND person_id = :p "
-                    "RETURNING id",
-                    {"org": org_id, "role": role.value, "p": person_id},
-                )
-                revoked += len(rows)
-        return revoked
 
     async def set_nudges(self, person_id: int, on: bool) -> None:
         await self.db.write(

@@ -16,7 +16,7 @@ address's unique key; it is rolled back and run again, and then sees that person
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,7 @@ from storage.models import Role
 from storage.people import Holder, Imported, RosterEntry, same_name
 
 LOOKUP_SLICE = 1000  # addresses per read on SQLite (bound parameters stay well under its limit)
+REVOKE_BATCH = 2_000  # roles taken per transaction (the write lock held briefly)
 ATTEMPTS = 3  # a batch that raced another writer for an address is run again
 
 
@@ -261,3 +262,30 @@ def _pg_connection(tx: Executor) -> Any:
     """The asyncpg connection under a PostgreSQL transaction, for COPY (storage/engine.py
     offers no COPY of its own)."""
     return getattr(tx, "_target")  # noqa: B009 - a private attribute, read on purpose
+
+
+async def revoke_unlisted(db: Database, listed: Mapping[tuple[int, Role], set[int]]) -> int:
+    """For every (organisation, role) a complete roster lists, take that role from whoever
+    holds it and is not in its set of people. One read per slice of organisations and one
+    DELETE per batch, however many organisations the roster covers. How many were taken."""
+    org_ids = sorted({org for org, _ in listed})
+    select = "SELECT id, person_id, org_id, role FROM roles WHERE "
+    doomed: list[int] = []
+    for start in range(0, len(org_ids), LOOKUP_SLICE):
+        orgs = org_ids[start : start + LOOKUP_SLICE]
+        if db.dialect == "postgresql":
+            rows = await db.fetch(select + "org_id = ANY(:orgs)", {"orgs": orgs})
+        else:
+            named, params = in_list("o", orgs)
+            rows = await db.fetch(select + f"org_id IN ({named})", params)
+        for row in rows:
+            keep = listed.get((row["org_id"], Role(row["role"])))
+            if keep is not None and row["person_id"] not in keep:
+                doomed.append(row["id"])
+    revoked = 0
+    for start in range(0, len(doomed), REVOKE_BATCH):
+        ids = doomed[start : start + REVOKE_BATCH]
+        async with db.transaction() as tx:  # a role granted meanwhile has another id: kept
+            await tx.executemany("DELETE FROM roles WHERE id = :id", [{"id": i} for i in ids])
+        revoked += len(ids)
+    return revoked
