@@ -45,10 +45,11 @@ class NameClash(Exception):
 
 def same_name(a: str, b: str) -> bool:
     """One name, however it was typed: full-width or half-width, spaces, letter case."""
-    return _name_key(a) == _name_key(b)
+    return name_key(a) == name_key(b)
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
+    """What same_name compares."""
     return "".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 

@@ -35,6 +35,7 @@ ATTEMPTS = 3  # a batch that raced another writer for an address is run again
 # as the batch found it (None: nobody). The caller's own checks (scope, notes), made inside
 # the batch's transaction on what the batch read.
 Vet = Callable[[int, RosterEntry, Holder | None], bool]
+Listed = Mapping[tuple[int, Role], set[int]]  # who a roster lists in each (org, role)
 
 
 @dataclass(slots=True)
@@ -264,22 +265,25 @@ def _pg_connection(tx: Executor) -> Any:
     return getattr(tx, "_target")  # noqa: B009 - a private attribute, read on purpose
 
 
-async def revoke_unlisted(db: Database, listed: Mapping[tuple[int, Role], set[int]]) -> int:
+async def revoke_unlisted(
+    db: Database, org_ids: Sequence[int], listed: Callable[[list[int]], Listed]
+) -> int:
     """For every (organisation, role) a complete roster lists, take that role from whoever
-    holds it and is not in its set of people. One read per slice of organisations and one
-    DELETE per batch, however many organisations the roster covers. How many were taken."""
-    org_ids = sorted({org for org, _ in listed})
+    holds it and is not listed there. `listed` says who the roster lists in each (org, role)
+    of a slice of `org_ids` (the roster's organisations). One read per slice and one DELETE
+    batch per 2,000 roles, however many organisations the roster covers. How many taken."""
     select = "SELECT id, person_id, org_id, role FROM roles WHERE "
     doomed: list[int] = []
     for start in range(0, len(org_ids), LOOKUP_SLICE):
-        orgs = org_ids[start : start + LOOKUP_SLICE]
+        orgs = list(org_ids[start : start + LOOKUP_SLICE])
         if db.dialect == "postgresql":
             rows = await db.fetch(select + "org_id = ANY(:orgs)", {"orgs": orgs})
         else:
             named, params = in_list("o", orgs)
             rows = await db.fetch(select + f"org_id IN ({named})", params)
+        keep_of = listed(orgs)
         for row in rows:
-            keep = listed.get((row["org_id"], Role(row["role"])))
+            keep = keep_of.get((row["org_id"], Role(row["role"])))
             if keep is not None and row["person_id"] not in keep:
                 doomed.append(row["id"])
     revoked = 0
