@@ -9,6 +9,7 @@ are imported all the same. A `Scope` confines an import to an organiser's subtre
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from bot.exports import FORMULA_STARTS
 from bot.messages import Address, AddressKind
@@ -140,20 +142,31 @@ class ImportReport:
     notes: list[RowError] = field(default_factory=list)  # renames, roles held elsewhere
 
 
-def _decode(raw: bytes, path: Path) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
+ENCODINGS = ("utf-8-sig", "gb18030")  # tried in turn, each over the whole file
+BLOCK = 1 << 20  # bytes read at a time: a province's file is never in memory whole
+
+
+def _encoding(stream: BinaryIO, path: Path) -> str:
+    """The first encoding that decodes the whole file, read a block at a time."""
+    for encoding in ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        stream.seek(0)
         try:
-            return raw.decode(encoding)
+            while block := stream.read(BLOCK):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
+        stream.seek(0)
+        return encoding
     raise RosterFileError(path, "encoding")
 
 
-def _name_and_bytes(source: Source) -> tuple[Path, bytes]:
+def _open(source: Source) -> tuple[Path, BinaryIO]:
     if isinstance(source, Upload):
-        return Path(source.name), source.data
+        return Path(source.name), io.BytesIO(source.data)
     try:
-        return source, source.read_bytes()
+        return source, source.open("rb")
     except OSError as exc:
         raise RosterFileError(source, "unreadable", reason=exc.strerror or exc) from None
 
@@ -172,11 +185,11 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _xlsx_lines(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
+def _xlsx_lines(path: Path, stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
     from openpyxl import load_workbook  # only a workbook pays for importing it
 
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        book = load_workbook(stream, read_only=True, data_only=True)
     except Exception:  # openpyxl raises zip, XML and key errors for a damaged file
         raise RosterFileError(path, "not_xlsx") from None
     try:
@@ -193,8 +206,9 @@ def _xlsx_lines(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
         book.close()
 
 
-def _csv_lines(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(_decode(data, path), newline=""))
+def _csv_lines(path: Path, stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
+    text = io.TextIOWrapper(stream, _encoding(stream, path), newline="")
+    reader = csv.reader(text)
     start = 1  # a quoted cell may span lines: report where the row begins
     for row in reader:
         yield start, row
@@ -206,8 +220,20 @@ def read_rows(
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row keyed by canonical column) for every non-empty data row, from a
     CSV file or the first sheet of a workbook (its line is the sheet's row number)."""
-    path, data = _name_and_bytes(source)
-    lines = _xlsx_lines(path, data) if is_xlsx(path, data) else _csv_lines(path, data)
+    path, stream = _open(source)
+    with stream:
+        head = stream.read(4)
+        stream.seek(0)
+        lines = _xlsx_lines(path, stream) if is_xlsx(path, head) else _csv_lines(path, stream)
+        yield from _keyed(path, lines, columns, required)
+
+
+def _keyed(
+    path: Path,
+    lines: Iterator[tuple[int, list[str]]],
+    columns: dict[str, tuple[str, ...]],
+    required: tuple[str, ...],
+) -> Iterator[tuple[int, dict[str, str]]]:
     first = next(lines, None)
     if first is None:
         raise RosterFileError(path, "empty")
@@ -241,12 +267,15 @@ def _unquote(cell: str) -> str:
 
 
 def count_rows(path: Path) -> int:
+    """Non-blank lines after the header, for a progress bar (a block at a time; a quoted
+    cell spanning lines counts twice, which a progress bar survives)."""
     try:
-        data = path.read_bytes()
-        if is_xlsx(path, data):
-            return 0  # no progress bar: counting would read the workbook twice
-        lines = _decode(data, path).splitlines()[1:]
-        return sum(1 for line in lines if line.strip())
+        with path.open("rb") as stream:
+            if is_xlsx(path, stream.read(4)):
+                return 0  # no progress bar: counting would read the workbook twice
+            stream.seek(0)
+            _encoding(stream, path)
+            return max(0, sum(1 for line in stream if line.strip()) - 1)
     except (OSError, RosterFileError):
         return 0
 
