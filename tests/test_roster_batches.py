@@ -109,3 +109,36 @@ async def test_a_batch_that_lost_a_race_runs_again(
         ("HX0101", "member"),
         ("HX0101T", "public"),
     ]
+
+
+async def test_whole_file_checks_over_interleaved_phones(sqlite_url: str, tmp_path: Path) -> None:
+    """Two phones each given two names, their rows interleaved with good ones and with a
+    repeat: every row of those phones is refused with all its names, the repeat of a good
+    row points at its first line, and the good rows go in."""
+    repos = await open_repositories(sqlite_url)
+    try:
+        await import_orgs(repos, write(tmp_path, "orgs.csv", ORGS_ZH), NOW)
+        people = (
+            "组织代码,姓名,手机,角色\n"
+            "HX0101,周一,13800009001,党员\n"  # 2
+            "HX0101,李秀英,13800001101,党员\n"  # 3
+            "HX0101,吴二,13800009002,党员\n"  # 4
+            "HX0101,郑三,13800009001,群众\n"  # 5: 9001's second name
+            "HX0101,李秀英,13800001101,党员\n"  # 6: repeats 3
+            "HX0101T,周一,13800009001,党员\n"  # 7
+            "HX0101,王四,13800009002,党员\n"  # 8: 9002's second name, and a repeat of 4
+        )
+        report = await import_people(repos, write(tmp_path, "people.csv", people), NOW)
+        errors = {e.line: (e.key, e.reason) for e in report.errors}
+        assert sorted(errors) == [2, 4, 5, 6, 7, 8]
+        for line in (2, 5, 7):
+            assert errors[line][0] == "two_names"
+            assert "周一 (line 2), 郑三 (line 5)" in errors[line][1]
+        for line in (4, 8):
+            assert errors[line][0] == "two_names"
+            assert "吴二 (line 4), 王四 (line 8)" in errors[line][1]
+        assert errors[6] == ("repeats", errors[6][1]) and "3" in errors[6][1]
+        assert report.imported == 1
+        assert await counts(repos) == {"organisations": 4, "people": 1, "addresses": 1, "roles": 1}
+    finally:
+        await repos.db.close()
