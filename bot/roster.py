@@ -26,7 +26,7 @@ from bot.texts import Texts, texts_for
 from storage.models import Org, OrgKind, Role
 from storage.people import Holder, RosterEntry, name_key, same_name
 from storage.repositories import Repositories
-from storage.roster_import import import_batch, revoke_unlisted
+from storage.roster_import import import_batch, revoke_unlisted, upsert_orgs
 from storage.roster_scratch import RosterScratch
 
 CHUNK = 2_000  # rows per transaction: large files commit as they go, the write lock held briefly
@@ -373,7 +373,7 @@ async def import_orgs(
     report.notes += _org_changes(stored, ordered, {code: line for code, (line, _) in rows.items()})
     for start in range(0, len(ordered), CHUNK):
         chunk = ordered[start : start + CHUNK]
-        report.imported += await repos.orgs.upsert_many(chunk, now)
+        report.imported += await upsert_orgs(repos.db, chunk, now)
         if progress:
             progress(len(chunk))
     report.errors.sort(key=lambda e: e.line)
