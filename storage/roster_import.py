@@ -1,11 +1,14 @@
 """Roster entries written in batches: a province's roster (millions of rows) in minutes.
 
 One transaction per batch, a fixed number of statements whatever its size: one read of the
-addresses the batch names, then one bulk write per table (executemany on SQLite, COPY on
-PostgreSQL) for new people, their addresses and every role, and the few updates (names,
-addresses that had nobody) together. The decisions are made in Python between the read and
+addresses the batch names, then one bulk write per table: new people and their addresses
+by executemany on SQLite and COPY on PostgreSQL, every role by executemany on SQLite and
+one INSERT ... SELECT FROM unnest(arrays) on PostgreSQL (a role held already is skipped,
+which COPY cannot do; no scratch table, so no catalog churn per batch), and the few updates
+(names, addresses that had nobody). The decisions are made in Python between the read and
 the writes, row by row, exactly as one row at a time would make them: a stored name is
-the roster's own earlier word, and a different one is refused unless `rename`.
+the roster's own earlier word, and a different one is refused unless `rename`. Organisations
+(upsert_orgs) and `--replace` (revoke_unlisted) are batched likewise.
 
 Ids of new people are taken before they are written (the sequence on PostgreSQL; on SQLite
 the next rowids, under the write lock the batch holds), so addresses and roles can point at
@@ -241,16 +244,12 @@ async def _grant(tx: Executor, roles: list[tuple[int, int, str, Any]]) -> None:
     insert = "INSERT INTO roles (person_id, org_id, role, created_at) "
     keep = " ON CONFLICT (person_id, org_id, role) DO NOTHING"
     if tx.dialect == "postgresql":
-        # COPY cannot skip conflicts: into a scratch table, then one INSERT ... SELECT.
+        # COPY cannot skip conflicts: the batch's roles as arrays, one INSERT ... SELECT.
+        columns = list(zip(*roles, strict=True))
         await tx.execute(
-            "CREATE TEMP TABLE roster_roles (person_id bigint, org_id bigint, role text, "
-            "created_at timestamptz) ON COMMIT DROP"
-        )
-        await _copy(tx, "roster_roles", ("person_id", "org_id", "role", "created_at"), roles)
-        await tx.execute(
-            insert
-            + "SELECT person_id, org_id, role, created_at FROM roster_roles ORDER BY ctid"
-            + keep
+            insert + "SELECT * FROM unnest(:p::bigint[], :o::bigint[], :r::text[], "
+            ":at::timestamptz[])" + keep,
+            {"p": columns[0], "o": columns[1], "r": columns[2], "at": columns[3]},
         )
         return
     await tx.executemany(
