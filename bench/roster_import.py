@@ -1,6 +1,6 @@
 """Roster import benchmark: `import-people` (bot/roster.py) vs a bare executemany of the same rows.
 
-    python bench/roster_import.py [--rows 100000] [--branches 2000] [--pg URL | --no-pg]
+    python bench/roster_import.py [--rows 100000] [--branches 5000] [--pg URL | --no-pg]
 
 A province-like roster file (Chinese headers, UTF-8 with a BOM, as the roster download
 writes it): a county, townships, branches, and --rows people rows (members, a secretary
@@ -98,7 +98,9 @@ async def child_import(url: str, orgs: Path, people: Path) -> dict[str, Any]:
 
     repos = await open_repositories(url)
     try:
+        start = time.perf_counter()
         done = await import_orgs(repos, orgs, NOW)
+        orgs_seconds = time.perf_counter() - start
         assert not done.errors, done.errors[:3]
         start, cpu = time.perf_counter(), time.process_time()
         report = await import_people(repos, people, NOW)
@@ -109,6 +111,8 @@ async def child_import(url: str, orgs: Path, people: Path) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "cpu": cpu,
+        "orgs": done.imported,
+        "orgs_seconds": orgs_seconds,
         "rows": report.rows,
         "imported": report.imported,
         "errors": len(report.errors),
@@ -257,7 +261,7 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--branches", type=int, default=2_000)
+    parser.add_argument("--branches", type=int, default=5_000)
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL URL (a schema per run)")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -292,6 +296,10 @@ def main() -> None:
                 f"{backend}: bare executemany {bare_rate:,.0f} rows/s ({bare['seconds']:.2f} s; "
                 f"{bare['rows'] / bare['cpu']:,.0f} rows per CPU-second), "
                 f"{bare['stored']:,} roles stored, peak {bare['peak_mb']:.0f} MB"
+            )
+            print(
+                f"{backend}: import-orgs {imported['orgs'] / imported['orgs_seconds']:,.0f} "
+                f"organisations/s ({imported['orgs']:,} in {imported['orgs_seconds']:.2f} s)"
             )
             print(
                 f"{backend}: memory: import peak {halved['peak_mb']:.0f} MB at "

@@ -94,7 +94,8 @@ async def write_batch(
         found = {address: at.holder() for address, at in stored.items()}
         vetoed = {i for i, entry in enumerate(entries) if not vet(i, entry, found[entry.address])}
     outcomes, names = _plan(entries, stored, rename, vetoed)
-    new = [a for a, s in stored.items() if s.person_id is None]
+    wanted = {entry.address for i, entry in enumerate(entries) if i not in vetoed}
+    new = [a for a, s in stored.items() if s.person_id is None and a in wanted]
     ids = await _new_ids(tx, len(new))
     for address, person_id in zip(new, ids, strict=True):
         stored[address].person_id = person_id

@@ -142,3 +142,26 @@ async def test_whole_file_checks_over_interleaved_phones(sqlite_url: str, tmp_pa
         assert await counts(repos) == {"organisations": 4, "people": 1, "addresses": 1, "roles": 1}
     finally:
         await repos.db.close()
+
+
+async def test_a_vetoed_row_writes_nothing(sqlite_url: str, tmp_path: Path) -> None:
+    repos = await open_repositories(sqlite_url)
+    try:
+        await import_orgs(repos, write(tmp_path, "orgs.csv", ORGS_ZH), NOW)
+        branch = await repos.orgs.by_code("HX0101")
+        entries = [
+            RosterEntry(branch.id, "周一", Address(AddressKind.SMS, "+8613800009001"), Role.MEMBER),
+            RosterEntry(branch.id, "吴二", Address(AddressKind.SMS, "+8613800009002"), Role.MEMBER),
+        ]
+        seen: list[tuple[int, object]] = []
+
+        def vet(i: int, entry: RosterEntry, holder: object) -> bool:
+            seen.append((i, holder))
+            return i == 1
+
+        done = await roster_import.import_batch(repos.db, entries, NOW, False, vet)
+        assert seen == [(0, None), (1, None)]
+        assert done[0] is None and done[1] is not None and done[1].person_id is not None
+        assert await counts(repos) == {"organisations": 4, "people": 1, "addresses": 1, "roles": 1}
+    finally:
+        await repos.db.close()
