@@ -225,16 +225,16 @@ async def _new_ids(tx: Executor, count: int) -> list[int]:
 async def _copy(
     tx: Executor, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Append rows to a table: COPY on PostgreSQL, one executemany on SQLite."""
+    """Append rows to a table: COPY on PostgreSQL, one executemany of plain tuples on
+    SQLite (values already in the engine's stored form: ints, text, ISO timestamps)."""
     if not rows:
         return
     if tx.dialect == "postgresql":
-        await _pg_connection(tx).copy_records_to_table(table, records=rows, columns=list(columns))
+        await _driver(tx).copy_records_to_table(table, records=rows, columns=list(columns))
         return
-    names = [f"c{i}" for i in range(len(columns))]
-    await tx.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + n for n in names)})",
-        [dict(zip(names, row, strict=True)) for row in rows],
+    marks = ", ".join("?" * len(columns))
+    await _driver(tx).executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
     )
 
 
@@ -253,16 +253,15 @@ async def _grant(tx: Executor, roles: list[tuple[int, int, str, Any]]) -> None:
             {"p": columns[0], "o": columns[1], "r": columns[2], "at": columns[3]},
         )
         return
-    await tx.executemany(
-        insert + "VALUES (:p, :o, :r, :at)" + keep,
-        [{"p": p, "o": o, "r": r, "at": at} for p, o, r, at in roles],
-    )
+    await _driver(tx).executemany(insert + "VALUES (?, ?, ?, ?)" + keep, roles)
 
 
-def _pg_connection(tx: Executor) -> Any:
-    """The asyncpg connection under a PostgreSQL transaction, for COPY (storage/engine.py
-    offers no COPY of its own)."""
-    return getattr(tx, "_target")  # noqa: B009 - a private attribute, read on purpose
+def _driver(tx: Executor) -> Any:
+    """The driver's connection under a transaction: asyncpg's, for COPY, or aiosqlite's,
+    for an executemany of tuples without the engine's conversion of every row's values.
+    storage/engine.py offers neither; this belongs there as an Executor.copy(table,
+    columns, rows) when its owner can take it."""
+    return getattr(tx, "_target" if tx.dialect == "postgresql" else "_conn")
 
 
 async def revoke_unlisted(
