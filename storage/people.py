@@ -139,7 +139,9 @@ class PeopleRepository:
     ) -> list[int]:
         """Idempotent roster import in one transaction: people found by address. Returns
         the person of each entry, in order. An entry naming an address's person otherwise
-        raises NameClash and nothing is written, unless `rename` says the new name is meant."""
+        raises NameClash and nothing is written, unless `rename` says the new name is meant.
+        A few statements whatever the number of entries (storage/roster_import.py, which
+        the roster files' importer uses batch by batch)."""
         from storage.roster_import import write_batch  # it builds on this module's types
 
         people = []
@@ -153,17 +155,6 @@ class PeopleRepository:
                     )
                 people.append(outcome.person_id)
         return people
-
-    async def import_entries(
-        self, entries: Sequence[RosterEntry], now: datetime, rename: bool = False
-    ) -> list[Imported]:
-        """Like import_roster, but an entry that would rename someone (without `rename`) is
-        refused alone, and every entry says what it did. One transaction, a few statements
-        whatever the number of entries (storage/roster_import.py)."""
-        from storage.roster_import import import_batch
-
-        done = await import_batch(self.db, entries, now, rename)
-        return [outcome for outcome in done if outcome is not None]  # no vet: none is None
 
     async def link(self, new: Address, known: Address, now: datetime) -> bool:
         """Make `new` (a Telegram chat) an address of the person behind `known` (the phone
