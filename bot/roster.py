@@ -9,6 +9,7 @@ are imported all the same. A `Scope` confines an import to an organiser's subtre
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -16,16 +17,20 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from bot.exports import FORMULA_STARTS
 from bot.messages import Address, AddressKind
 from bot.phones import to_e164
 from bot.texts import Texts, texts_for
 from storage.models import Org, OrgKind, Role
-from storage.people import Holder, RosterEntry, same_name
+from storage.people import Holder, RosterEntry, name_key, same_name
 from storage.repositories import Repositories
+from storage.roster_import import import_batch, revoke_unlisted, upsert_orgs
+from storage.roster_scratch import RosterScratch
 
-CHUNK = 500  # rows per transaction: large files commit as they go
+CHUNK = 2_000  # rows per transaction: large files commit as they go, the write lock held briefly
+Line = tuple[int, RosterEntry]  # a people row that passed the checks, with its line number
 Progress = Callable[[int], None]
 
 ORG_COLUMNS = {
@@ -61,6 +66,7 @@ ROLE_WORDS = {
 }
 _KINDS = {w: k for k, words in KIND_WORDS.items() for w in words}
 _ROLES = {w: r for r, words in ROLE_WORDS.items() for w in words}
+_ROLE = {r.value: r for r in Role}
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 
 
@@ -136,20 +142,31 @@ class ImportReport:
     notes: list[RowError] = field(default_factory=list)  # renames, roles held elsewhere
 
 
-def _decode(raw: bytes, path: Path) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
+ENCODINGS = ("utf-8-sig", "gb18030")  # tried in turn, each over the whole file
+BLOCK = 1 << 20  # bytes read at a time: a province's file is never in memory whole
+
+
+def _encoding(stream: BinaryIO, path: Path) -> str:
+    """The first encoding that decodes the whole file, read a block at a time."""
+    for encoding in ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        stream.seek(0)
         try:
-            return raw.decode(encoding)
+            while block := stream.read(BLOCK):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
+        stream.seek(0)
+        return encoding
     raise RosterFileError(path, "encoding")
 
 
-def _name_and_bytes(source: Source) -> tuple[Path, bytes]:
+def _open(source: Source) -> tuple[Path, BinaryIO]:
     if isinstance(source, Upload):
-        return Path(source.name), source.data
+        return Path(source.name), io.BytesIO(source.data)
     try:
-        return source, source.read_bytes()
+        return source, source.open("rb")
     except OSError as exc:
         raise RosterFileError(source, "unreadable", reason=exc.strerror or exc) from None
 
@@ -168,11 +185,11 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _xlsx_lines(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
+def _xlsx_lines(path: Path, stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
     from openpyxl import load_workbook  # only a workbook pays for importing it
 
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        book = load_workbook(stream, read_only=True, data_only=True)
     except Exception:  # openpyxl raises zip, XML and key errors for a damaged file
         raise RosterFileError(path, "not_xlsx") from None
     try:
@@ -189,8 +206,9 @@ def _xlsx_lines(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
         book.close()
 
 
-def _csv_lines(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(_decode(data, path), newline=""))
+def _csv_lines(path: Path, stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
+    text = io.TextIOWrapper(stream, _encoding(stream, path), newline="")
+    reader = csv.reader(text)
     start = 1  # a quoted cell may span lines: report where the row begins
     for row in reader:
         yield start, row
@@ -202,8 +220,20 @@ def read_rows(
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row keyed by canonical column) for every non-empty data row, from a
     CSV file or the first sheet of a workbook (its line is the sheet's row number)."""
-    path, data = _name_and_bytes(source)
-    lines = _xlsx_lines(path, data) if is_xlsx(path, data) else _csv_lines(path, data)
+    path, stream = _open(source)
+    with stream:
+        head = stream.read(4)
+        stream.seek(0)
+        lines = _xlsx_lines(path, stream) if is_xlsx(path, head) else _csv_lines(path, stream)
+        yield from _keyed(path, lines, columns, required)
+
+
+def _keyed(
+    path: Path,
+    lines: Iterator[tuple[int, list[str]]],
+    columns: dict[str, tuple[str, ...]],
+    required: tuple[str, ...],
+) -> Iterator[tuple[int, dict[str, str]]]:
     first = next(lines, None)
     if first is None:
         raise RosterFileError(path, "empty")
@@ -237,12 +267,15 @@ def _unquote(cell: str) -> str:
 
 
 def count_rows(path: Path) -> int:
+    """Non-blank lines after the header, for a progress bar (a block at a time; a quoted
+    cell spanning lines counts twice, which a progress bar survives)."""
     try:
-        data = path.read_bytes()
-        if is_xlsx(path, data):
-            return 0  # no progress bar: counting would read the workbook twice
-        lines = _decode(data, path).splitlines()[1:]
-        return sum(1 for line in lines if line.strip())
+        with path.open("rb") as stream:
+            if is_xlsx(path, stream.read(4)):
+                return 0  # no progress bar: counting would read the workbook twice
+            stream.seek(0)
+            _encoding(stream, path)
+            return max(0, sum(1 for line in stream if line.strip()) - 1)
     except (OSError, RosterFileError):
         return 0
 
@@ -340,7 +373,7 @@ async def import_orgs(
     report.notes += _org_changes(stored, ordered, {code: line for code, (line, _) in rows.items()})
     for start in range(0, len(ordered), CHUNK):
         chunk = ordered[start : start + CHUNK]
-        report.imported += await repos.orgs.upsert_many(chunk, now)
+        report.imported += await upsert_orgs(repos.db, chunk, now)
         if progress:
             progress(len(chunk))
     report.errors.sort(key=lambda e: e.line)
@@ -424,13 +457,108 @@ async def import_people(
     holds roles outside it is refused."""
     report = ImportReport()
     orgs = {o.code: o for o in await repos.orgs.all()}
-    entries: list[tuple[int, RosterEntry]] = []
 
     def reject(error: RowError) -> None:
         report.errors.append(error)
         if progress:
             progress(1)
 
+    with RosterScratch() as scratch:  # the whole file's rows, on disk
+        _check_rows(scratch, path, orgs, region, scope, report, reject)
+        scratch.settle()
+        for line, phone, names in scratch.two_names():
+            reject(RowError(line, "two_names", {"phone": phone, "names": names}))
+        for line, first in scratch.repeats():
+            reject(RowError(line, "repeats", {"first": first}))
+        kind_of = {o.id: o.kind for o in orgs.values()}
+        code_of = {o.id: o.code for o in orgs.values()}
+        for rows in scratch.kept(CHUNK):
+            chunk = [
+                (line, RosterEntry(org_id, name, Address(AddressKind.SMS, phone), _ROLE[role]))
+                for line, org_id, name, phone, role, _ in rows
+            ]
+            in_file = {phone: orgs_listed for _, _, _, phone, _, orgs_listed in rows}
+            # What the checks below said of each row, by position: a refusal, or a note.
+            # Kept from the batch's last attempt only (a batch that lost a race runs again).
+            said: dict[int, RowError] = {}
+
+            def vet(
+                i: int,
+                entry: RosterEntry,
+                holder: Holder | None,
+                chunk: list[Line] = chunk,
+                said: dict[int, RowError] = said,
+                in_file: dict[str, str] = in_file,
+            ) -> bool:
+                """The checks that need who holds the phone already (read in the batch)."""
+                line = chunk[i][0]
+                said.pop(i, None)
+                renaming = holder and holder.name and not same_name(holder.name, entry.name)
+                if renaming and not rename:
+                    assert holder is not None
+                    said[i] = _taken(line, entry, holder)
+                    return False
+                if renaming and scope is not None:
+                    assert holder is not None
+                    codes = {code for code, _, _ in holder.grants}
+                    if any(orgs[c].id not in scope.orgs for c in codes if c in orgs):
+                        taken = {"phone": entry.address.value, "name": holder.name}
+                        said[i] = RowError(line, "rename_out_of_scope", taken)
+                        return False
+                if holder:
+                    listed_at = {int(o) for o in in_file[entry.address.value].split(",")}
+                    also = _held_elsewhere(entry, holder, kind_of, listed_at, code_of)
+                    if also:
+                        also_params = {"name": entry.name, "role": entry.role, "orgs": also}
+                        said[i] = RowError(line, "also", also_params)
+                return True
+
+            done = await import_batch(repos.db, [e for _, e in chunk], now, rename, vet)
+            ready = 0
+            listed: list[tuple[int, str, int]] = []
+            for i, ((line, entry), outcome) in enumerate(zip(chunk, done, strict=True)):
+                if outcome is None:  # refused by vet
+                    reject(said[i])
+                    continue
+                ready += 1
+                if i in said:
+                    report.notes.append(said[i])
+                if outcome.person_id is None:  # named otherwise, and not caught by vet
+                    taken = {"phone": entry.address.value, "name": outcome.holder}
+                    report.errors.append(RowError(line, "phone_taken_no_org", taken))
+                    continue
+                report.imported += 1
+                listed.append((entry.org_id, entry.role.value, outcome.person_id))
+                if outcome.renamed:
+                    renamed = {
+                        "old": outcome.holder,
+                        "new": entry.name,
+                        "phone": entry.address.value,
+                    }
+                    report.notes.append(RowError(line, "renamed", renamed))
+            if replace:
+                scratch.list_people(listed)
+            if progress and ready:
+                progress(ready)
+        if replace and not report.errors:  # a file with bad rows is no complete roster
+            report.revoked += await revoke_unlisted(repos.db, scratch.listed_orgs(), scratch.listed)
+    report.errors.sort(key=lambda e: e.line)
+    report.notes.sort(key=lambda e: e.line)
+    return report
+
+
+def _check_rows(
+    scratch: RosterScratch,
+    path: Source,
+    orgs: dict[str, Org],
+    region: str,
+    scope: Scope | None,
+    report: ImportReport,
+    reject: Callable[[RowError], None],
+) -> None:
+    """Read the file, refuse what a row shows wrong by itself, and put the rest on
+    `scratch` a batch at a time."""
+    rows: list[tuple[int, int, str, str, str, str]] = []
     for line, row in read_rows(path, PEOPLE_COLUMNS, PEOPLE_REQUIRED):
         report.rows += 1
         org = orgs.get(row["org_code"].upper())
@@ -450,88 +578,12 @@ async def import_people(
         elif scope is not None and role not in scope.roles:
             reject(RowError(line, "role_not_allowed", {"role": role}))
         else:
-            address = Address(AddressKind.SMS, phone)
-            entries.append((line, RosterEntry(org.id, row["name"], address, role)))
-
-    entries = _consistent(entries, reject)
-    listed: dict[tuple[int, Role], set[int]] = {}
-    in_file: dict[Address, set[int]] = {}
-    for _, entry in entries:
-        in_file.setdefault(entry.address, set()).add(entry.org_id)
-    kind_of = {o.id: o.kind for o in orgs.values()}
-    code_of = {o.id: o.code for o in orgs.values()}
-    for start in range(0, len(entries), CHUNK):
-        chunk = entries[start : start + CHUNK]
-        held = await repos.people.holders([e.address for _, e in chunk])
-        ready: list[tuple[int, RosterEntry]] = []
-        for line, entry in chunk:
-            holder = held.get(entry.address)
-            renaming = holder and holder.name and not same_name(holder.name, entry.name)
-            if renaming and not rename:
-                assert holder is not None
-                reject(_taken(line, entry, holder))
-                continue
-            if renaming and scope is not None:
-                assert holder is not None
-                codes = {code for code, _, _ in holder.grants}
-                if any(orgs[c].id not in scope.orgs for c in codes if c in orgs):
-                    taken = {"phone": entry.address.value, "name": holder.name}
-                    reject(RowError(line, "rename_out_of_scope", taken))
-                    continue
-            ready.append((line, entry))
-            if holder:
-                also = _held_elsewhere(entry, holder, kind_of, in_file[entry.address], code_of)
-                if also:
-                    also_params = {"name": entry.name, "role": entry.role, "orgs": also}
-                    report.notes.append(RowError(line, "also", also_params))
-        done = await repos.people.import_entries([e for _, e in ready], now, rename=rename)
-        for (line, entry), outcome in zip(ready, done, strict=True):
-            if outcome.person_id is None:  # named otherwise since the check above
-                taken = {"phone": entry.address.value, "name": outcome.holder}
-                report.errors.append(RowError(line, "phone_taken_no_org", taken))
-                continue
-            report.imported += 1
-            listed.setdefault((entry.org_id, entry.role), set()).add(outcome.person_id)
-            if outcome.renamed:
-                renamed = {"old": outcome.holder, "new": entry.name, "phone": entry.address.value}
-                report.notes.append(RowError(line, "renamed", renamed))
-        if progress:
-            progress(len(ready))
-    if replace and not report.errors:  # a file with bad rows is no complete roster
-        for (org_id, role), keep in listed.items():
-            holders = {person for person, _ in await repos.people.members_of(org_id, role)}
-            report.revoked += await repos.people.revoke(org_id, role, holders - keep)
-    report.errors.sort(key=lambda e: e.line)
-    report.notes.sort(key=lambda e: e.line)
-    return report
-
-
-def _consistent(
-    entries: list[tuple[int, RosterEntry]], reject: Callable[[RowError], None]
-) -> list[tuple[int, RosterEntry]]:
-    """The rows the file agrees with itself on: a phone given two names loses all its rows,
-    and a row repeating an earlier one (organisation, phone, role) is reported."""
-    names: dict[Address, list[tuple[int, str]]] = {}
-    for line, entry in entries:
-        seen = names.setdefault(entry.address, [])
-        if not any(same_name(name, entry.name) for _, name in seen):
-            seen.append((line, entry.name))
-    kept: list[tuple[int, RosterEntry]] = []
-    first: dict[tuple[int, Address, Role], int] = {}
-    for line, entry in entries:
-        given = names[entry.address]
-        if len(given) > 1:
-            listing = [(name, at) for at, name in given]
-            params: dict[str, object] = {"phone": entry.address.value, "names": listing}
-            reject(RowError(line, "two_names", params))
-            continue
-        key = (entry.org_id, entry.address, entry.role)
-        if key in first:
-            reject(RowError(line, "repeats", {"first": first[key]}))
-            continue
-        first[key] = line
-        kept.append((line, entry))
-    return kept
+            name = row["name"]
+            rows.append((line, org.id, name, name_key(name), phone, role.value))
+            if len(rows) >= CHUNK:
+                scratch.add(rows)
+                rows.clear()
+    scratch.add(rows)
 
 
 def _taken(line: int, entry: RosterEntry, holder: Holder) -> RowError:

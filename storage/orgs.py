@@ -146,10 +146,9 @@ class OrgRepository:
 
     async def upsert_many(self, orgs: list[dict[str, Any]], now: datetime) -> int:
         """Insert or update by code, in the order given (parents before children)."""
-        async with self.db.transaction() as tx:
-            for org in orgs:
-                await upsert(tx, org, now)
-        return len(orgs)
+        from storage.roster_import import upsert_orgs  # one statement for the lot
+
+        return await upsert_orgs(self.db, orgs, now)
 
 
 async def upsert(tx: Executor, org: dict[str, Any], now: datetime) -> int:

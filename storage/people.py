@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.messages import Address, AddressKind
+from bot.messages import Address
 from storage.engine import Database, Executor, as_datetime
 from storage.models import Grant, Role, SenderRecord
 
@@ -45,10 +45,11 @@ class NameClash(Exception):
 
 def same_name(a: str, b: str) -> bool:
     """One name, however it was typed: full-width or half-width, spaces, letter case."""
-    return _name_key(a) == _name_key(b)
+    return name_key(a) == name_key(b)
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
+    """What same_name compares."""
     return "".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
@@ -134,60 +135,26 @@ class PeopleRepository:
             return await _grant(tx, person_id, org_id, role, now)
 
     async def import_roster(
-        self, entries: Iterable[RosterEntry], now: datetime, rename: bool = False
+        self, entries: Sequence[RosterEntry], now: datetime, rename: bool = False
     ) -> list[int]:
         """Idempotent roster import in one transaction: people found by address. Returns
         the person of each entry, in order. An entry naming an address's person otherwise
-        raises NameClash and nothing is written, unless `rename` says the new name is meant."""
+        raises NameClash and nothing is written, unless `rename` says the new name is meant.
+        A few statements whatever the number of entries (storage/roster_import.py, which
+        the roster files' importer uses batch by batch)."""
+        from storage.roster_import import write_batch  # it builds on this module's types
+
         people = []
         async with self.db.transaction() as tx:
-            for entry in entries:
-                done = await _import_entry(tx, entry, now, rename)
-                if done.person_id is None:
+            done = await write_batch(tx, entries, now, rename)
+            for entry, outcome in zip(entries, done, strict=True):
+                assert outcome is not None  # nothing vetoes here
+                if outcome.person_id is None:
                     raise NameClash(
-                        f"{entry.address.value} belongs to {done.holder}, not {entry.name}"
+                        f"{entry.address.value} belongs to {outcome.holder}, not {entry.name}"
                     )
-                people.append(done.person_id)
+                people.append(outcome.person_id)
         return people
-
-    async def import_entries(
-        self, entries: Sequence[RosterEntry], now: datetime, rename: bool = False
-    ) -> list[Imported]:
-        """Like import_roster, but an entry that would rename someone (without `rename`) is
-        refused alone, and every entry says what it did. One transaction."""
-        async with self.db.transaction() as tx:
-            return [await _import_entry(tx, entry, now, rename) for entry in entries]
-
-    async def holders(self, addresses: Sequence[Address]) -> dict[Address, Holder]:
-        """Whoever is behind each of these addresses already (absent: nobody)."""
-        if not addresses:
-            return {}
-        params: dict[str, object] = {}
-        pairs = []
-        for i, address in enumerate(addresses):
-            params[f"k{i}"], params[f"v{i}"] = address.kind.value, address.value
-            pairs.append(f"(a.kind = :k{i} AND a.value = :v{i})")
-        rows = await self.db.fetch(
-            f"""
-            SELECT a.kind, a.value, p.id AS person_id, p.name, o.code, o.kind AS org_kind, r.role
-            FROM addresses a
-            JOIN people p ON p.id = a.person_id
-            LEFT JOIN roles r ON r.person_id = p.id
-            LEFT JOIN organisations o ON o.id = r.org_id
-            WHERE {" OR ".join(pairs)}
-            ORDER BY a.id, r.id
-            """,
-            params,
-        )
-        found: dict[Address, Holder] = {}
-        for row in rows:
-            address = Address(AddressKind(row["kind"]), row["value"])
-            held = found.get(address)
-            grants = held.grants if held else ()
-            if row["role"] is not None:
-                grants = (*grants, (row["code"], row["org_kind"], Role(row["role"])))
-            found[address] = Holder(row["person_id"], row["name"], grants)
-        return found
 
     async def link(self, new: Address, known: Address, now: datetime) -> bool:
         """Make `new` (a Telegram chat) an address of the person behind `known` (the phone
@@ -249,19 +216,6 @@ class PeopleRepository:
             {"kind": kind, "old": old, "new": new},
         )
 
-    async def revoke(self, org_id: int, role: Role, person_ids: Iterable[int]) -> int:
-        """Take a role in an organisation away from these people."""
-        revoked = 0
-        async with self.db.transaction() as tx:
-            for person_id in person_ids:
-                rows = await tx.fetch(
-                    "DELETE FROM roles WHERE org_id = :org AND role = :role AND person_id = :p "
-                    "RETURNING id",
-                    {"org": org_id, "role": role.value, "p": person_id},
-                )
-                revoked += len(rows)
-        return revoked
-
     async def set_nudges(self, person_id: int, on: bool) -> None:
         await self.db.write(
             "UPDATE people SET nudges = :on WHERE id = :id", {"on": on, "id": person_id}
@@ -294,42 +248,11 @@ class PeopleRepository:
         return [(r["id"], r["name"]) for r in rows]
 
 
-async def _import_entry(tx: Executor, entry: RosterEntry, now: datetime, rename: bool) -> Imported:
-    """One roster line: the person at the address (created if new) gets the role. A stored
-    name is the roster's own earlier word, so a different one is refused unless `rename`:
-    a typo in a phone column must not turn one person into another. A person without a
-    name (a villager who joined by SMS) simply gets the roster's."""
-    row = await tx.fetchrow(
-        "SELECT p.id, p.name FROM addresses a JOIN people p ON p.id = a.person_id "
-        "WHERE a.kind = :kind AND a.value = :value",
-        {"kind": entry.address.kind.value, "value": entry.address.value},
-    )
-    if row is None:
-        person_id = await _person_for(tx, entry.address, entry.name, None, now)
-        outcome = Imported(person_id)
-    else:
-        stored = row["name"]
-        if stored and not same_name(stored, entry.name):
-            if not rename:
-                return Imported(None, holder=stored)
-            outcome = Imported(row["id"], holder=stored, renamed=True)
-        else:
-            outcome = Imported(row["id"])
-        if not stored or outcome.renamed:
-            await tx.execute(
-                "UPDATE people SET name = :name WHERE id = :id",
-                {"name": entry.name, "id": row["id"]},
-            )
-    assert outcome.person_id is not None
-    await _grant(tx, outcome.person_id, entry.org_id, entry.role, now)
-    return outcome
-
-
 async def _person_for(
     tx: Executor, address: Address, name: str | None, language: str | None, now: datetime
 ) -> int:
     """The person at `address`, created (and the address attached) when there is none;
-    `name` names a new person only (renaming is _import_entry's decision)."""
+    `name` names a new person only (renaming is decided by storage/roster_import.py)."""
     row = await tx.fetchrow(
         "SELECT id, person_id FROM addresses WHERE kind = :kind AND value = :value",
         {"kind": address.kind.value, "value": address.value},
