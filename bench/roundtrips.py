@@ -108,7 +108,7 @@ async def _measure(app: App, messages: int) -> dict[str, float]:
     out: dict[str, float] = {}
 
     async def telegram(n: int) -> None:
-        # As bot/telegram_service.py: accept, respond, queue each reply in the outbox.
+        # As bot/telegram_service.py: accept, then respond with the replies queued.
         inbound = _inbound(
             Channel.TELEGRAM,
             n,
@@ -116,8 +116,7 @@ async def _measure(app: App, messages: int) -> dict[str, float]:
             f"今天第{n}件好事：帮邻居修好了水渠",
         )
         recorded = await router.accept(inbound)
-        for i, reply in enumerate(await router.respond(recorded, inbound)):
-            await app.repos.outbox.enqueue(f"reply:{recorded.id}:{i}", reply, app.clock.now())
+        await router.respond(recorded, inbound, via_outbox=True)
 
     async def report(n: int) -> None:
         sender = Address(AddressKind.SMS, _phone("138", n))
