@@ -67,6 +67,7 @@ class DatabaseUnavailable(Exception):
         super().__init__(f"database unavailable ({problem}): {details}")
 
 
+@lru_cache(maxsize=1024)
 def statement_kind(sql: str) -> str:
     """The first word of a statement, upper-case: what `round_trips` counts it under."""
     head = sql.lstrip().split(None, 1)
