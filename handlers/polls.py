@@ -367,6 +367,8 @@ async def _current(
     """The polls a reply without a code could answer. Those still waiting for this person
     (a lone poll not yet answered; of a template's questions, the first not answered, the
     one just sent); only if none waits, the lone polls answered already (a change)."""
+    if len(eligible) == 1 and eligible[0][0].series is None:
+        return eligible  # a lone poll is the one, answered before or not: nothing to read
     waiting: list[tuple[Poll, int]] = []
     answered: list[tuple[Poll, int]] = []
     series_seen: set[str] = set()

@@ -188,6 +188,12 @@ class SqliteDatabase(Database):
         self._flusher: asyncio.Task[None] | None = None
         self._flushing: asyncio.Future[None] | None = None  # the commit being written
         self._closed = False
+        # Single writes queued to the driver and not yet run: a unit waits for them (so
+        # in_transaction is exact) without a statement of its own to drain the queue.
+        self._writing = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._abandoned = False  # a write's caller went away: its statement may still be queued
 
     @classmethod
     async def open(cls, url: str) -> SqliteDatabase:
@@ -229,14 +235,25 @@ class SqliteDatabase(Database):
             async with self._lock:
                 pass
         # No await between the check above and the statement entering aiosqlite's queue.
+        self._writing += 1
+        self._quiet.clear()
         try:
             rows = await self._unit.fetch(sql, params)
         except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                self._abandoned = True
+            self._wrote()
             self._after_failure(exc)
             await self._settle()  # the caller sees the error with the write lock released
             raise
+        self._wrote()
         await self._durable()
         return rows
+
+    def _wrote(self) -> None:
+        self._writing -= 1
+        if not self._writing:
+            self._quiet.set()
 
     async def execute(self, sql: str, params: Params = None) -> None:
         await self.write(sql, params)
@@ -252,9 +269,13 @@ class SqliteDatabase(Database):
         error: BaseException | None = None
         async with self._lock:
             try:
-                # Drain writes queued before the lock was taken, so in_transaction is exact,
-                # then hold the write lock from the unit's first read on.
-                await self._unit.execute("SELECT 1")
+                # Let the writes queued before the lock was taken run, so in_transaction is
+                # exact, then hold the write lock from the unit's first read on. (A write
+                # whose caller was cancelled may still be queued: drain the queue then.)
+                await self._quiet.wait()
+                if self._abandoned:
+                    self._abandoned = False
+                    await self._unit.execute("SELECT 1")
                 if not self._conn.in_transaction:
                     await self._unit.control("BEGIN IMMEDIATE")
                 await self._unit.control("SAVEPOINT unit")
