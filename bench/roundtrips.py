@@ -15,7 +15,8 @@ same way before the hot path was cut (BEFORE). Last line `bench roundtrips: rati
 (target 0.5)`: statements after over before, summed over the kinds, on PostgreSQL when
 measured there, else SQLite.
 
-`round_trips(url)` is the measurement alone, for other benchmarks (bench/scale.py).
+`round_trips(url)` (or `round_trips_async`) is the measurement alone, kind -> statements
+per message, for other benchmarks (bench/scale.py); `measure(url)` adds the breakdown.
 """
 
 from __future__ import annotations
@@ -147,10 +148,9 @@ async def _measure(app: App, messages: int) -> dict[str, float]:
     return out
 
 
-async def round_trips_async(url: str, messages: int = 200) -> dict[str, float]:
-    """Statements per message by kind (`sms_report`, `poll_answer`, `telegram_update`), on a
-    fresh database at `url`; `KIND:STATEMENT` keys break them down by statement kind and
-    `KIND:per_s` is the rate one message at a time."""
+async def measure(url: str, messages: int = 200) -> dict[str, float]:
+    """Statements per message by kind, on a fresh database at `url`, with the breakdown:
+    `KIND:STATEMENT` (per message, by first word) and `KIND:per_s` (one at a time)."""
     env = {"GRASSROOTS_DATABASE_URL": url, "GRASSROOTS_SECRET_KEY": "bench-" + "k" * 40}
     config = load_config(env=env)
     app = await App.open(config)
@@ -160,8 +160,15 @@ async def round_trips_async(url: str, messages: int = 200) -> dict[str, float]:
         await app.close()
 
 
+async def round_trips_async(url: str, messages: int = 200) -> dict[str, float]:
+    """Statements per message for each kind (`sms_report`, `poll_answer`,
+    `telegram_update`), on a fresh database at `url`."""
+    figures = await measure(url, messages)
+    return {kind: figures[kind] for kind in KINDS}
+
+
 def round_trips(url: str, messages: int = 200) -> dict[str, float]:
-    """round_trips_async, from synchronous code (not inside a running event loop)."""
+    """round_trips_async from synchronous code (not inside a running event loop)."""
     return asyncio.run(round_trips_async(url, messages))
 
 
@@ -198,11 +205,11 @@ async def main() -> None:
     results: dict[str, dict[str, float]] = {}
     if args.url:
         name = "postgresql" if args.url.startswith("postgresql") else "sqlite"
-        results[name] = await round_trips_async(args.url, args.messages)
+        results[name] = await measure(args.url, args.messages)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'roundtrips.db'}"
-            results["sqlite"] = await round_trips_async(url, args.messages)
+            results["sqlite"] = await measure(url, args.messages)
         base = os.environ.get("GRASSROOTS_BENCH_PG", PG_DEFAULT)
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         try:
@@ -212,7 +219,7 @@ async def main() -> None:
         else:
             try:
                 pg = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
-                results["postgresql"] = await round_trips_async(pg, args.messages)
+                results["postgresql"] = await measure(pg, args.messages)
             finally:
                 await _pg_schema(base, f"DROP SCHEMA {schema} CASCADE")
     for name, figures in results.items():

@@ -202,7 +202,8 @@ class Router:
             ctx.replies[:] = []
             ctx.reply("error.apology")
             error = mask_phones_in(f"{type(exc).__name__}: {exc}")
-            await self._finish(message_id, ctx, name, record, "failed", error, via_outbox)
+            async with self.repos.db.unit():  # the apology and the finish, together
+                await self._finish(message_id, ctx, name, record, "failed", error, via_outbox)
         return ctx.replies
 
     async def _run(
