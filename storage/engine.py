@@ -98,6 +98,17 @@ class Executor(ABC):
         row = await self.fetchrow(sql, params)
         return None if row is None else next(iter(row.values()))
 
+    async def execute_together(self, statements: Sequence[str], params: Params = None) -> None:
+        """Several writes, in one round trip where the dialect allows it (PostgreSQL: each
+        but the last as a data-modifying WITH), else one after another; they share one set
+        of parameters. They run on one snapshot, so none may depend on another's effect."""
+        if self.dialect == "postgresql" and len(statements) > 1:
+            parts = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(statements[:-1]))
+            await self.execute(f"WITH {parts} {statements[-1]}", params)
+            return
+        for sql in statements:
+            await self.execute(sql, params)
+
 
 class Database(Executor):
     url: str

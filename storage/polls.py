@@ -341,26 +341,33 @@ class PollRepository:
                     {"p": poll.id, "v": voter},
                 )
                 before = 1
-            if before is None:
-                await tx.execute(
-                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s)",
-                    {"p": poll.id, "v": voter, "s": sealed},
-                )
-                await tx.execute(
-                    "INSERT INTO poll_participants (poll_id, person_id) VALUES (:p, :person) "
-                    "ON CONFLICT DO NOTHING",
-                    {"p": poll.id, "person": person_id},
-                )
-            else:
-                await tx.execute(
-                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s) "
-                    "ON CONFLICT (poll_id, voter) DO UPDATE SET sealed = excluded.sealed",
-                    {"p": poll.id, "v": voter, "s": sealed},
-                )
             if comment is not None:
                 await hold_comment(tx, self._keys(), comment, poll.id, message_id)
+            # The ballot, the participant and the log's marker: one round trip on PostgreSQL.
+            if before is None:
+                writes = [
+                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s)",
+                    "INSERT INTO poll_participants (poll_id, person_id) VALUES (:p, :person) "
+                    "ON CONFLICT DO NOTHING",
+                ]
+            else:
+                writes = [
+                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s) "
+                    "ON CONFLICT (poll_id, voter) DO UPDATE SET sealed = excluded.sealed"
+                ]
             if message_id is not None:
-                await forget_body(tx, message_id, marker)
+                writes.append(FORGET_BODY)
+            await tx.execute_together(
+                writes,
+                {
+                    "p": poll.id,
+                    "v": voter,
+                    "s": sealed,
+                    "person": person_id,
+                    "id": message_id,
+                    "marker": marker,
+                },
+            )
         return Cast.NEW if before is None else Cast.CHANGED
 
     async def rekey(self, poll_id: int, old: str, new: str) -> None:
@@ -523,12 +530,12 @@ class PollRepository:
             await forget_body(tx, message_id, marker)
 
 
+FORGET_BODY = "UPDATE inbound_messages SET body = :marker, attachments = NULL WHERE id = :id"
+
+
 async def forget_body(tx: Any, message_id: int, marker: str) -> None:
     """Replace a counted message's text in the log: the answer lives only in its ballot."""
-    await tx.execute(
-        "UPDATE inbound_messages SET body = :marker, attachments = NULL WHERE id = :id",
-        {"id": message_id, "marker": marker},
-    )
+    await tx.execute(FORGET_BODY, {"id": message_id, "marker": marker})
 
 
 async def hold_comment(
