@@ -24,7 +24,7 @@ from bot.normalize import Normalized, normalize
 from bot.privacy import mask_phone, mask_phones_in
 from bot.texts import texts_for
 from handlers.base import Context, Interceptor, Message, Resumer, Route, Sender, Settings
-from storage.models import Recorded
+from storage.models import Recorded, SenderRecord
 from storage.pending import Pending
 from storage.repositories import Repositories
 
@@ -127,8 +127,12 @@ class Router:
         """Record the message durably (a channel may answer its provider after this)."""
         return await self.repos.inbound.record(inbound)
 
-    async def respond(self, recorded: Recorded, inbound: Inbound) -> list[Outbound]:
-        """Handle a recorded message once; a repeat gets the answer given the first time."""
+    async def respond(
+        self, recorded: Recorded, inbound: Inbound, *, via_outbox: bool = False
+    ) -> list[Outbound]:
+        """Handle a recorded message once; a repeat gets the answer given the first time.
+        `via_outbox`: the replies are also queued in the outbox, in the handler's
+        transaction (a channel that answers later, not in the webhook's response)."""
         if not recorded.is_new:
             log.info(
                 "message %s from %s seen before (%s): not handled again",
@@ -139,10 +143,17 @@ class Router:
             if recorded.reply is None:
                 return []
             return [Outbound(inbound.sender, body) for body in json.loads(recorded.reply)]
-        return await self._process(recorded.id, inbound)
+        return await self._process(recorded.id, inbound, recorded.sender, via_outbox)
 
-    async def _process(self, message_id: int, inbound: Inbound) -> list[Outbound]:
-        record = await self.repos.people.resolve(inbound.sender)
+    async def _process(
+        self,
+        message_id: int,
+        inbound: Inbound,
+        record: SenderRecord | None = None,
+        via_outbox: bool = False,
+    ) -> list[Outbound]:
+        if record is None:
+            record = await self.repos.people.resolve(inbound.sender)
         sender = Sender(inbound.sender, record)
         text = normalize(inbound.body)
         if inbound.contact is not None:  # a phone number shared to link identities
@@ -153,8 +164,6 @@ class Router:
         # what their app says (a stranger on Telegram), else the deployment's. Only an
         # explicit switch (handlers/language.py) or Telegram's language on first contact
         # is ever stored.
-        if record.person_id is not None and record.language is None and inbound.language:
-            await self.repos.people.set_language(record.person_id, inbound.language)
         language = pick.language or record.language or inbound.language or self.settings.language
         ctx = Context(
             sender,
@@ -172,27 +181,58 @@ class Router:
             args_at=pick.args_at,
             keyword=pick.keyword,
         )
-        status, error = "handled", None
         name = pick.route.name
         try:
-            # A question asked back is answered by the next message or not at all.
+            if record.person_id is not None and record.language is None and inbound.language:
+                await self.repos.people.set_language(record.person_id, inbound.language)
+            # A question asked back is answered by the next message or not at all (taken
+            # outside the unit below, so a handler that fails does not leave it waiting).
             pending = None
             if record.has_pending or record.address_id is None:  # else nothing to read
                 pending = await self.repos.pending.take(inbound.sender, self.clock.now())
-            taken = None
-            if pick.keyword is None and inbound.contact is None:
-                taken = await self._intercept(message, ctx, pending)
-            if taken is None:
-                await pick.route.handler(message, ctx)
-            else:
-                name = taken
+            # The handler's writes, the queued replies and the message's finish are one
+            # unit: on PostgreSQL one transaction (a failure leaves none of them, and a
+            # crash never leaves a message handled but not marked so).
+            async with self.repos.db.unit():
+                name = await self._run(pick, message, ctx, pending)
+                await self._finish(message_id, ctx, name, record, "handled", None, via_outbox)
         except Exception as exc:
             # The message stays recorded (status failed) for someone to look at; the sender
             # hears that it was kept.
             log.exception("handler %s failed on message %s", name, message_id)
             ctx.replies[:] = []
             ctx.reply("error.apology")
-            status, error = "failed", mask_phones_in(f"{type(exc).__name__}: {exc}")
+            error = mask_phones_in(f"{type(exc).__name__}: {exc}")
+            async with self.repos.db.unit():  # the apology and the finish, together
+                await self._finish(message_id, ctx, name, record, "failed", error, via_outbox)
+        return ctx.replies
+
+    async def _run(
+        self, pick: Pick, message: Message, ctx: Context, pending: Pending | None
+    ) -> str:
+        """Have the message handled; returns the name of whatever took it."""
+        inbound = message.inbound
+        if pick.keyword is None and inbound.contact is None:
+            taken = await self._intercept(message, ctx, pending)
+            if taken is not None:
+                return taken
+        await pick.route.handler(message, ctx)
+        return pick.route.name
+
+    async def _finish(
+        self,
+        message_id: int,
+        ctx: Context,
+        name: str,
+        record: SenderRecord,
+        status: str,
+        error: str | None,
+        via_outbox: bool,
+    ) -> None:
+        now = self.clock.now()
+        if via_outbox:
+            for i, reply in enumerate(ctx.replies):
+                await self.repos.outbox.enqueue(f"reply:{message_id}:{i}", reply, now)
         await self.repos.inbound.finish(
             message_id,
             status=status,
@@ -200,9 +240,8 @@ class Router:
             person_id=record.person_id,
             replies=[r.stored_body for r in ctx.replies],
             error=error,
-            now=self.clock.now(),
+            now=now,
         )
-        return ctx.replies
 
     async def _intercept(
         self, message: Message, ctx: Context, pending: Pending | None
@@ -234,10 +273,7 @@ class Router:
         """Handle one recorded message whose sender no longer waits on a webhook (recovery,
         `inbound retry`): the replies go out through the outbox."""
         inbound = await self.repos.inbound.load(message_id)
-        replies = await self._process(message_id, inbound)
-        now = self.clock.now()
-        for i, reply in enumerate(replies):
-            await self.repos.outbox.enqueue(f"reply:{message_id}:{i}", reply, now)
+        await self._process(message_id, inbound, via_outbox=True)
 
 
 def _without_trailing_punctuation(text: str) -> str:

@@ -197,9 +197,7 @@ class TelegramService:
             await self.sender.answer_callback(received.callback_id)
         # Replies leave through the outbox: Telegram's limits (about 30 a second, 1 a second
         # per chat) are kept there, and a reply refused with 429 is retried, not lost.
-        now = self.app.clock.now()
-        for i, reply in enumerate(await self.app.router.respond(recorded, received.inbound)):
-            await self.app.repos.outbox.enqueue(f"reply:{recorded.id}:{i}", reply, now)
+        await self.app.router.respond(recorded, received.inbound, via_outbox=True)
         self.poke()
 
     async def _on_polled(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:

@@ -353,7 +353,7 @@ async def _claim(msg: Message, ctx: Context) -> str | None:
         await _ask(ctx, poll, prefix=ctx.texts.get("poll.again"))
         return _marker(poll)
     result = await _cast(msg, ctx, poll, via, person, parsed.choice, parsed.comment_at)
-    return _marker(poll) if result is Cast.LOCKED else _COUNTED
+    return _marker(poll) if result in (Cast.LOCKED, Cast.CLOSED) else _COUNTED
 
 
 def _asked(poll: Poll, via: int, grants: list[Grant]) -> bool:
@@ -367,6 +367,8 @@ async def _current(
     """The polls a reply without a code could answer. Those still waiting for this person
     (a lone poll not yet answered; of a template's questions, the first not answered, the
     one just sent); only if none waits, the lone polls answered already (a change)."""
+    if len(eligible) == 1 and eligible[0][0].series is None:
+        return eligible  # a lone poll is the one, answered before or not: nothing to read
     waiting: list[tuple[Poll, int]] = []
     answered: list[tuple[Poll, int]] = []
     series_seen: set[str] = set()
@@ -466,10 +468,13 @@ async def _cast(
         marker=_marker(poll),
         comment=comment,
     )
-    if comment is not None and result is not Cast.LOCKED:
+    if comment is not None and result in (Cast.NEW, Cast.CHANGED):
         ctx.handled_as = "poll.comment"
     else:
         ctx.handled_as = "poll.answer"
+    if result is Cast.CLOSED:  # closed since the open polls were read
+        ctx.reply("poll.closed", code=poll.code, closed=when(poll.closes_at, ctx.settings.zone))
+        return result
     if result is Cast.LOCKED:
         ctx.reply("poll.locked", code=poll.code)
         return result

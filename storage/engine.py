@@ -4,6 +4,13 @@ Repositories write portable SQL with `:name` parameters: `fetch` (and `fetchrow`
 `fetchval`) to read, `write` for one statement that changes data (durable when it returns),
 and `transaction()` for several statements that must stand or fall together.
 
+Every statement sent to the driver is counted in `round_trips` (by its first word), so a
+benchmark can say how many round trips a message costs (bench/roundtrips.py).
+
+On PostgreSQL, `unit()` makes everything a task writes until it ends one transaction (a
+message's handler writes and its finish): one commit, and no half-handled message after a
+crash. On SQLite it is a no-op: group commit already shares the commits.
+
 SQLite has one writer, so its engine keeps one connection and commits in groups. Single
 writes from concurrent messages are queued straight to the driver thread, back to back, and
 one COMMIT makes all that finished meanwhile durable; each `write` returns only after that
@@ -18,8 +25,10 @@ import contextlib
 import re
 import sqlite3
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +42,7 @@ Row = Mapping[str, Any]
 
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
 POSTGRES_PREFIX = "postgresql+asyncpg://"
+STATEMENT_CACHE = 1024  # prepared statements kept per PostgreSQL connection
 
 
 class TransactionLost(Exception):
@@ -57,10 +67,19 @@ class DatabaseUnavailable(Exception):
         super().__init__(f"database unavailable ({problem}): {details}")
 
 
+@lru_cache(maxsize=1024)
+def statement_kind(sql: str) -> str:
+    """The first word of a statement, upper-case: what `round_trips` counts it under."""
+    head = sql.lstrip().split(None, 1)
+    return head[0].upper() if head else ""
+
+
 class Executor(ABC):
     """What a repository can run: the database itself, or one open transaction."""
 
     dialect: str
+    # Statements sent to the driver, by kind; shared by a database and its transactions.
+    round_trips: Counter[str]
 
     @abstractmethod
     async def fetch(self, sql: str, params: Params = None) -> list[Row]: ...
@@ -79,9 +98,25 @@ class Executor(ABC):
         row = await self.fetchrow(sql, params)
         return None if row is None else next(iter(row.values()))
 
+    async def execute_together(self, statements: Sequence[str], params: Params = None) -> None:
+        """Several writes, in one round trip where the dialect allows it (PostgreSQL: each
+        but the last as a data-modifying WITH), else one after another; they share one set
+        of parameters. They run on one snapshot, so none may depend on another's effect."""
+        if self.dialect == "postgresql" and len(statements) > 1:
+            parts = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(statements[:-1]))
+            await self.execute(f"WITH {parts} {statements[-1]}", params)
+            return
+        for sql in statements:
+            await self.execute(sql, params)
+
 
 class Database(Executor):
     url: str
+
+    def unit(self) -> Any:
+        """An async context manager: the writes of this task until it ends commit together
+        (PostgreSQL); a no-op where the engine shares commits anyway (SQLite)."""
+        return contextlib.nullcontext(self)
 
     @abstractmethod
     async def write(self, sql: str, params: Params = None) -> list[Row]:
@@ -126,18 +161,27 @@ def _dict_row(cursor: Any, row: tuple[Any, ...]) -> dict[str, Any]:
 class _SqliteUnit(Executor):
     dialect = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, round_trips: Counter[str]) -> None:
         self._conn = conn
+        self.round_trips = round_trips
 
     async def fetch(self, sql: str, params: Params = None) -> list[Row]:
+        self.round_trips[statement_kind(sql)] += 1
         rows = await self._conn.execute_fetchall(sql, _sqlite_params(params))
         return cast("list[Row]", list(rows))  # dicts, from _dict_row
 
     async def execute(self, sql: str, params: Params = None) -> None:
+        self.round_trips[statement_kind(sql)] += 1
         await self._conn.execute_fetchall(sql, _sqlite_params(params))
 
     async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        self.round_trips[statement_kind(sql)] += 1
         await self._conn.executemany(sql, [_sqlite_params(r) for r in rows])
+
+    async def control(self, sql: str) -> None:
+        """A transaction-control statement of the engine's own (counted like the others)."""
+        self.round_trips[statement_kind(sql)] += 1
+        await self._conn.execute(sql)
 
 
 class SqliteDatabase(Database):
@@ -146,7 +190,8 @@ class SqliteDatabase(Database):
     def __init__(self, url: str, conn: aiosqlite.Connection) -> None:
         self.url = url
         self._conn = conn
-        self._unit = _SqliteUnit(conn)
+        self.round_trips = Counter()
+        self._unit = _SqliteUnit(conn, self.round_trips)
         # Held by a multi-statement unit (between its SAVEPOINT and RELEASE) and by a COMMIT;
         # single writes wait while it is held so nothing lands inside someone's savepoint.
         self._lock = asyncio.Lock()
@@ -154,6 +199,12 @@ class SqliteDatabase(Database):
         self._flusher: asyncio.Task[None] | None = None
         self._flushing: asyncio.Future[None] | None = None  # the commit being written
         self._closed = False
+        # Single writes queued to the driver and not yet run: a unit waits for them (so
+        # in_transaction is exact) without a statement of its own to drain the queue.
+        self._writing = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._abandoned = False  # a write's caller went away: its statement may still be queued
 
     @classmethod
     async def open(cls, url: str) -> SqliteDatabase:
@@ -195,14 +246,25 @@ class SqliteDatabase(Database):
             async with self._lock:
                 pass
         # No await between the check above and the statement entering aiosqlite's queue.
+        self._writing += 1
+        self._quiet.clear()
         try:
             rows = await self._unit.fetch(sql, params)
         except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                self._abandoned = True
+            self._wrote()
             self._after_failure(exc)
             await self._settle()  # the caller sees the error with the write lock released
             raise
+        self._wrote()
         await self._durable()
         return rows
+
+    def _wrote(self) -> None:
+        self._writing -= 1
+        if not self._writing:
+            self._quiet.set()
 
     async def execute(self, sql: str, params: Params = None) -> None:
         await self.write(sql, params)
@@ -218,12 +280,16 @@ class SqliteDatabase(Database):
         error: BaseException | None = None
         async with self._lock:
             try:
-                # Drain writes queued before the lock was taken, so in_transaction is exact,
-                # then hold the write lock from the unit's first read on.
-                await self._conn.execute_fetchall("SELECT 1")
+                # Let the writes queued before the lock was taken run, so in_transaction is
+                # exact, then hold the write lock from the unit's first read on. (A write
+                # whose caller was cancelled may still be queued: drain the queue then.)
+                await self._quiet.wait()
+                if self._abandoned:
+                    self._abandoned = False
+                    await self._unit.execute("SELECT 1")
                 if not self._conn.in_transaction:
-                    await self._conn.execute("BEGIN IMMEDIATE")
-                await self._conn.execute("SAVEPOINT unit")
+                    await self._unit.control("BEGIN IMMEDIATE")
+                await self._unit.control("SAVEPOINT unit")
             except BaseException:  # cancelled or busy before the unit began: nothing lost
                 self._next_commit()
                 raise
@@ -232,12 +298,12 @@ class SqliteDatabase(Database):
             except BaseException as exc:
                 error = exc
                 try:
-                    await self._conn.execute("ROLLBACK TO unit")
-                    await self._conn.execute("RELEASE unit")
+                    await self._unit.control("ROLLBACK TO unit")
+                    await self._unit.control("RELEASE unit")
                 except BaseException as rollback_error:  # the whole transaction is gone
                     self._after_failure(rollback_error, rolled_back=True)
             else:
-                await self._conn.execute("RELEASE unit")
+                await self._unit.control("RELEASE unit")
         if error is not None:  # rolled back to the savepoint: the others' work stands
             await self._settle()
             raise error
@@ -288,6 +354,7 @@ class SqliteDatabase(Database):
                 return
             self._flushing = commit
             try:
+                self.round_trips["COMMIT"] += 1
                 await self._conn.commit()
             except BaseException as exc:
                 with contextlib.suppress(BaseException):
@@ -348,20 +415,76 @@ def _pg_args(names: Sequence[str], params: Params) -> list[Any]:
 class _PgExecutor(Executor):
     dialect = "postgresql"
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Any, round_trips: Counter[str]) -> None:
         self._target = target  # an asyncpg Pool or Connection
+        self.round_trips = round_trips
 
     async def fetch(self, sql: str, params: Params = None) -> list[Row]:
         text, names = _to_positional(sql)
+        self.round_trips[statement_kind(sql)] += 1
         return [dict(r) for r in await self._target.fetch(text, *_pg_args(names, params))]
 
     async def execute(self, sql: str, params: Params = None) -> None:
         text, names = _to_positional(sql)
+        self.round_trips[statement_kind(sql)] += 1
         await self._target.execute(text, *_pg_args(names, params))
 
     async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
         text, names = _to_positional(sql)
+        self.round_trips[statement_kind(sql)] += 1
         await self._target.executemany(text, [_pg_args(names, r) for r in rows])
+
+
+class _PgUnit(_PgExecutor):
+    """One connection held for a task's unit of work. The transaction begins at the first
+    write, so a unit that only reads (or whose only write is its last) costs no BEGIN and
+    COMMIT; the first `transaction()` block of a unit is that transaction itself (no
+    SAVEPOINT: nothing was written before it), later ones are savepoints inside it."""
+
+    def __init__(self, conn: Any, round_trips: Counter[str]) -> None:
+        super().__init__(conn, round_trips)
+        self.conn = conn
+        self.top: Any = None  # the asyncpg Transaction, once begun
+        self.open = True  # False once the unit ended: a task it spawned must not use it
+        # One statement at a time on the connection, should a handler run two at once.
+        self.lock = asyncio.Lock()
+
+    async def begin(self) -> None:
+        async with self.lock:
+            if self.top is None:
+                self.round_trips["BEGIN"] += 1
+                top = self.conn.transaction()
+                await top.start()
+                self.top = top
+
+    async def end(self, commit: bool) -> None:
+        async with self.lock:
+            top, self.top = self.top, None
+            if top is not None:
+                self.round_trips["COMMIT" if commit else "ROLLBACK"] += 1
+                await (top.commit() if commit else top.rollback())
+
+    async def fetch(self, sql: str, params: Params = None) -> list[Row]:
+        async with self.lock:
+            return await super().fetch(sql, params)
+
+    async def execute(self, sql: str, params: Params = None) -> None:
+        async with self.lock:
+            await super().execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        async with self.lock:
+            await super().executemany(sql, rows)
+
+
+# The unit of work the current task is in, if any (PostgresDatabase.unit).
+_current_unit: ContextVar[_PgUnit | None] = ContextVar("grassroots_pg_unit", default=None)
+
+
+async def _keep_session(conn: Any) -> None:
+    """The pool's reset on release, instead of asyncpg's RESET ALL / UNLISTEN / advisory
+    unlock query: a round trip after every statement taken from the pool, for session state
+    this project never sets (asyncpg still rolls back a transaction left open)."""
 
 
 def split_search_path(url: str) -> tuple[str, str | None]:
@@ -377,7 +500,7 @@ def split_search_path(url: str) -> tuple[str, str | None]:
 
 class PostgresDatabase(_PgExecutor, Database):
     def __init__(self, url: str, pool: Any) -> None:
-        super().__init__(pool)
+        super().__init__(pool, Counter())
         self.url = url
         self._pool = pool
 
@@ -393,7 +516,14 @@ class PostgresDatabase(_PgExecutor, Database):
         database = parts.path.lstrip("/") or parts.username or "postgres"
         try:
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, server_settings=settings
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                server_settings=settings,
+                reset=_keep_session,
+                # Every statement is prepared once per connection and reused; the default
+                # 100 is fewer than the distinct statements a busy deployment runs.
+                statement_cache_size=STATEMENT_CACHE,
             )
         except asyncpg.InvalidCatalogNameError as exc:
             raise DatabaseUnavailable("no_database", database=database) from exc
@@ -416,13 +546,89 @@ class PostgresDatabase(_PgExecutor, Database):
             raise DatabaseUnavailable("no_schema", schema=schema, database=database)
         return cls(url, pool)
 
+    def _unit(self) -> _PgUnit | None:
+        unit = _current_unit.get()
+        return unit if unit is not None and unit.open else None
+
+    async def fetch(self, sql: str, params: Params = None) -> list[Row]:
+        unit = self._unit()
+        return await (unit.fetch(sql, params) if unit else super().fetch(sql, params))
+
+    async def execute(self, sql: str, params: Params = None) -> None:
+        await self.write(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        if unit := self._unit():
+            await unit.begin()
+            await unit.executemany(sql, rows)
+        else:
+            await super().executemany(sql, rows)
+
     async def write(self, sql: str, params: Params = None) -> list[Row]:
-        return await self.fetch(sql, params)  # a lone statement commits on its own
+        if unit := self._unit():
+            await unit.begin()
+            return await unit.fetch(sql, params)
+        return await super().fetch(sql, params)  # a lone statement commits on its own
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _PgExecutor(conn)
+        unit = self._unit()
+        if unit is None:
+            async with self._pool.acquire() as conn:
+                self.round_trips["BEGIN"] += 1
+                tx = conn.transaction()
+                await tx.start()
+                try:
+                    yield _PgExecutor(conn, self.round_trips)
+                except BaseException:
+                    self.round_trips["ROLLBACK"] += 1
+                    await tx.rollback()
+                    raise
+                self.round_trips["COMMIT"] += 1
+                await tx.commit()
+        elif unit.top is None:  # the unit's first write: its transaction is this block's
+            await unit.begin()
+            try:
+                yield unit
+            except BaseException:
+                await unit.end(commit=False)  # as if the block had never run
+                raise
+        else:
+            self.round_trips["SAVEPOINT"] += 1
+            async with unit.lock:
+                savepoint = unit.conn.transaction()
+                await savepoint.start()
+            try:
+                yield unit
+            except BaseException:
+                self.round_trips["ROLLBACK"] += 1
+                async with unit.lock:
+                    await savepoint.rollback()
+                raise
+            self.round_trips["RELEASE"] += 1
+            async with unit.lock:
+                await savepoint.commit()
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[Executor]:
+        if self._unit() is not None:  # already in one: this is part of it
+            yield self
+            return
+        async with self._pool.acquire() as conn:
+            unit = _PgUnit(conn, self.round_trips)
+            token = _current_unit.set(unit)
+            try:
+                yield self
+            except BaseException:
+                unit.open = False
+                await unit.end(commit=False)
+                raise
+            else:
+                unit.open = False
+                await unit.end(commit=True)
+            finally:
+                unit.open = False
+                _current_unit.reset(token)
 
     async def close(self) -> None:
         await self._pool.close()

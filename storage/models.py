@@ -87,6 +87,7 @@ class Recorded:
     is_new: bool
     status: str
     reply: str | None  # JSON of the replies given the first time
+    sender: SenderRecord | None = None  # who sent it, when read in the same statement
 
 
 @dataclass(frozen=True, slots=True)

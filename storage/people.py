@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.messages import Address
-from storage.engine import Database, Executor, as_datetime
+from storage.engine import Database, Executor, Row, as_datetime
 from storage.models import Grant, Role, SenderRecord
 
 
@@ -53,44 +53,56 @@ def name_key(name: str) -> str:
     return "".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
+# Who is behind the address (:kind, :value): one row per role held (a row with NULL role
+# when none), each with the person and the organisation; no row when the address is new.
+# Ordered by grant_order. Also read inside the statement that records a message.
+RESOLVE = """
+    SELECT a.id AS address_id, a.person_id, a.opted_out_at, p.name, p.language,
+           r.role, o.id AS org_id, o.code, o.name AS org_name, o.kind, o.timezone,
+           r.id AS grant_order,
+           EXISTS (SELECT 1 FROM pending_questions q
+                   WHERE q.address_kind = a.kind AND q.address = a.value) AS pending
+    FROM addresses a
+    LEFT JOIN people p ON p.id = a.person_id
+    LEFT JOIN roles r ON r.person_id = a.person_id
+    LEFT JOIN organisations o ON o.id = r.org_id
+    WHERE a.kind = :kind AND a.value = :value
+"""
+
+
+def sender_record(rows: Sequence[Row]) -> SenderRecord:
+    """A SenderRecord from the rows of RESOLVE (in grant order); a row without an address
+    (the record statement's, for a new address) is nobody yet."""
+    if not rows or rows[0]["address_id"] is None:
+        return SenderRecord(None, None, None, None, None)
+    first = rows[0]
+    grants = tuple(
+        Grant(Role(r["role"]), r["org_id"], r["code"], r["org_name"], r["kind"], r["timezone"])
+        for r in rows
+        if r["role"] is not None
+    )
+    return SenderRecord(
+        address_id=first["address_id"],
+        person_id=first["person_id"],
+        name=first["name"],
+        language=first["language"],
+        opted_out_at=as_datetime(first["opted_out_at"]),
+        grants=grants,
+        has_pending=bool(first["pending"]),
+    )
+
+
 class PeopleRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def resolve(self, address: Address) -> SenderRecord:
-        """Who is behind an address, with every role they hold: one query per message."""
+        """Who is behind an address, with every role they hold: one query per message
+        (none of its own when the message's record read it: InboundRepository.record)."""
         rows = await self.db.fetch(
-            """
-            SELECT a.id AS address_id, a.person_id, a.opted_out_at, p.name, p.language,
-                   r.role, o.id AS org_id, o.code, o.name AS org_name, o.kind, o.timezone,
-                   EXISTS (SELECT 1 FROM pending_questions q
-                           WHERE q.address_kind = a.kind AND q.address = a.value) AS pending
-            FROM addresses a
-            LEFT JOIN people p ON p.id = a.person_id
-            LEFT JOIN roles r ON r.person_id = a.person_id
-            LEFT JOIN organisations o ON o.id = r.org_id
-            WHERE a.kind = :kind AND a.value = :value
-            ORDER BY r.id
-            """,
-            {"kind": address.kind.value, "value": address.value},
+            RESOLVE + " ORDER BY grant_order", {"kind": address.kind.value, "value": address.value}
         )
-        if not rows:
-            return SenderRecord(None, None, None, None, None)
-        first = rows[0]
-        grants = tuple(
-            Grant(Role(r["role"]), r["org_id"], r["code"], r["org_name"], r["kind"], r["timezone"])
-            for r in rows
-            if r["role"] is not None
-        )
-        return SenderRecord(
-            address_id=first["address_id"],
-            person_id=first["person_id"],
-            name=first["name"],
-            language=first["language"],
-            opted_out_at=as_datetime(first["opted_out_at"]),
-            grants=grants,
-            has_pending=bool(first["pending"]),
-        )
+        return sender_record(rows)
 
     async def opt_out(self, address: Address, now: datetime) -> bool:
         """Stop broadcasts to the address. True the first time, False if already stopped."""

@@ -40,6 +40,7 @@ AUDIENCE_ROLES: dict[str, tuple[Role, ...]] = {
 }
 # A process notices a poll another process opened within this many seconds.
 OPEN_CACHE_SECONDS = 2.0
+OPEN_CACHE_ENTRIES = 10_000  # sets of organisations whose open polls are kept
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud, typed on keypads
 
 
@@ -47,6 +48,7 @@ class Cast(StrEnum):
     NEW = "new"
     CHANGED = "changed"
     LOCKED = "locked"  # answered before, and this poll does not allow a change
+    CLOSED = "closed"  # the poll is no longer open (closed since it was read): not counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,9 @@ class PollRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._open_known: tuple[float, bool] | None = None
+        # The open polls reaching a set of organisations, briefly (OPEN_CACHE_SECONDS): every
+        # answer of a burst asks it; `cast` checks the poll is still open when it counts.
+        self._open_reach: dict[tuple[int, ...], tuple[float, list[tuple[Poll, int]]]] = {}
         self.keys: Keys | None = None  # set by Repositories.use_secret
 
     def _keys(self) -> Keys:
@@ -185,7 +190,7 @@ class PollRepository:
         )
         if not rows:
             rows = await self.db.fetch("SELECT * FROM polls WHERE source = :s", {"s": source})
-        self._open_known = None
+        self._forget_open()
         return _poll(rows[0])
 
     async def get(self, poll_id: int) -> Poll | None:
@@ -211,7 +216,7 @@ class PollRepository:
             f"UPDATE polls SET status = :to{sets} WHERE id = :id AND status = :from RETURNING id",
             {"id": poll_id, "from": from_status, "to": to_status, **changes},
         )
-        self._open_known = None
+        self._forget_open()
         return bool(rows)
 
     async def mark_results_sent(self, poll_id: int, now: datetime) -> None:
@@ -232,6 +237,11 @@ class PollRepository:
         )
         return [_poll(r) for r in opening], [_poll(r) for r in closing]
 
+    def _forget_open(self) -> None:
+        """A poll was created or changed status here: read open polls afresh."""
+        self._open_known = None
+        self._open_reach.clear()
+
     async def any_open(self) -> bool:
         """Whether any poll is open anywhere: most messages arrive when none is, and this
         spares them a query (cached briefly; see OPEN_CACHE_SECONDS)."""
@@ -249,6 +259,11 @@ class PollRepository:
         with the organisation (of `org_ids`) through which it reaches the person."""
         if not org_ids:
             return []
+        cacheable = tuple(statuses) == ("open",) and closed_since is None
+        key = tuple(org_ids)
+        if cacheable and (known := self._open_reach.get(key)):
+            if time.monotonic() - known[0] < OPEN_CACHE_SECONDS:
+                return known[1]
         orgs, org_params = in_list("o", org_ids)
         states, state_params = in_list("s", statuses)
         since = "AND p.closes_at >= :since" if closed_since is not None else ""
@@ -267,7 +282,12 @@ class PollRepository:
             """,
             {**org_params, **state_params, "since": closed_since},
         )
-        return [(_poll(r), r["via"]) for r in rows]
+        found = [(_poll(r), r["via"]) for r in rows]
+        if cacheable:
+            if len(self._open_reach) >= OPEN_CACHE_ENTRIES:
+                self._open_reach.clear()
+            self._open_reach[key] = (time.monotonic(), found)
+        return found
 
     async def has_ballot(self, poll_id: int, voter: str) -> bool:
         return bool(
@@ -300,15 +320,19 @@ class PollRepository:
             f"ballot:{poll.id}:{voter}",
         )
         async with self.db.transaction() as tx:
-            before = await tx.fetchval(
-                "SELECT 1 FROM sealed_ballots WHERE poll_id = :p AND voter = :v",
+            # One statement: whether the poll is still open (the caller's list of open
+            # polls may be a few seconds old), and any answer before, sealed or (written in
+            # the clear before sealing, migration 0013) to be taken over.
+            found = await tx.fetchrow(
+                "SELECT (SELECT status FROM polls WHERE id = :p) AS status,"
+                " (SELECT 1 FROM sealed_ballots WHERE poll_id = :p AND voter = :v) AS sealed,"
+                " (SELECT 1 FROM ballots WHERE poll_id = :p AND voter = :v) AS legacy",
                 {"p": poll.id, "v": voter},
             )
-            # A ballot written in the clear before sealing (migration 0013) is taken over.
-            legacy = before is None and await tx.fetchval(
-                "SELECT 1 FROM ballots WHERE poll_id = :p AND voter = :v",
-                {"p": poll.id, "v": voter},
-            )
+            assert found is not None  # a SELECT without FROM has its one row
+            if found["status"] != "open":
+                return Cast.CLOSED
+            before, legacy = found["sealed"], found["legacy"] is not None
             if (before is not None or legacy) and not poll.allow_change:
                 return Cast.LOCKED
             if legacy:
@@ -317,26 +341,33 @@ class PollRepository:
                     {"p": poll.id, "v": voter},
                 )
                 before = 1
-            if before is None:
-                await tx.execute(
-                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s)",
-                    {"p": poll.id, "v": voter, "s": sealed},
-                )
-                await tx.execute(
-                    "INSERT INTO poll_participants (poll_id, person_id) VALUES (:p, :person) "
-                    "ON CONFLICT DO NOTHING",
-                    {"p": poll.id, "person": person_id},
-                )
-            else:
-                await tx.execute(
-                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s) "
-                    "ON CONFLICT (poll_id, voter) DO UPDATE SET sealed = excluded.sealed",
-                    {"p": poll.id, "v": voter, "s": sealed},
-                )
             if comment is not None:
                 await hold_comment(tx, self._keys(), comment, poll.id, message_id)
+            # The ballot, the participant and the log's marker: one round trip on PostgreSQL.
+            if before is None:
+                writes = [
+                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s)",
+                    "INSERT INTO poll_participants (poll_id, person_id) VALUES (:p, :person) "
+                    "ON CONFLICT DO NOTHING",
+                ]
+            else:
+                writes = [
+                    "INSERT INTO sealed_ballots (poll_id, voter, sealed) VALUES (:p, :v, :s) "
+                    "ON CONFLICT (poll_id, voter) DO UPDATE SET sealed = excluded.sealed"
+                ]
             if message_id is not None:
-                await forget_body(tx, message_id, marker)
+                writes.append(FORGET_BODY)
+            await tx.execute_together(
+                writes,
+                {
+                    "p": poll.id,
+                    "v": voter,
+                    "s": sealed,
+                    "person": person_id,
+                    "id": message_id,
+                    "marker": marker,
+                },
+            )
         return Cast.NEW if before is None else Cast.CHANGED
 
     async def rekey(self, poll_id: int, old: str, new: str) -> None:
@@ -499,12 +530,12 @@ class PollRepository:
             await forget_body(tx, message_id, marker)
 
 
+FORGET_BODY = "UPDATE inbound_messages SET body = :marker, attachments = NULL WHERE id = :id"
+
+
 async def forget_body(tx: Any, message_id: int, marker: str) -> None:
     """Replace a counted message's text in the log: the answer lives only in its ballot."""
-    await tx.execute(
-        "UPDATE inbound_messages SET body = :marker, attachments = NULL WHERE id = :id",
-        {"id": message_id, "marker": marker},
-    )
+    await tx.execute(FORGET_BODY, {"id": message_id, "marker": marker})
 
 
 async def hold_comment(
