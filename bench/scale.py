@@ -17,7 +17,7 @@ Each serve pass has a fresh database (a new schema on PostgreSQL) with the same 
 a workload of its own (new MessageSids), and afterwards the database is read to check that
 every message answered 200 was stored exactly once and handled. The bare endpoint with 2
 workers runs under uvicorn's supervisor with a socket per worker (SO_REUSEPORT), as serve
-does. Round trips per message come from bench/roundtrips.py when it is there. Ends with
+does. Round trips per message come from bench/roundtrips.py. Ends with
 `bench scale: ratio X (target 1.5)`: PostgreSQL with 2 workers over 1 worker. Also printed:
 PostgreSQL over SQLite with 1 worker (target 0.8) and each serve pass's p99 (target 500 ms).
 
@@ -181,14 +181,11 @@ def with_schema(url: str, schema: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}search_path={schema}"
 
 
-def round_trips_per_message(url: str) -> dict[str, float] | None:
-    """Statements per inbound message by kind, on a fresh database, from h3's
-    bench/roundtrips.py. MERGE: wired to `round_trips(url)`; None while it is missing."""
-    try:
-        from roundtrips import round_trips  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return {k: v for k, v in round_trips(url).items() if ":" not in k}
+async def round_trips_per_message(url: str) -> dict[str, float]:
+    """Statements per inbound message by kind, on a fresh database (bench/roundtrips.py)."""
+    from roundtrips import round_trips_async  # type: ignore[import-not-found]
+
+    return {k: v for k, v in (await round_trips_async(url)).items() if ":" not in k}
 
 
 # --- The run -----------------------------------------------------------------------------------
@@ -272,7 +269,7 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> int:
             pg2.name: await pg_stored(args.pg, schemas[1], pg2_work, pg2),
             pg1b.name: await pg_stored(args.pg, schemas[3], pg1b_work, pg1b),
         }
-        trips = round_trips_per_message(with_schema(args.pg, schemas[2]))
+        trips = await round_trips_per_message(with_schema(args.pg, schemas[2]))
     finally:
         for schema in schemas:
             await pg_admin(args.pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -288,9 +285,7 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> int:
     for name, result in stored.items():
         print(f"{name}:")
         print_stored(result, "provider ids")
-    if trips is None:
-        print("round trips per message: bench/roundtrips.py not here (MERGE: h3's)")
-    else:
+    if trips:
         print(
             "round trips per message (PostgreSQL): "
             + ", ".join(f"{kind} {n:.1f}" for kind, n in sorted(trips.items()))
