@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -40,13 +41,13 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def _verified_form(request: Request, path: str) -> dict[str, str]:
     app: App = request.app.state.bot
-    form = sms.parse_form(await _read_limited(request), request.headers.get("content-type"))
+    form = sms.parse_form(await read_limited(request), request.headers.get("content-type"))
     assert app.sms_verifier is not None  # the route exists only with SMS configured
     app.sms_verifier.verify(path, form, request.headers.get("x-twilio-signature"))
     return form
 
 
-async def _read_limited(request: Request, limit: int = sms.MAX_FORM_BYTES) -> bytes:
+async def read_limited(request: Request, limit: int = sms.MAX_FORM_BYTES) -> bytes:
     """The body, refused past the limit without reading it all into memory."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -60,7 +61,16 @@ async def _read_limited(request: Request, limit: int = sms.MAX_FORM_BYTES) -> by
     return b"".join(chunks)
 
 
-def _rejected(request: Request, error: sms.WebhookRejected) -> Response:
+class Refusal(Protocol):
+    """What a channel's check raises for a callback it refuses (sms.WebhookRejected,
+    wechat.CallbackRejected)."""
+
+    status: int
+    reason: str
+
+
+def rejected(request: Request, error: Refusal) -> Response:
+    """A callback refused (forged, stale, malformed): logged, answered with its status."""
     log.warning(
         "%s %s refused (%d): %s", request.method, request.url.path, error.status, error.reason
     )
@@ -74,7 +84,7 @@ async def sms_inbound(request: Request) -> Response:
         form = await _verified_form(request, sms.INBOUND_PATH)
         inbound = sms.to_inbound(form, app.clock.now())
     except sms.WebhookRejected as error:
-        return _rejected(request, error)
+        return rejected(request, error)
     except sms.SenderRefused as refused:
         # Signed and well formed, so Twilio gets a 200 and does not retry; the log line is
         # the record (the inbound log holds phone identities only, and this is none).
@@ -95,10 +105,10 @@ async def sms_status(request: Request) -> Response:
     try:
         form = await _verified_form(request, sms.STATUS_PATH)
     except sms.WebhookRejected as error:
-        return _rejected(request, error)
+        return rejected(request, error)
     sid, status = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or not status:
-        return _rejected(request, sms.WebhookRejected(400, "MessageSid or MessageStatus missing"))
+        return rejected(request, sms.WebhookRejected(400, "MessageSid or MessageStatus missing"))
     now, code = app.clock.now(), form.get("ErrorCode") or None
     recipient = await app.repos.outbox.update_delivery(sid, status.lower(), code, now)
     if recipient is None:
@@ -118,9 +128,9 @@ async def telegram_webhook(request: Request) -> Response:
     if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return PlainTextResponse("secret token does not match\n", status_code=403)
     try:
-        raw = await _read_limited(request, MAX_UPDATE_BYTES)
+        raw = await read_limited(request, MAX_UPDATE_BYTES)
     except sms.WebhookRejected as error:
-        return _rejected(request, error)
+        return rejected(request, error)
     # Past the secret, whatever cannot be used is acknowledged and dropped (with a log
     # line): any other answer makes Telegram deliver it again, for a day. A storage failure
     # still answers 500, so that a good update is redelivered once storage is back.

@@ -24,7 +24,7 @@ from bot.channels import sms, wechat
 from bot.channels.base import plain_text
 from bot.messages import AddressKind, Inbound, Outbound
 from bot.privacy import mask_phone
-from bot.web.webhooks import _read_limited
+from bot.web.webhooks import read_limited, rejected
 from storage.models import Recorded
 
 log = logging.getLogger(__name__)
@@ -144,20 +144,13 @@ class WechatWebhook:
             self.poke()
 
 
-def _rejected(request: Request, error: wechat.CallbackRejected) -> Response:
-    log.warning(
-        "%s %s refused (%d): %s", request.method, request.url.path, error.status, error.reason
-    )
-    return PlainTextResponse(error.reason + "\n", status_code=error.status)
-
-
 async def verify(request: Request) -> Response:
     """The server-URL check WeChat makes when the account's server configuration is saved."""
     hook: WechatWebhook = request.app.state.wechat
     try:
         echo = hook.callbacks.verify_url(dict(request.query_params), hook.app.clock.now())
     except wechat.CallbackRejected as error:
-        return _rejected(request, error)
+        return rejected(request, error)
     return PlainTextResponse(echo)
 
 
@@ -168,10 +161,10 @@ async def callback(request: Request) -> Response:
     app = hook.app
     now = app.clock.now()
     try:
-        raw = await _read_limited(request, wechat.MAX_BODY_BYTES)
+        raw = await read_limited(request, wechat.MAX_BODY_BYTES)
         opened = hook.callbacks.open(dict(request.query_params), raw, now)
     except wechat.CallbackRejected as error:
-        return _rejected(request, error)
+        return rejected(request, error)
     except sms.WebhookRejected as error:  # larger than any callback
         return PlainTextResponse(error.reason + "\n", status_code=error.status)
     # Past the signature, what cannot be used is acknowledged and dropped (logged): any
