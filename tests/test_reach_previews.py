@@ -4,13 +4,16 @@ then queues, channel by channel (bot/reach.py over storage/audience.reach)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
+from click.testing import CliRunner
 
 from bot.app import App
+from bot.cli import main
 from bot.clock import FixedClock
 from bot.config import load_config
 from bot.messages import Address, AddressKind, Channel, Inbound
@@ -114,3 +117,15 @@ def test_the_chat_part_names_each_channel_with_someone_on_it():
     # Every chat channel has its words in both catalogs (a new channel would fail here).
     every = {kind.value: 7 for kind in CHATS}
     assert chats_text(zh, every).count("7") == chats_text(en, every).count("7") == len(CHATS)
+
+
+async def test_poll_create_on_the_command_line_names_wechat(tmp_path, sqlite_url):
+    config = load_config(env={"GRASSROOTS_DATABASE_URL": sqlite_url, **KEY_ENV})
+    async with await App.open(config) as app:
+        await populate_roster(app)
+        await follows_on(app, AddressKind.WECHAT, VILLAGER_OPENID, VILLAGER)
+    env = {"GRASSROOTS_DATABASE_URL": sqlite_url, **KEY_ENV}
+    args = ["poll", "create", "--org", "HX0101", "--question", "路灯修得好吗", "--closes", "2d"]
+    made = await asyncio.to_thread(CliRunner().invoke, main, args, env=env, catch_exceptions=False)
+    assert made.exit_code == 0, made.output
+    assert "共 1 人（短信0人；微信1人）" in made.output, made.output
