@@ -174,8 +174,8 @@ async def test_in_the_browser_create_a_poll_and_see_its_preview(site: Site, brow
     assert await horizontal_overflow(page) == 0
     await page.get_by_role("button", name="预览").click()
     await page.wait_for_selector("#preview")
-    figures = await page.locator("#preview b").all_inner_texts()
-    assert int(figures[0]) > 0 and int(figures[4]) == int(figures[1]) * int(figures[3])
+    shown = figures(await page.content())
+    assert shown["people"] > 0 and shown["cost"] == shown["by_sms"] * shown["segments"]
     await shoot(page, "console-poll-preview")
     assert await horizontal_overflow(page) == 0
     await page.get_by_role("button", name="确认发出").click()
