@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.normalize import has_words
 from bot.quiet import quiet_until
+from bot.reach import by_sms, chats_text
 from bot.segments import count_segments
 from bot.texts import LANGUAGES, texts_for
 from handlers import confirm
@@ -93,14 +94,14 @@ async def _notice(msg: Message, ctx: Context, urgent: bool) -> None:
         ctx.reply("broadcast.nobody", org=draft.org_name)
         return
     if segments > CONFIRM_SEGMENTS:
-        sms = reach_now.get("sms", 0)
+        sms = by_sms(reach_now)
         ctx.say(
             ctx.texts.get(
                 "notice.preview",
                 segments=segments,
                 sms=sms,
                 cost=segments * sms,
-                telegram=reach_now.get("telegram", 0),
+                chats=chats_text(ctx.texts, reach_now),
             ),
             choices=confirm.buttons(ctx),
         )

@@ -33,6 +33,7 @@ from bot.polls import (
     voter_hash,
     when,
 )
+from bot.reach import by_sms, chats_text
 from bot.segments import count_segments
 from bot.texts import LANGUAGES, Texts, texts_for
 from handlers.base import Context, Interceptor, Message, Resumer, Route
@@ -167,8 +168,8 @@ async def _preview(ctx: Context, org: Org, zone: ZoneInfo, polls: list[Poll]) ->
         return
     params: dict[str, object] = dict(
         audience=audience,
-        sms=reach.get("sms", 0),
-        telegram=reach.get("telegram", 0),
+        sms=by_sms(reach),
+        chats=chats_text(ctx.texts, reach),
         segments=segments,
         closes=when(first.closes_at, zone),
     )

@@ -1,6 +1,7 @@
 """Who a broadcast would reach, per channel, before it is queued: the same choice of
-address as OutboxRepository.enqueue_audience (Telegram before SMS; opted-out and invalid
-addresses skipped), counted, so that a sender sees the cost before saying 确认."""
+address as OutboxRepository.enqueue_audience (a chat, Telegram or WeChat, before SMS;
+opted-out and invalid addresses skipped), counted, so that a sender sees the cost before
+saying 确认. bot/reach.py says the result the same way at every door."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import pytest
 from bot.channels.base import plain_text
 from bot.messages import Address, AddressKind, Choice, Outbound
 from bot.polls import MIN_BREAKDOWN, default_options, series_results_text
+from bot.reach import CHATS, chats_text
 from bot.segments import count_segments
 from bot.texts import LANGUAGES, Texts, catalog, texts_for
 from handlers.help import HELP_KEYS, MORE_KEYS
@@ -176,10 +177,19 @@ def _digest_items(t: Texts) -> str:
     return t.get("list.separator").join(f"{t.get(f'category.short.{c}')}{NUMBER}" for c in labels)
 
 
+def _every_chat(t: Texts) -> str:
+    """A preview's chat part at its longest: someone reached on every chat channel."""
+    return chats_text(t, {kind.value: NUMBER for kind in CHATS})
+
+
 PER_KEY: dict[str, dict[str, Compose]] = {
     # A busy member: three-digit totals in every category, a dozen this week.
     "record.summary": {"items": _record_items, "week": lambda t: 12, "total": lambda t: 640},
     "digest.weekly": {"items": _digest_items},
+    # Previews name each chat channel that reaches someone (bot/reach.py): all of them here.
+    "poll.preview": {"chats": _every_chat},
+    "poll.series_preview": {"chats": _every_chat},
+    "notice.preview": {"chats": _every_chat},
 }
 # What {code} stands for, by key prefix: a poll, a commitment, a comment, a public notice;
 # else an organisation.

@@ -77,7 +77,7 @@ async def test_urgent_needs_a_separator_after_it(phone, county: App):
 async def test_a_long_notice_shows_its_cost_and_waits_for_confirmation(phone, county: App):
     secretary = phone(SECRETARY)
     assert await secretary.says(f"通知 {LONG}") == [
-        "通知较长：每人3条短信，发短信3人共9条，Telegram 0人。回复“确认”发出，“取消”作废。"
+        "通知较长：每人3条短信，发短信3人共9条。回复“确认”发出，“取消”作废。"
     ]
     assert await outbox_rows(county) == []  # nothing queued before 确认
     assert await secretary.says("确认") == ["通知已排队：发给3人，每人3条短信。编号1。"]

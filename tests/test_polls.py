@@ -565,7 +565,7 @@ async def test_a_hidden_branch_breakdown_cannot_be_worked_out_from_the_others(ph
 async def test_five_goods_asks_each_question_after_the_one_before(phone, county: App):
     secretary = phone(SECRETARY)
     assert await secretary.says("评议 五个好") == [
-        "五个好评议（P1起共5题）发给群众1人：短信1人，首题每条2段；Telegram 0人。"
+        "五个好评议（P1起共5题）发给群众1人：短信1人，首题每条2段。"
         "12-03 10:00截止。回复“确认”发出，“取消”作废。"
     ]
     assert await secretary.says("确认") == ["评议P1已发出，共1人。回复“结果 P1”看结果。"]

@@ -12,6 +12,7 @@ from bot.app import App
 from bot.cli.base import config_of, main, run, texts_of, with_app
 from bot.config import Config, parse_duration
 from bot.polls import MAX_OPTIONS, create_polls, open_poll, reach_and_cost, when
+from bot.reach import by_sms, chats_text
 from bot.texts import Texts
 from storage.polls import AUDIENCE_ROLES, Poll
 
@@ -127,8 +128,8 @@ def poll_create(
             audience=texts.get(f"poll.audience.{audience}"),
             org=org_name,
             people=sum(reach.values()),
-            sms=reach.get("sms", 0),
-            telegram=reach.get("telegram", 0),
+            sms=by_sms(reach),
+            chats=chats_text(texts, reach),
             segments=segments,
             closes=closes_text,
         )

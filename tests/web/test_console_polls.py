@@ -12,7 +12,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from bot.polls import reach_and_cost
-from bot.texts import texts_for
+from bot.texts import catalog, texts_for
 from bot.web.console.access import COOKIE
 from tests.test_cli import grassroots
 from tests.test_cli_ops import env_for
@@ -21,11 +21,14 @@ from tests.web.conftest import Site
 from tests.web.populate import SECRETARY_HX0101, VILLAGERS_HX0101, says
 
 SECRETARY_HX0201 = "+8613800003100"
+FIGURE = "web.console.polls."
 
 
-def figures(html: str) -> list[int]:
+def figures(html: str) -> dict[str, int]:
+    """The preview's figures by their label's key (people, by_sms, by_telegram, ...)."""
     block = html.split('id="preview"', 1)[1].split("</ul>", 1)[0]
-    return [int(n) for n in re.findall(r"<b>(\d+)</b>", block)]
+    labels = {v: k.rsplit(".", 1)[1] for k, v in catalog("zh-CN").items() if k.startswith(FIGURE)}
+    return {labels[label]: int(n) for n, label in re.findall(r"<b>(\d+)</b>([^<]+)</li>", block)}
 
 
 def csrf_of(html: str) -> str:
@@ -54,7 +57,9 @@ async def test_the_preview_is_the_bots_and_confirm_opens_it(site: Site):
     target = made.headers["location"]
     code = target.rsplit("/", 1)[1]
     preview = await client.get(target)
-    people, sms, telegram, segments, cost = figures(preview.text)
+    shown = figures(preview.text)
+    people, sms, segments, cost = (shown[k] for k in ("people", "by_sms", "segments", "cost"))
+    telegram = shown.get("by_telegram", 0)  # a chat channel is shown when it reaches someone
     # What 评议 by SMS previews for the same question
     replies = await says(site.app, SECRETARY_HX0101, "评议 村里路灯修得满意吗")
     texts = texts_for("zh-CN")
@@ -169,8 +174,8 @@ async def test_in_the_browser_create_a_poll_and_see_its_preview(site: Site, brow
     assert await horizontal_overflow(page) == 0
     await page.get_by_role("button", name="预览").click()
     await page.wait_for_selector("#preview")
-    figures = await page.locator("#preview b").all_inner_texts()
-    assert int(figures[0]) > 0 and int(figures[4]) == int(figures[1]) * int(figures[3])
+    shown = figures(await page.content())
+    assert shown["people"] > 0 and shown["cost"] == shown["by_sms"] * shown["segments"]
     await shoot(page, "console-poll-preview")
     assert await horizontal_overflow(page) == 0
     await page.get_by_role("button", name="确认发出").click()

@@ -22,6 +22,7 @@ from bot.config import Config
 from bot.fallback import limit_lines
 from bot.normalize import has_words
 from bot.privacy import mask_phone
+from bot.reach import by_sms, chats_text
 from bot.texts import Texts
 from bot.web.console.access import (
     ConsoleUser,
@@ -114,10 +115,10 @@ async def index(request: Request) -> Response:
     segments = notices.segments_of(ctx, draft)
     held = notices.held_until(ctx, draft, reach, now)
     data["preview"] = {
-        "sms": reach.get("sms", 0),
-        "telegram": reach.get("telegram", 0),
+        "sms": by_sms(reach),
+        "chats": chats_text(texts, reach),
         "segments": segments,
-        "cost": segments * reach.get("sms", 0),
+        "cost": segments * by_sms(reach),
         "held": notices.when_text(ctx, held, now) if held else None,
     }
     return render(request, "console/broadcasts.html", data, headers=_NO_STORE)

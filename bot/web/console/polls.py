@@ -33,6 +33,7 @@ from bot.polls import (
     reach_and_cost,
     share,
 )
+from bot.reach import by_sms, chats
 from bot.texts import Texts
 from bot.web.console.access import (
     ConsoleUser,
@@ -315,10 +316,10 @@ async def show(request: Request) -> Response:
         )
         data["preview"] = {
             "people": sum(reach.values()),
-            "sms": reach.get("sms", 0),
-            "telegram": reach.get("telegram", 0),
+            "sms": by_sms(reach),
+            "chats": chats(reach),
             "segments": segments,
-            "cost": segments * reach.get("sms", 0),
+            "cost": segments * by_sms(reach),
         }
     elif closed:
         data["scopes"] = _scopes(await _rows(app, poll, tally), poll, texts)
