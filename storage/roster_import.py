@@ -88,6 +88,11 @@ async def write_batch(
         return []
     # One timestamp for every row, in the form the engine would give each (SQLite: text).
     stamp = now if tx.dialect == "postgresql" else _sqlite_param(now)
+    if tx.dialect == "postgresql":
+        # The tables grow by the batch faster than autovacuum analyzes them: a prepared
+        # lookup's generic plan, made while they were small, scans them whole (import time
+        # grew with the square of the roster). Planned for each batch's own values instead.
+        await tx.execute("SET LOCAL plan_cache_mode = force_custom_plan")
     stored = await _lookup(tx, list(dict.fromkeys(e.address for e in entries)))
     vetoed = set()
     if vet is not None:
