@@ -368,8 +368,12 @@ async def table_sizes(app: App, schema: str | None) -> list[tuple[str, int, floa
     db = app.repos.db
     if schema is None:
         return []
+    # A partitioned table (the message log, the outbox) is measured whole, over its monthly
+    # partitions; the partitions themselves are not listed apart.
     tables = await db.fetch(
-        "SELECT relname FROM pg_stat_user_tables WHERE schemaname = :s ORDER BY relname",
+        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = :s AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+        " ORDER BY c.relname",
         {"s": schema},
     )
     out = []
@@ -380,7 +384,9 @@ async def table_sizes(app: App, schema: str | None) -> list[tuple[str, int, floa
         )
         assert row is not None
         total = await db.fetchval(
-            "SELECT pg_total_relation_size(:t::regclass)", {"t": f'"{schema}"."{name}"'}
+            "SELECT COALESCE((SELECT SUM(pg_total_relation_size(relid))::bigint"
+            " FROM pg_partition_tree(:t::regclass)), pg_total_relation_size(:t::regclass))",
+            {"t": f'"{schema}"."{name}"'},
         )
         n = int(row["n"])
         if n:
@@ -663,8 +669,10 @@ def needs(pg: EngineRun) -> list[Need]:
             pg_s = inbound * per_in[1] + sends * (dispatch[1] + fan_out[1])
             people = s.members + s.villagers
             month = people * (
-                OUT_PER_PERSON_MONTH * size.get("outbox", 0.0)
-                + IN_PER_PERSON_MONTH * size.get("inbound_messages", 0.0)
+                # A row of the partitioned tables comes with its key's row (PostgreSQL).
+                OUT_PER_PERSON_MONTH * (size.get("outbox", 0.0) + size.get("outbox_keys", 0.0))
+                + IN_PER_PERSON_MONTH
+                * (size.get("inbound_messages", 0.0) + size.get("inbound_keys", 0.0))
             ) + s.members * DEEDS_PER_MEMBER_MONTH * size.get("deeds", 0.0)
             out.append(
                 Need(
