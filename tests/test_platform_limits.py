@@ -38,7 +38,7 @@ class StubWeChat:
     """Sends to followers, or refuses as the platform would for the OpenIDs in `refuse`."""
 
     kind: AddressKind = AddressKind.WECHAT
-    channel: str = "console"  # a rate [outbox.rate] has on this branch (h6 adds "wechat")
+    channel: str = "console"  # paced as the console: the tests do not wait on a send rate
     refuse: dict[str, str] = field(default_factory=dict)
     pieces: int | None = None  # a long text goes as this many customer-service messages
     sent: list[Outbound] = field(default_factory=list)
