@@ -231,8 +231,7 @@ class Router:
     ) -> None:
         now = self.clock.now()
         if via_outbox:
-            for i, reply in enumerate(ctx.replies):
-                await self.repos.outbox.enqueue(f"reply:{message_id}:{i}", reply, now)
+            await self.repos.outbox.enqueue_replies(message_id, ctx.replies, now)
         await self.repos.inbound.finish(
             message_id,
             status=status,

@@ -123,6 +123,14 @@ class OutboxRepository:
         inserted = await self.db.write(_INSERT + " RETURNING id", self._row(item, now))
         return bool(inserted)
 
+    async def enqueue_replies(
+        self, message_id: int, replies: Sequence[Outbound], now: datetime
+    ) -> None:
+        """Queue the replies to an inbound message whose sender no longer waits on its
+        webhook; keyed by the message, so handling it twice queues them once."""
+        for i, reply in enumerate(replies):
+            await self.enqueue(f"reply:{message_id}:{i}", reply, now)
+
     async def enqueue_many(self, items: Iterable[Queued], now: datetime) -> None:
         """Queue many messages in one transaction; keys already queued are skipped."""
         await self.db.executemany(_INSERT, [self._row(item, now) for item in items])

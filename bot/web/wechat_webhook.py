@@ -137,9 +137,7 @@ class WechatWebhook:
         await self._enqueue(message_id, replies)
 
     async def _enqueue(self, message_id: int, replies: list[Outbound]) -> None:
-        now = self.app.clock.now()
-        for i, reply in enumerate(replies):
-            await self.app.repos.outbox.enqueue(f"reply:{message_id}:{i}", reply, now)
+        await self.app.repos.outbox.enqueue_replies(message_id, replies, self.app.clock.now())
         if replies:
             self.poke()
 
