@@ -90,6 +90,24 @@ class Executor(ABC):
     @abstractmethod
     async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None: ...
 
+    async def append(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        skip_conflicts_on: Sequence[str] = (),
+    ) -> None:
+        """Append rows given as tuples already in their stored form (see `stored`), in one
+        round trip and without converting each value: COPY on PostgreSQL, one executemany
+        on SQLite. `skip_conflicts_on` (SQLite only: COPY cannot skip a row) keeps a row
+        whose key is already there as it was. Inside a transaction only."""
+        raise NotImplementedError("append runs inside a transaction")
+
+    def stored(self, value: Any) -> Any:
+        """A value in the form this engine stores it (SQLite: timestamps as text)."""
+        return value
+
     async def fetchrow(self, sql: str, params: Params = None) -> Row | None:
         rows = await self.fetch(sql, params)
         return rows[0] if rows else None
@@ -177,6 +195,26 @@ class _SqliteUnit(Executor):
     async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
         self.round_trips[statement_kind(sql)] += 1
         await self._conn.executemany(sql, [_sqlite_params(r) for r in rows])
+
+    async def append(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        skip_conflicts_on: Sequence[str] = (),
+    ) -> None:
+        if not rows:
+            return
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        if skip_conflicts_on:
+            sql += f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING"
+        self.round_trips["INSERT"] += 1
+        await self._conn.executemany(sql, rows)
+
+    def stored(self, value: Any) -> Any:
+        return _sqlite_param(value)
 
     async def control(self, sql: str) -> None:
         """A transaction-control statement of the engine's own (counted like the others)."""
@@ -433,6 +471,21 @@ class _PgExecutor(Executor):
         text, names = _to_positional(sql)
         self.round_trips[statement_kind(sql)] += 1
         await self._target.executemany(text, [_pg_args(names, r) for r in rows])
+
+    async def append(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        skip_conflicts_on: Sequence[str] = (),
+    ) -> None:
+        if skip_conflicts_on:
+            raise ValueError("COPY cannot skip conflicts: use INSERT ... SELECT FROM unnest")
+        if not rows:
+            return
+        self.round_trips["COPY"] += 1
+        await self._target.copy_records_to_table(table, records=rows, columns=list(columns))
 
 
 class _PgUnit(_PgExecutor):

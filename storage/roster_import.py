@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.messages import Address, AddressKind
-from storage.engine import Database, Executor, _sqlite_param, in_list
+from storage.engine import Database, Executor, in_list
 from storage.models import Role
 from storage.people import Holder, Imported, RosterEntry, same_name
 
@@ -87,7 +87,7 @@ async def write_batch(
     if not entries:
         return []
     # One timestamp for every row, in the form the engine would give each (SQLite: text).
-    stamp = now if tx.dialect == "postgresql" else _sqlite_param(now)
+    stamp = tx.stored(now)
     if tx.dialect == "postgresql":
         # The tables grow by the batch faster than autovacuum analyzes them: a prepared
         # lookup's generic plan, made while they were small, scans them whole (import time
@@ -105,11 +105,11 @@ async def write_batch(
     for address, person_id in zip(new, ids, strict=True):
         stored[address].person_id = person_id
     people = [(stored[a].person_id, stored[a].name, stamp) for a in new]
-    await _copy(tx, "people", ("id", "name", "created_at"), people)
+    await tx.append("people", ("id", "name", "created_at"), people)
     fresh = [
         (stored[a].person_id, a.kind.value, a.value, stamp) for a in new if not stored[a].address_id
     ]
-    await _copy(tx, "addresses", ("person_id", "kind", "value", "created_at"), fresh)
+    await tx.append("addresses", ("person_id", "kind", "value", "created_at"), fresh)
     for address in new:
         if stored[address].address_id:  # known, without a person: theirs now
             claimed = await tx.fetch(
@@ -227,46 +227,22 @@ async def _new_ids(tx: Executor, count: int) -> list[int]:
     return list(range(top + 1, top + 1 + count))
 
 
-async def _copy(
-    tx: Executor, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """Append rows to a table: COPY on PostgreSQL, one executemany of plain tuples on
-    SQLite (values already in the engine's stored form: ints, text, ISO timestamps)."""
-    if not rows:
-        return
-    if tx.dialect == "postgresql":
-        await _driver(tx).copy_records_to_table(table, records=rows, columns=list(columns))
-        return
-    marks = ", ".join("?" * len(columns))
-    await _driver(tx).executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
-    )
-
-
 async def _grant(tx: Executor, roles: list[tuple[int, int, str, Any]]) -> None:
     """Give the roles; one already held stays as it was (an import only adds)."""
     if not roles:
         return
-    insert = "INSERT INTO roles (person_id, org_id, role, created_at) "
-    keep = " ON CONFLICT (person_id, org_id, role) DO NOTHING"
+    key = ("person_id", "org_id", "role")
     if tx.dialect == "postgresql":
         # COPY cannot skip conflicts: the batch's roles as arrays, one INSERT ... SELECT.
         columns = list(zip(*roles, strict=True))
         await tx.execute(
-            insert + "SELECT * FROM unnest(:p::bigint[], :o::bigint[], :r::text[], "
-            ":at::timestamptz[])" + keep,
+            "INSERT INTO roles (person_id, org_id, role, created_at) "
+            "SELECT * FROM unnest(:p::bigint[], :o::bigint[], :r::text[], :at::timestamptz[])"
+            f" ON CONFLICT ({', '.join(key)}) DO NOTHING",
             {"p": columns[0], "o": columns[1], "r": columns[2], "at": columns[3]},
         )
         return
-    await _driver(tx).executemany(insert + "VALUES (?, ?, ?, ?)" + keep, roles)
-
-
-def _driver(tx: Executor) -> Any:
-    """The driver's connection under a transaction: asyncpg's, for COPY, or aiosqlite's,
-    for an executemany of tuples without the engine's conversion of every row's values.
-    storage/engine.py offers neither; this belongs there as an Executor.copy(table,
-    columns, rows) when its owner can take it."""
-    return getattr(tx, "_target" if tx.dialect == "postgresql" else "_conn")
+    await tx.append("roles", (*key, "created_at"), roles, skip_conflicts_on=key)
 
 
 async def revoke_unlisted(
